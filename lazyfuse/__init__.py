@@ -1,0 +1,67 @@
+"""lazyfuse: lazy NumPy-style expressions compiled to Numba kernels on .compute()."""
+
+from lazyfuse.errors import (
+    AxisError,
+    DTypeError,
+    LazyfuseError,
+    ShapeError,
+    UserFunctionError,
+)
+from lazyfuse.functions import (
+    abs,
+    absolute,
+    add,
+    astype,
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    broadcast_to,
+    cos,
+    divide,
+    equal,
+    exp,
+    expand_dims,
+    floor_divide,
+    greater,
+    greater_equal,
+    invert,
+    less,
+    less_equal,
+    log,
+    map,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mod,
+    multiply,
+    negative,
+    not_equal,
+    permute,
+    power,
+    prod,
+    reduce,
+    relu,
+    remainder,
+    reshape,
+    sigmoid,
+    sin,
+    sqrt,
+    squeeze,
+    subtract,
+    sum,
+    tanh,
+    transpose,
+    true_divide,
+    where,
+    zip,
+)
+from lazyfuse.runtime.compile import KernelCompileError
+from lazyfuse.tensor import Tensor, asarray, compute, explain
+
+__version__ = "0.1.0"
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,1 @@
+"""Kernel spec -> source text, one module per target. Never imports numba."""

@@ -1,0 +1,65 @@
+"""All LAZYFUSE_* settings in one place.
+
+Imports nothing of lazyfuse, so every layer may read it. Tests override settings
+with :func:`override`, a context manager, instead of touching the environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "lazyfuse"
+
+
+def _flag(name: str, default: str) -> bool:
+    return os.environ.get(name, default).strip().lower() not in ("", "0", "false", "no")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings read once from the environment at import time."""
+
+    cache_dir: Path
+    debug: int
+    checks: bool
+    parallel: bool
+
+
+def _from_environment() -> Config:
+    return Config(
+        cache_dir=Path(os.environ.get("LAZYFUSE_CACHE_DIR") or _default_cache_dir()),
+        debug=int(os.environ.get("LAZYFUSE_DEBUG", "0") or 0),
+        checks=_flag("LAZYFUSE_CHECKS", "0"),
+        parallel=_flag("LAZYFUSE_PARALLEL", "1"),
+    )
+
+
+_current = _from_environment()
+
+
+def get() -> Config:
+    """The settings in force now."""
+    return _current
+
+
+@contextlib.contextmanager
+def override(**changes: object) -> Iterator[Config]:
+    """Temporarily change settings: ``with config.override(checks=True): ...``."""
+    global _current
+    known = {f.name for f in fields(Config)}
+    unknown = set(changes) - known
+    if unknown:
+        raise TypeError(f"unknown lazyfuse setting(s) {sorted(unknown)}; known: {sorted(known)}")
+    previous = _current
+    _current = replace(previous, **changes)  # type: ignore[arg-type]
+    try:
+        yield _current
+    finally:
+        _current = previous

@@ -1,0 +1,33 @@
+"""Exceptions raised to users. Each also subclasses the built-in NumPy would raise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class LazyfuseError(Exception):
+    """Base class of every error lazyfuse raises on purpose."""
+
+
+class ShapeError(LazyfuseError, ValueError):
+    """Shapes that do not fit the op (broadcast, reshape, matmul, transpose)."""
+
+
+class AxisError(LazyfuseError, np.exceptions.AxisError):
+    """An axis out of range or repeated."""
+
+    def __init__(self, message: str) -> None:
+        # Note: numpy's AxisError has a custom __init__/__str__; keep the message as is.
+        Exception.__init__(self, message)
+        self._msg = message
+
+    def __str__(self) -> str:
+        return self._msg
+
+
+class DTypeError(LazyfuseError, TypeError):
+    """A dtype lazyfuse does not support, or an op NumPy refuses for these dtypes."""
+
+
+class UserFunctionError(LazyfuseError, TypeError):
+    """A user scalar function (lf.map / lf.zip / lf.reduce) Numba cannot compile."""

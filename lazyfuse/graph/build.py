@@ -1,0 +1,208 @@
+"""Building checked nodes: every shape and dtype rule runs here, when the user writes
+the expression, so errors point at the user's line and name the op."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lazyfuse.errors import DTypeError, ShapeError
+from lazyfuse.graph import dtypes, shapes
+from lazyfuse.graph.node import Node, make
+from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op
+
+Operand = Node | dtypes.Scalar
+
+
+@dataclass(frozen=True, eq=False)
+class UserFunction:
+    """A user's scalar function and what Numba inferred for it (compiled by the runtime).
+
+    ``compiled`` is the Numba dispatcher; the graph only keeps it to hand to codegen.
+    """
+
+    fn: Any
+    compiled: Any
+    name: str
+
+    @property
+    def where(self) -> str:
+        code = getattr(self.fn, "__code__", None)
+        return f"{code.co_filename}:{code.co_firstlineno}" if code else "?"
+
+
+def input_node(array: np.ndarray) -> Node:
+    dtype = dtypes.check_supported(array.dtype, "asarray")
+    return make(Op.INPUT, (), (array,), array.shape, dtype)
+
+
+def scalar_node(value: dtypes.Scalar, dtype: np.dtype, name: str) -> Node:
+    """A run-time scalar parameter (never a literal in kernel source)."""
+    return make(Op.SCALAR, (), (dtypes.scalar_as(value, dtype, name),), (), dtype)
+
+
+def _dtype_of(o: Operand) -> dtypes.DTypeLike:
+    return o.dtype if isinstance(o, Node) else dtypes.weak_type(o)
+
+
+def _operands(name: str, operands: Sequence[Operand], loop: Sequence[np.dtype]) -> tuple[Node, ...]:
+    """Array operands broadcast to a common shape; Python scalars as SCALAR params."""
+    shape = shapes.broadcast(name, *[o.shape for o in operands if isinstance(o, Node)])
+    return tuple(
+        broadcast_to(o, shape) if isinstance(o, Node) else scalar_node(o, dt, name)
+        for o, dt in zip(operands, loop, strict=True)
+    )
+
+
+def elementwise(op: Op, *operands: Operand) -> Node:
+    """A NumPy ufunc-like op: NEP 50 dtype rule, broadcasting, scalars as parameters."""
+    row = ELEMENTWISE[op]
+    if len(operands) != row.arity:
+        raise TypeError(f"{row.name} takes {row.arity} operands, got {len(operands)}")
+    if not any(isinstance(o, Node) for o in operands):
+        raise TypeError(f"{row.name}: at least one operand must be a lazyfuse tensor")
+    kinds = [_dtype_of(o) for o in operands]
+    if op is Op.WHERE:
+        value = dtypes.result_type("where", *kinds[1:])
+        loop: tuple[np.dtype, ...] = (np.dtype(bool), value, value, value)
+    else:
+        extra = [row.weak_operand] if row.weak_operand else []
+        assert row.ufunc is not None
+        loop = dtypes.resolve_ufunc(row.ufunc, row.name, (*kinds, *extra))
+        loop = (*loop[: row.arity], loop[-1])
+    args = _operands(row.name, operands, loop[:-1])
+    return make(op, args, (loop[:-1],), _shape_of(args), loop[-1])
+
+
+def astype(x: Node, dtype: Any) -> Node:
+    target = dtypes.check_supported(dtype, "astype")
+    if target == x.dtype:
+        return x
+    return make(Op.CAST, (x,), ((x.dtype,),), x.shape, target)
+
+
+def user_elementwise(fn: UserFunction, out_dtype: np.dtype, *operands: Node) -> Node:
+    op = Op.MAP if len(operands) == 1 else Op.ZIP
+    name = "map" if op is Op.MAP else "zip"
+    args = _operands(name, operands, [o.dtype for o in operands])
+    return make(op, args, (fn,), _shape_of(args), dtypes.check_supported(out_dtype, name))
+
+
+def _shape_of(args: Sequence[Node]) -> tuple[int, ...]:
+    return next((a.shape for a in args if a.op is not Op.SCALAR), ())
+
+
+def reduction(op: Op, x: Node, axis: Any, keepdims: bool) -> Node:
+    """A built-in reduction over ``axis`` with NumPy's dtype rule and empty-axis rule."""
+    row = REDUCTION[op]
+    axes = shapes.normalize_axes(row.name, axis, x.ndim)
+    if row.refuses_empty and any(x.shape[a] == 0 for a in axes):
+        raise ShapeError(
+            f"{row.name}: zero-size array (shape {x.shape}) to reduction operation "
+            f"{row.name} over axes {axes}, which has no identity"
+        )
+    out = dtypes.dtype_rule_from_reference(row.reference, x.dtype)
+    return _reduced(op, (x,), (axes,), axes, out, keepdims)
+
+
+def user_reduction(fn: UserFunction, x: Node, axis: Any, start: dtypes.Scalar,
+                   acc_dtype: np.dtype) -> Node:  # fmt: skip
+    axes = shapes.normalize_axes("reduce", axis, x.ndim)
+    acc = dtypes.check_supported(acc_dtype, "reduce")
+    args = (x, scalar_node(start, acc, "reduce"))
+    return _reduced(Op.REDUCE, args, (axes, fn), axes, acc, keepdims=False)
+
+
+def _reduced(op: Op, args: tuple[Node, ...], attrs: tuple[Any, ...], axes: tuple[int, ...],
+             dtype: np.dtype, keepdims: bool) -> Node:  # fmt: skip
+    x = args[0]
+    kept = tuple(s for i, s in enumerate(x.shape) if i not in axes)
+    node = make(op, args, attrs, kept, dtype)
+    if keepdims:
+        return reshape(node, tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
+    return node
+
+
+def mean(x: Node, axis: Any, keepdims: bool) -> Node:
+    """NumPy's mean: integers and bool accumulate in float64; sum / count."""
+    axes = shapes.normalize_axes("mean", axis, x.ndim)
+    acc = x if x.dtype.kind == "f" else astype(x, np.float64)
+    total = reduction(Op.SUM, acc, axes, keepdims)
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    return elementwise(Op.TRUEDIV, total, count)
+
+
+def matmul(a: Node, b: Node) -> Node:
+    """NumPy's matmul: 1-D operands promoted, batch axes broadcast, result squeezed."""
+    a_shape, b_shape, out_shape = shapes.matmul(a.shape, b.shape)
+    try:
+        dtype = dtypes.check_supported(np.result_type(a.dtype, b.dtype), "matmul")
+    except TypeError as exc:
+        raise DTypeError(f"matmul: {exc}") from exc
+    batch = shapes.broadcast("matmul", a_shape[:-2], b_shape[:-2])
+    a3 = broadcast_to(reshape(a, a_shape), (*batch, *a_shape[-2:]))
+    b3 = broadcast_to(reshape(b, b_shape), (*batch, *b_shape[-2:]))
+    product = make(Op.MATMUL, (a3, b3), ((a.dtype, b.dtype),), (*batch, a_shape[-2], b_shape[-1]), dtype)
+    return reshape(product, out_shape)
+
+
+# views ---------------------------------------------------------------------------
+
+
+def reshape(x: Node, shape: Sequence[int]) -> Node:
+    new = shapes.reshape(x.shape, shape)
+    if new == x.shape:
+        return x
+    return make(Op.RESHAPE, (x,), (), new, x.dtype)
+
+
+def permute(x: Node, axes: Sequence[int] | None, name: str = "transpose") -> Node:
+    perm = shapes.permutation(name, axes, x.ndim)
+    if perm == tuple(range(x.ndim)):
+        return x
+    return make(Op.PERMUTE, (x,), (perm,), tuple(x.shape[a] for a in perm), x.dtype)
+
+
+def broadcast_to(x: Node, shape: Sequence[int]) -> Node:
+    """``x`` seen at ``shape``: leading axes added by reshape, size-1 axes expanded."""
+    shape = tuple(int(s) for s in shape)
+    if shapes.broadcast("broadcast_to", x.shape, shape) != shape or x.ndim > len(shape):
+        raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
+    if x.shape == shape:
+        return x
+    lifted = reshape(x, (1,) * (len(shape) - x.ndim) + x.shape)
+    if lifted.shape == shape:
+        return lifted
+    return make(Op.EXPAND, (lifted,), (), shape, x.dtype)
+
+
+def expand_dims(x: Node, axis: int | Sequence[int]) -> Node:
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    ndim = x.ndim + len(axes)
+    where = shapes.normalize_axes("expand_dims", axes, ndim)
+    rest = iter(x.shape)
+    return reshape(x, tuple(1 if i in where else next(rest) for i in range(ndim)))
+
+
+def squeeze(x: Node, axis: None | int | Sequence[int] = None) -> Node:
+    if axis is None:
+        axes = tuple(i for i, s in enumerate(x.shape) if s == 1)
+    else:
+        axes = shapes.normalize_axes("squeeze", axis, x.ndim)
+        wrong = [a for a in axes if x.shape[a] != 1]
+        if wrong:
+            raise ShapeError(
+                f"squeeze: cannot select axis {wrong[0]} of shape {x.shape}: its size is not 1"
+            )
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+
+def index(x: Node, key: Any) -> Node:
+    """Basic indexing (ints, slices with any step, None, Ellipsis) as one view."""
+    key = key if isinstance(key, tuple) else (key,)
+    key = tuple(int(k) if isinstance(k, np.integer) else k for k in key)
+    shape = shapes.index(x.shape, key)
+    return make(Op.INDEX, (x,), (key,), shape, x.dtype)

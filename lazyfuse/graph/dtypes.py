@@ -1,0 +1,102 @@
+"""Supported dtypes and NumPy 2 (NEP 50) promotion.
+
+Note: promotion is asked of NumPy itself (``ufunc.resolve_dtypes``), so lazyfuse
+follows NumPy's rules exactly instead of keeping a copy of its tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from lazyfuse.errors import DTypeError
+
+SUPPORTED = tuple(np.dtype(d) for d in ("bool", "int32", "int64", "float32", "float64"))
+SHORT_NAMES = {np.dtype("bool"): "b1", np.dtype("int32"): "i32", np.dtype("int64"): "i64",
+               np.dtype("float32"): "f32", np.dtype("float64"): "f64"}  # fmt: skip
+Scalar = bool | int | float
+Weak = type[bool] | type[int] | type[float]
+DTypeLike = np.dtype | Weak
+
+
+def supported_names() -> str:
+    return ", ".join(d.name for d in SUPPORTED)
+
+
+def check_supported(dtype: Any, what: str) -> np.dtype:
+    """Return ``dtype`` as a numpy dtype, or raise a DTypeError naming ``what``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise DTypeError(f"{what}: {dtype!r} is not a dtype; supported: {supported_names()}") from exc
+    if dt not in SUPPORTED:
+        raise DTypeError(
+            f"{what}: dtype {dt} is not supported by lazyfuse; supported: {supported_names()}"
+        )
+    return dt
+
+
+def short(dtype: np.dtype) -> str:
+    return SHORT_NAMES[dtype]
+
+
+def weak_type(value: Scalar) -> Weak:
+    """The NEP 50 'weak' Python type of a Python scalar (bool before int: bool is an int)."""
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, int):
+        return int
+    return float
+
+
+def resolve_ufunc(ufunc: np.ufunc, name: str, operands: tuple[DTypeLike, ...]) -> tuple[np.dtype, ...]:
+    """Loop dtypes ``(*inputs, output)`` NumPy picks for ``ufunc`` on these operands.
+
+    Python scalar operands are passed as their type (``int``, ``float``) and are weak.
+    Raises DTypeError where NumPy has no loop or picks a dtype lazyfuse lacks (float16).
+    """
+    described = ", ".join(_describe(o) for o in operands)
+    try:
+        loop = ufunc.resolve_dtypes((*operands, None))
+    except (TypeError, np.exceptions.DTypePromotionError) as exc:
+        raise DTypeError(f"{name}: NumPy has no {name} for ({described}): {exc}") from exc
+    for dt in loop:
+        if dt not in SUPPORTED:
+            raise DTypeError(
+                f"{name}: for ({described}) NumPy would compute in {dt}, which lazyfuse does "
+                f"not support; cast first, e.g. x.astype('float32')"
+            )
+    return tuple(loop)
+
+
+def result_type(name: str, *operands: DTypeLike) -> np.dtype:
+    """NumPy's ``result_type`` with weak Python scalar types, restricted to supported dtypes."""
+    try:
+        dt = np.result_type(*[_weak_example(o) for o in operands])
+    except (TypeError, np.exceptions.DTypePromotionError) as exc:
+        raise DTypeError(f"{name}: cannot promote {operands}: {exc}") from exc
+    return check_supported(dt, name)
+
+
+def scalar_as(value: Scalar, dtype: np.dtype, name: str) -> Scalar:
+    """``value`` converted to ``dtype`` as NumPy would for a weak operand (may overflow)."""
+    try:
+        converted = np.asarray(value, dtype=dtype)
+    except OverflowError as exc:
+        raise DTypeError(f"{name}: Python scalar {value!r} does not fit {dtype}: {exc}") from exc
+    return converted.item()  # type: ignore[no-any-return]
+
+
+def _weak_example(o: DTypeLike) -> Any:
+    return {bool: False, int: 0, float: 0.0}.get(o, o)  # type: ignore[call-overload]
+
+
+def _describe(o: DTypeLike) -> str:
+    return f"Python {o.__name__}" if isinstance(o, type) else str(o)
+
+
+def dtype_rule_from_reference(reference: Callable[..., Any], *dtypes: np.dtype) -> np.dtype:
+    """The dtype NumPy's own function gives on one-element arrays of these dtypes."""
+    return np.asarray(reference(*[np.zeros(1, d) for d in dtypes])).dtype

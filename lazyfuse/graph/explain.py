@@ -1,0 +1,60 @@
+"""Printing graphs one line per node, jaxpr-like: ``t3: float64[4,5] = add t1 t2``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lazyfuse.graph.kernels import op_name
+from lazyfuse.graph.node import Node
+from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op
+from lazyfuse.graph.traverse import toposort
+
+
+def type_of(node: Node) -> str:
+    return f"{node.dtype}[{','.join(str(s) for s in node.shape)}]"
+
+
+def format_graph(roots: Sequence[Node]) -> list[str]:
+    """One line per node, arguments before users; leaves first as ``a0``/``s0``."""
+    names: dict[Node, str] = {}
+    lines = []
+    for node in toposort(roots):
+        if node.op is Op.INPUT:
+            names[node] = f"a{sum(1 for n in names if n.op is Op.INPUT)}"
+            lines.append(f"{names[node]}: {type_of(node)} = input")
+            continue
+        if node.op is Op.SCALAR:
+            names[node] = f"s{sum(1 for n in names if n.op is Op.SCALAR)}"
+            lines.append(f"{names[node]}: {node.dtype} = scalar parameter (now {node.attrs[0]!r})")
+            continue
+        names[node] = f"t{sum(1 for n in names if n.op not in (Op.INPUT, Op.SCALAR))}"
+        args = " ".join(names[a] for a in node.args)
+        lines.append(f"{names[node]}: {type_of(node)} = {_describe_op(node)} {args}".rstrip())
+    outputs = ", ".join(names[r] for r in roots)
+    lines.append(f"outputs: {outputs}")
+    return lines
+
+
+def _describe_op(node: Node) -> str:
+    op = node.op
+    if op in ELEMENTWISE or op in (Op.MAP, Op.ZIP):
+        return op_name(node)
+    if op in REDUCTION or op is Op.REDUCE:
+        return f"{op_name(node)}[axes={node.attrs[0]}]"
+    if op is Op.PERMUTE:
+        return f"transpose[axes={node.attrs[0]}]"
+    if op is Op.INDEX:
+        return f"index[{_format_index(node.attrs[0])}]"
+    if op in (Op.RESHAPE, Op.EXPAND):
+        return f"{'reshape' if op is Op.RESHAPE else 'broadcast'}[shape={node.shape}]"
+    return op.name.lower()
+
+
+def _format_index(key: tuple[object, ...]) -> str:
+    def one(k: object) -> str:
+        if isinstance(k, slice):
+            parts = ["" if v is None else str(v) for v in (k.start, k.stop, k.step)]
+            return ":".join(parts[:2]) + (f":{parts[2]}" if parts[2] else "")
+        return "..." if k is Ellipsis else "None" if k is None else str(k)
+
+    return ", ".join(one(k) for k in key)

@@ -1,0 +1,26 @@
+"""Views applied to NumPy arrays: shared by the reference interpreter and the runtime.
+
+Every view here returns a NumPy view of its input (no copy), except a reshape of a
+non-contiguous array, where NumPy itself must copy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lazyfuse.graph.node import Node
+from lazyfuse.graph.ops import Op
+
+
+def apply_view(node: Node, array: np.ndarray) -> np.ndarray:
+    """``array`` (the value of ``node.args[0]``) seen through the view ``node``."""
+    op, attrs = node.op, node.attrs
+    if op is Op.RESHAPE:
+        return array.reshape(node.shape)
+    if op is Op.PERMUTE:
+        return array.transpose(attrs[0])
+    if op is Op.EXPAND:
+        return np.broadcast_to(array, node.shape)
+    if op is Op.INDEX:
+        return array[attrs[0]]  # type: ignore[no-any-return]
+    raise ValueError(f"{op} is not a view")

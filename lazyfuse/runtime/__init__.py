@@ -1,0 +1,1 @@
+"""Source -> compiled kernel (Numba), caches, buffers and execution."""

@@ -1,0 +1,61 @@
+"""User scalar functions (lf.map, lf.zip, lf.reduce): compiled and typed by Numba when
+the expression is built, so a function Numba cannot compile fails at the user's line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+from numba.core import errors as numba_errors
+from numba.np.numpy_support import as_dtype, from_dtype
+
+from lazyfuse.errors import UserFunctionError
+from lazyfuse.graph import dtypes
+from lazyfuse.graph.build import UserFunction
+
+# Note: one UserFunction per function object, so kernels that call it are reused.
+# The table keeps every function passed to lf.map/zip/reduce alive for the process.
+_WRAPPED: dict[Any, UserFunction] = {}
+
+
+def wrap(fn: Any, what: str) -> UserFunction:
+    """The UserFunction for ``fn`` (a Python function or a Numba ``njit`` function)."""
+    if not callable(fn):
+        raise TypeError(f"{what}: expected a Python function, got {type(fn).__name__}")
+    user = _WRAPPED.get(fn)
+    if user is None:
+        if isinstance(fn, numba.core.registry.CPUDispatcher):
+            user = UserFunction(fn.py_func, fn, fn.py_func.__name__)
+        else:
+            user = UserFunction(fn, numba.njit(fn), getattr(fn, "__name__", "fn"))
+        _WRAPPED[fn] = user
+    return user
+
+
+def return_dtype(user: UserFunction, arg_dtypes: tuple[np.dtype, ...], what: str) -> np.dtype:
+    """The dtype Numba infers for ``user(*args)``, or a UserFunctionError that names the
+    function, quotes Numba's reason and says where the function was defined."""
+    signature = tuple(from_dtype(d) for d in arg_dtypes)
+    try:
+        result = user.compiled.compile(signature).return_type
+    except numba_errors.NumbaError as exc:
+        raise UserFunctionError(
+            f"{what}: Numba cannot compile user function `{user.name}` (defined at {user.where}) "
+            f"for arguments ({', '.join(str(d) for d in arg_dtypes)}): {_reason(exc)}"
+        ) from None
+    try:
+        dt = as_dtype(result)
+    except (NotImplementedError, numba_errors.NumbaError):
+        raise UserFunctionError(
+            f"{what}: user function `{user.name}` (defined at {user.where}) returns {result}, "
+            f"not a scalar of a supported dtype ({dtypes.supported_names()})"
+        ) from None
+    return dtypes.check_supported(dt, f"{what} (return type of `{user.name}`)")
+
+
+def _reason(exc: Exception) -> str:
+    """Numba's message cut to its first two meaningful lines."""
+    lines = [ln.strip() for ln in str(exc).splitlines()]
+    useful = [ln for ln in lines if ln and not ln.startswith(("During:", "File ", "^", "[1]"))]
+    return " ".join(useful[:2])[:400]

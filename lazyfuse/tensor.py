@@ -1,0 +1,333 @@
+"""The user-facing lazy tensor: operators, methods, compute(), explain(), kernels().
+
+The one place that joins the graph (building) and the runtime (running).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lazyfuse import config
+from lazyfuse.errors import DTypeError, LazyfuseError
+from lazyfuse.graph import build
+from lazyfuse.graph.explain import format_graph
+from lazyfuse.graph.node import Node
+from lazyfuse.graph.ops import ELEMENTWISE, Op
+from lazyfuse.graph.verify import verify
+from lazyfuse.runtime import execute
+from lazyfuse.runtime.compile import CompiledKernel
+
+TARGETS = ("cpu",)
+
+
+class Tensor:
+    """A lazy array: an expression that runs only at :meth:`compute`."""
+
+    __slots__ = ("node",)
+    # Note: makes `ndarray + Tensor` call Tensor.__radd__ instead of converting.
+    __array_ufunc__ = None
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    # attributes ------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.node.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.node.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.node.ndim
+
+    @property
+    def size(self) -> int:
+        return self.node.size
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 (NumPy's name)
+        return self.transpose()
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"lazyfuse.Tensor(shape={self.shape}, dtype={self.dtype}, op={self.node.op.name.lower()})"
+
+    # running ---------------------------------------------------------------------
+    def compute(self, target: str = "cpu") -> np.ndarray:
+        """Run the expression; returns a NumPy array (0-d for a scalar result)."""
+        return compute(self, target=target)[0]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        result = self.compute()
+        return result if dtype is None else result.astype(dtype)
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                "The truth value of a tensor with more than one element is ambiguous; "
+                "use .compute() and then .any() or .all()"
+            )
+        return bool(self.compute())
+
+    def kernels(self) -> list[CompiledKernel]:
+        """The kernels that compute this tensor, each with ``name``, ``target``, ``source``."""
+        return [k for _, k in execute.plan([self.node])]
+
+    def explain(self) -> str:
+        """The graph (one line per node) and the source of every kernel that computes it."""
+        return explain(self)
+
+    # operators -------------------------------------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return binary(Op.ADD, self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return binary(Op.ADD, other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return binary(Op.SUB, self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return binary(Op.SUB, other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return binary(Op.MUL, self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return binary(Op.MUL, other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return binary(Op.TRUEDIV, self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return binary(Op.TRUEDIV, other, self)
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return binary(Op.FLOORDIV, self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return binary(Op.FLOORDIV, other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return binary(Op.MOD, self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return binary(Op.MOD, other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return binary(Op.POW, self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return binary(Op.POW, other, self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return binary(Op.AND, self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return binary(Op.AND, other, self)
+
+    def __or__(self, other: Any) -> Tensor:
+        return binary(Op.OR, self, other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return binary(Op.OR, other, self)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return binary(Op.XOR, self, other)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return binary(Op.XOR, other, self)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return binary(Op.LT, self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return binary(Op.LE, self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return binary(Op.GT, self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return binary(Op.GE, self, other)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return binary(Op.EQ, self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return binary(Op.NE, self, other)
+
+    __hash__ = None  # type: ignore[assignment]  # like ndarray: == is elementwise
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return Tensor(build.matmul(self.node, as_node(other, "matmul")))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return Tensor(build.matmul(as_node(other, "matmul"), self.node))
+
+    def __neg__(self) -> Tensor:
+        return unary(Op.NEG, self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return unary(Op.ABS, self)
+
+    def __invert__(self) -> Tensor:
+        return unary(Op.INVERT, self)
+
+    def __getitem__(self, key: Any) -> Tensor:
+        return Tensor(build.index(self.node, key))
+
+    # methods mirroring NumPy's -----------------------------------------------------
+    def exp(self) -> Tensor:
+        return unary(Op.EXP, self)
+
+    def log(self) -> Tensor:
+        return unary(Op.LOG, self)
+
+    def sqrt(self) -> Tensor:
+        return unary(Op.SQRT, self)
+
+    def sin(self) -> Tensor:
+        return unary(Op.SIN, self)
+
+    def cos(self) -> Tensor:
+        return unary(Op.COS, self)
+
+    def tanh(self) -> Tensor:
+        return unary(Op.TANH, self)
+
+    def sigmoid(self) -> Tensor:
+        return unary(Op.SIGMOID, self)
+
+    def relu(self) -> Tensor:
+        return unary(Op.RELU, self)
+
+    def abs(self) -> Tensor:
+        return unary(Op.ABS, self)
+
+    def astype(self, dtype: Any) -> Tensor:
+        return Tensor(build.astype(self.node, dtype))
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return Tensor(build.reduction(Op.SUM, self.node, axis, keepdims))
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return Tensor(build.reduction(Op.PROD, self.node, axis, keepdims))
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return Tensor(build.reduction(Op.MAX, self.node, axis, keepdims))
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return Tensor(build.reduction(Op.MIN, self.node, axis, keepdims))
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return Tensor(build.mean(self.node, axis, keepdims))
+
+    def transpose(self, *axes: Any) -> Tensor:
+        return Tensor(build.permute(self.node, _axes_arg(axes)))
+
+    def permute(self, *axes: Any) -> Tensor:
+        return Tensor(build.permute(self.node, _axes_arg(axes), name="permute"))
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return Tensor(build.reshape(self.node, _axes_arg(shape) or ()))
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        return Tensor(build.broadcast_to(self.node, _shape_arg(shape)))
+
+    def expand_dims(self, axis: int | Sequence[int]) -> Tensor:
+        return Tensor(build.expand_dims(self.node, axis))
+
+    def squeeze(self, axis: None | int | Sequence[int] = None) -> Tensor:
+        return Tensor(build.squeeze(self.node, axis))
+
+    def maximum(self, other: Any) -> Tensor:
+        return binary(Op.MAXIMUM, self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return binary(Op.MINIMUM, self, other)
+
+
+def _axes_arg(axes: tuple[Any, ...]) -> tuple[int, ...] | None:
+    """NumPy's ``t.transpose(1, 0)`` / ``t.transpose((1, 0))`` / ``t.transpose()``."""
+    if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+        return None if axes[0] is None else tuple(axes[0])
+    return tuple(axes) if axes else None
+
+
+def _shape_arg(shape: int | Sequence[int]) -> tuple[int, ...]:
+    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+
+
+def asarray(value: Any) -> Tensor:
+    """Wrap a NumPy array (no copy) or a Python/NumPy scalar as a lazy tensor."""
+    if isinstance(value, Tensor):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind in "OUSVcMm":
+        raise DTypeError(
+            f"asarray: arrays of dtype {array.dtype} are not supported "
+            f"(supported: bool, int32, int64, float32, float64)"
+        )
+    return Tensor(build.input_node(array))
+
+
+def as_node(value: Any, what: str) -> Node:
+    if isinstance(value, Tensor):
+        return value.node
+    if isinstance(value, (np.ndarray, np.generic)):
+        return asarray(value).node
+    raise TypeError(f"{what}: expected a lazyfuse tensor or NumPy array, got {type(value).__name__}")
+
+
+def operand(value: Any, what: str) -> build.Operand:
+    """A tensor's node, or a Python scalar kept weak (NEP 50) for the op's dtype rule."""
+    if isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return asarray(np.asarray(value)).node
+    return as_node(value, what)
+
+
+def binary(op: Op, a: Any, b: Any) -> Tensor:
+    name = ELEMENTWISE[op].name
+    return Tensor(build.elementwise(op, operand(a, name), operand(b, name)))
+
+
+def unary(op: Op, x: Any) -> Tensor:
+    return Tensor(build.elementwise(op, asarray(x).node))
+
+
+def compute(*tensors: Any, target: str = "cpu") -> tuple[np.ndarray, ...]:
+    """Compute several tensors with one plan; returns a tuple of NumPy arrays."""
+    if target not in TARGETS:
+        raise LazyfuseError(f"compute: unknown target {target!r}; available: {', '.join(TARGETS)}")
+    roots = [asarray(t).node for t in tensors]
+    if config.get().checks:
+        verify(roots)
+    if config.get().debug >= 2:
+        print("\n".join(format_graph(roots)))
+    return tuple(execute.run(roots))
+
+
+def explain(*tensors: Tensor) -> str:
+    roots = [t.node for t in tensors]
+    lines = ["graph:"] + ["  " + ln for ln in format_graph(roots)]
+    planned = execute.plan(roots)
+    lines.append(f"kernels ({len(planned)}; one per computing node, views are strided reads):")
+    for node, kernel in planned:
+        lines.append(f"  {kernel.name}  [{kernel.target}]  file {kernel.path}")
+        lines.extend("    | " + ln for ln in kernel.source.rstrip("\n").split("\n"))
+    return "\n".join(lines)
