@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -96,9 +97,14 @@ def write_source(name: str, source: str) -> Path:
 def _load(spec: KernelSpec, options: cpu.Options) -> CompiledKernel:
     source = cpu.generate(spec, options)
     path = write_source(spec.name, source)
-    module_spec = importlib.util.spec_from_file_location(f"lazyfuse_kernels.{path.stem}", path)
+    module_name = f"lazyfuse_kernel_{path.stem}"
+    if spec.user_functions:  # a private module each: its user functions are its own
+        module_name += f"_{id(spec)}"
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
     assert module_spec is not None and module_spec.loader is not None
     module = importlib.util.module_from_spec(module_spec)
+    # Note: Numba's disk cache re-imports the kernel's module by name when it loads.
+    sys.modules[module_name] = module
     module_spec.loader.exec_module(module)
     for name, user in spec.user_functions:
         setattr(module, name, user.compiled)

@@ -14,22 +14,39 @@ from lazyfuse.errors import UserFunctionError
 from lazyfuse.graph import dtypes
 from lazyfuse.graph.build import UserFunction
 
-# Note: one UserFunction per function object, so kernels that call it are reused.
-# The table keeps every function passed to lf.map/zip/reduce alive for the process.
+# Note: one UserFunction per function *definition*, so kernels that call it are reused,
+# even for a lambda written inline and so re-created on every call. The table keeps
+# the functions passed to lf.map/zip/reduce alive for the process.
 _WRAPPED: dict[Any, UserFunction] = {}
+
+
+def _identity(fn: Any) -> Any:
+    """Functions with the same code, defaults, closure values and globals are one
+    function to Numba (which freezes globals at compile time); others are keyed by id."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ("object", id(fn))
+    cells = tuple(c.cell_contents for c in fn.__closure__ or ())
+    key = ("code", code, fn.__defaults__, cells, id(fn.__globals__))
+    try:
+        hash(key)
+    except TypeError:
+        return ("object", id(fn))
+    return key
 
 
 def wrap(fn: Any, what: str) -> UserFunction:
     """The UserFunction for ``fn`` (a Python function or a Numba ``njit`` function)."""
     if not callable(fn):
         raise TypeError(f"{what}: expected a Python function, got {type(fn).__name__}")
-    user = _WRAPPED.get(fn)
+    key = _identity(fn)
+    user = _WRAPPED.get(key)
     if user is None:
         if isinstance(fn, numba.core.registry.CPUDispatcher):
             user = UserFunction(fn.py_func, fn, fn.py_func.__name__)
         else:
             user = UserFunction(fn, numba.njit(fn), getattr(fn, "__name__", "fn"))
-        _WRAPPED[fn] = user
+        _WRAPPED[key] = user
     return user
 
 
@@ -38,7 +55,8 @@ def return_dtype(user: UserFunction, arg_dtypes: tuple[np.dtype, ...], what: str
     function, quotes Numba's reason and says where the function was defined."""
     signature = tuple(from_dtype(d) for d in arg_dtypes)
     try:
-        result = user.compiled.compile(signature).return_type
+        user.compiled.compile(signature)
+        result = user.compiled.overloads[signature].signature.return_type
     except numba_errors.NumbaError as exc:
         raise UserFunctionError(
             f"{what}: Numba cannot compile user function `{user.name}` (defined at {user.where}) "
