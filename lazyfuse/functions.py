@@ -7,9 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from lazyfuse.errors import UserFunctionError
 from lazyfuse.graph import build
+from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import Op
 from lazyfuse.runtime import userfn
+from lazyfuse.runtime.execute import kernel_source_path
 from lazyfuse.tensor import Tensor, asarray, binary, operand, unary
 
 
@@ -123,20 +126,25 @@ def matmul(a: Any, b: Any) -> Tensor:
     return Tensor(build.matmul(asarray(a).node, asarray(b).node))
 
 
+def _elementwise_user(fn: Callable[..., Any], what: str, *nodes: Node) -> Tensor:
+    user = userfn.wrap(fn, what)
+    try:
+        out = userfn.return_dtype(user, tuple(n.dtype for n in nodes), what)
+    except UserFunctionError as exc:
+        # Note: the kernel's source does not depend on the return type; show it.
+        placeholder = build.user_elementwise(user, nodes[0].dtype, *nodes)
+        raise UserFunctionError(f"{exc} (generated kernel source: {kernel_source_path(placeholder)})") from None
+    return Tensor(build.user_elementwise(user, out, *nodes))
+
+
 def map(fn: Callable[..., Any], x: Any) -> Tensor:  # noqa: A001
     """Apply a scalar Python function elementwise; Numba compiles it into the kernel."""
-    node = asarray(x).node
-    user = userfn.wrap(fn, "map")
-    out = userfn.return_dtype(user, (node.dtype,), "map")
-    return Tensor(build.user_elementwise(user, out, node))
+    return _elementwise_user(fn, "map", asarray(x).node)
 
 
 def zip(fn: Callable[..., Any], x: Any, y: Any) -> Tensor:  # noqa: A001
     """Apply a scalar Python function of two arguments elementwise, with broadcasting."""
-    a, b = asarray(x).node, asarray(y).node
-    user = userfn.wrap(fn, "zip")
-    out = userfn.return_dtype(user, (a.dtype, b.dtype), "zip")
-    return Tensor(build.user_elementwise(user, out, a, b))
+    return _elementwise_user(fn, "zip", asarray(x).node, asarray(y).node)
 
 
 def reduce(fn: Callable[[Any, Any], Any], x: Any, axis: Any = None, start: Any = 0) -> Tensor:
@@ -149,9 +157,13 @@ def reduce(fn: Callable[[Any, Any], Any], x: Any, axis: Any = None, start: Any =
     user = userfn.wrap(fn, "reduce")
     acc = np.asarray(start).dtype if not isinstance(start, (bool, int, float)) else None
     acc = acc or np.result_type(node.dtype, start)
-    for _ in range(3):
-        returned = userfn.return_dtype(user, (acc, node.dtype), "reduce")
-        if np.result_type(acc, returned) == acc:
-            break
-        acc = np.result_type(acc, returned)
+    try:
+        for _ in range(3):
+            returned = userfn.return_dtype(user, (acc, node.dtype), "reduce")
+            if np.result_type(acc, returned) == acc:
+                break
+            acc = np.result_type(acc, returned)
+    except UserFunctionError as exc:
+        placeholder = build.user_reduction(user, node, axis, start, acc)
+        raise UserFunctionError(f"{exc} (generated kernel source: {kernel_source_path(placeholder)})") from None
     return Tensor(build.user_reduction(user, node, axis, start, acc))

@@ -20,7 +20,7 @@ from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import VIEWS, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.views import apply_view
-from lazyfuse.runtime.compile import CompiledKernel, kernel_for
+from lazyfuse.runtime.compile import CompiledKernel, kernel_for, write_source
 
 
 def options() -> cpu.Options:
@@ -31,6 +31,12 @@ def plan(roots: Sequence[Node]) -> list[tuple[Node, CompiledKernel]]:
     """The kernels that compute ``roots``, in execution order (loaded, not yet run)."""
     opts = options()
     return [(n, kernel_for(kernels.spec_for(n), opts)) for n in toposort(roots) if kernels.is_kernel(n)]
+
+
+def kernel_source_path(node: Node) -> str:
+    """Write the source of the kernel that computes ``node`` (without compiling it)."""
+    spec = kernels.spec_for(node)
+    return str(write_source(spec.name, cpu.generate(spec, options())))
 
 
 def run(roots: Sequence[Node]) -> list[np.ndarray]:

@@ -75,5 +75,6 @@ def return_dtype(user: UserFunction, arg_dtypes: tuple[np.dtype, ...], what: str
 def _reason(exc: Exception) -> str:
     """Numba's message cut to its first two meaningful lines."""
     lines = [ln.strip() for ln in str(exc).splitlines()]
-    useful = [ln for ln in lines if ln and not ln.startswith(("During:", "File ", "^", "[1]"))]
+    skip = ("During:", "File ", "^", "[1]", "Failed in ")
+    useful = [ln for ln in lines if ln and not ln.startswith(skip)]
     return " ".join(useful[:2])[:400]
