@@ -31,7 +31,9 @@ def _smoothstep(v: float) -> float:
     return c * c * (3.0 - 2.0 * c)
 
 
-def _examples(data: dict[str, np.ndarray]) -> list[tuple[str, Callable[[], lf.Tensor], Callable[[], np.ndarray]]]:
+def _examples(
+    data: dict[str, np.ndarray],
+) -> list[tuple[str, Callable[[], lf.Tensor], Callable[[], np.ndarray]]]:
     x_np, w_np, b_np = data["x"], data["w"], data["b"]
     x, w, b = lf.asarray(x_np), lf.asarray(w_np), lf.asarray(b_np)
 
@@ -54,22 +56,30 @@ def _examples(data: dict[str, np.ndarray]) -> list[tuple[str, Callable[[], lf.Te
         return c * c * (3.0 - 2.0 * c)
 
     return [
-        ("standardize the columns: (x - mean) / std",
-         standardize,
-         lambda: (x_np - x_np.mean(0)) / np.sqrt(((x_np - x_np.mean(0)) ** 2).mean(0))),
+        (
+            "standardize the columns: (x - mean) / std",
+            standardize,
+            lambda: (x_np - x_np.mean(0)) / np.sqrt(((x_np - x_np.mean(0)) ** 2).mean(0)),
+        ),
         ("a dense layer and a row softmax: softmax(relu(x @ w + b))", softmax_layer, np_softmax_layer),
-        ("a user function, compiled into the kernel: lf.map(smoothstep, x)",
-         lambda: lf.map(_smoothstep, x), np_smooth),
-        ("a user fold per row: lf.reduce(lambda acc, v: max(acc, abs(v)), x, axis=1, start=0.0)",
-         lambda: lf.reduce(lambda acc, v: max(acc, abs(v)), x, axis=1, start=0.0),
-         lambda: np.abs(x_np).max(axis=1)),
-    ]  # fmt: skip
+        (
+            "a user function, compiled into the kernel: lf.map(smoothstep, x)",
+            lambda: lf.map(_smoothstep, x),
+            np_smooth,
+        ),
+        (
+            "a user fold per row: lf.reduce(lambda acc, v: max(acc, abs(v)), x, axis=1, start=0.0)",
+            lambda: lf.reduce(lambda acc, v: max(acc, abs(v)), x, axis=1, start=0.0),
+            lambda: np.abs(x_np).max(axis=1),
+        ),
+    ]
 
 
 def demo(args: argparse.Namespace) -> int:
     data = spirals(args.n)
     x = data["x"]
-    print(f"lazyfuse {lf.__version__} demo: two spirals, x is {x.dtype}{list(x.shape)} ({x.nbytes / 1e6:.1f} MB)")
+    size = f"{x.dtype}{list(x.shape)} ({x.nbytes / 1e6:.1f} MB)"
+    print(f"lazyfuse {lf.__version__} demo: two spirals, x is {size}")
     print("Every expression below is lazy until .compute(); each kernel is generated Python")
     print("source compiled by Numba (njit(parallel=True), prange). First calls compile (and")
     print("cache on disk); the times are of warm calls, median of", args.repeats, "runs.\n")

@@ -78,7 +78,7 @@ def astype(x: Any, dtype: Any) -> Tensor:
     return asarray(x).astype(dtype)
 
 
-def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return asarray(x).sum(axis, keepdims)
 
 
@@ -86,11 +86,11 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return asarray(x).prod(axis, keepdims)
 
 
-def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return asarray(x).max(axis, keepdims)
 
 
-def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return asarray(x).min(axis, keepdims)
 
 
@@ -118,7 +118,7 @@ def expand_dims(x: Any, axis: int | Sequence[int]) -> Tensor:
     return asarray(x).expand_dims(axis)
 
 
-def squeeze(x: Any, axis: None | int | Sequence[int] = None) -> Tensor:
+def squeeze(x: Any, axis: int | Sequence[int] | None = None) -> Tensor:
     return asarray(x).squeeze(axis)
 
 
@@ -133,16 +133,18 @@ def _elementwise_user(fn: Callable[..., Any], what: str, *nodes: Node) -> Tensor
     except UserFunctionError as exc:
         # Note: the kernel's source does not depend on the return type; show it.
         placeholder = build.user_elementwise(user, nodes[0].dtype, *nodes)
-        raise UserFunctionError(f"{exc} (generated kernel source: {kernel_source_path(placeholder)})") from None
+        raise UserFunctionError(
+            f"{exc} (generated kernel source: {kernel_source_path(placeholder)})"
+        ) from None
     return Tensor(build.user_elementwise(user, out, *nodes))
 
 
-def map(fn: Callable[..., Any], x: Any) -> Tensor:  # noqa: A001
+def map(fn: Callable[..., Any], x: Any) -> Tensor:
     """Apply a scalar Python function elementwise; Numba compiles it into the kernel."""
     return _elementwise_user(fn, "map", asarray(x).node)
 
 
-def zip(fn: Callable[..., Any], x: Any, y: Any) -> Tensor:  # noqa: A001
+def zip(fn: Callable[..., Any], x: Any, y: Any) -> Tensor:
     """Apply a scalar Python function of two arguments elementwise, with broadcasting."""
     return _elementwise_user(fn, "zip", asarray(x).node, asarray(y).node)
 
@@ -165,5 +167,7 @@ def reduce(fn: Callable[[Any, Any], Any], x: Any, axis: Any = None, start: Any =
             acc = np.result_type(acc, returned)
     except UserFunctionError as exc:
         placeholder = build.user_reduction(user, node, axis, start, acc)
-        raise UserFunctionError(f"{exc} (generated kernel source: {kernel_source_path(placeholder)})") from None
+        raise UserFunctionError(
+            f"{exc} (generated kernel source: {kernel_source_path(placeholder)})"
+        ) from None
     return Tensor(build.user_reduction(user, node, axis, start, acc))

@@ -250,7 +250,7 @@ class Tensor:
     def expand_dims(self, axis: int | Sequence[int]) -> Tensor:
         return Tensor(build.expand_dims(self.node, axis))
 
-    def squeeze(self, axis: None | int | Sequence[int] = None) -> Tensor:
+    def squeeze(self, axis: int | Sequence[int] | None = None) -> Tensor:
         return Tensor(build.squeeze(self.node, axis))
 
     def maximum(self, other: Any) -> Tensor:
@@ -327,7 +327,7 @@ def explain(*tensors: Tensor) -> str:
     lines = ["graph:"] + ["  " + ln for ln in format_graph(roots)]
     planned = execute.plan(roots)
     lines.append(f"kernels ({len(planned)}; one per computing node, views are strided reads):")
-    for node, kernel in planned:
+    for _node, kernel in planned:
         lines.append(f"  {kernel.name}  [{kernel.target}]  file {kernel.path}")
         lines.extend("    | " + ln for ln in kernel.source.rstrip("\n").split("\n"))
     return "\n".join(lines)

@@ -9,7 +9,9 @@ a line, ``prange`` over the outermost parallel axis, names ``a0`` (arrays), ``p0
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -45,11 +47,13 @@ def generate(spec: KernelSpec, options: Options = Options()) -> str:
     out.line(f"# computes: {spec.description}")
     out.line(f"# target: cpu, {'parallel' if options.parallel else 'serial'}")
     if spec.user_functions:
-        out.line("# user functions are bound by the runtime before the first call: "
-                 + ", ".join(f"{n} = {f.name} ({f.where})" for n, f in spec.user_functions))  # fmt: skip
+        out.line(
+            "# user functions are bound by the runtime before the first call: "
+            + ", ".join(f"{n} = {f.name} ({f.where})" for n, f in spec.user_functions)
+        )
     out.lines(["import numpy as np", "from numba import njit, prange", ""])
     for helper in _helpers_used(kernel):
-        out.lines(helper.strip("\n").split("\n") + ["", ""])
+        out.lines([*helper.strip("\n").split("\n"), "", ""])
     text = out.text() + "\n" + kernel
     return text
 
@@ -87,12 +91,12 @@ def _elementwise(spec: KernelSpec, body: SourceBuilder, options: Options) -> Non
         _nested(body, loops, lambda: _elementwise_body(spec, body, idx))
 
 
-def _nested(body: SourceBuilder, loops: list[object], inner: object) -> None:
+def _nested(body: SourceBuilder, loops: Sequence[Any], inner: Callable[[], None]) -> None:
     """Enter each loop context in turn (each one indents), then emit ``inner``."""
     if not loops:
-        inner()  # type: ignore[operator]
+        inner()
         return
-    with loops[0]:  # type: ignore[attr-defined]
+    with loops[0]:
         _nested(body, loops[1:], inner)
 
 
@@ -132,7 +136,9 @@ def _suffix(dtype: np.dtype) -> str:
 def _identity(op: Op, dtype: np.dtype) -> str:
     template = pick(REDUCTION[op].identity, dtype)
     info = np.iinfo(dtype) if dtype.kind == "i" else None
-    return template.format(T=numpy_type(dtype), LOWEST=info.min if info else "", HIGHEST=info.max if info else "")
+    return template.format(
+        T=numpy_type(dtype), LOWEST=info.min if info else "", HIGHEST=info.max if info else ""
+    )
 
 
 def _combine(spec: KernelSpec, acc: str, x: str) -> str:
@@ -158,14 +164,20 @@ def _start(spec: KernelSpec) -> str:
     return "p0" if spec.reduce_op is Op.REDUCE else _identity(spec.reduce_op, spec.out_dtype)  # type: ignore[arg-type]
 
 
-def _reduce_row(spec: KernelSpec, body: SourceBuilder, kept: list[str], first: tuple[str, str] | None) -> None:
+def _reduce_row(
+    spec: KernelSpec, body: SourceBuilder, kept: list[str], first: tuple[str, str] | None
+) -> None:
     """``acc`` folded over the reduced axes; ``first`` bounds the first reduced axis."""
     body.line(f"acc = {_start(spec)}")
     reduced = [f"r{d}" for d in range(spec.n_reduced)]
     loops = []
     for d, v in enumerate(reduced):
         extent = f"a0.shape[{len(kept) + d}]"
-        header = f"for {v} in range({first[0]}, {first[1]}):" if first and d == 0 else f"for {v} in range({extent}):"
+        header = (
+            f"for {v} in range({first[0]}, {first[1]}):"
+            if first and d == 0
+            else f"for {v} in range({extent}):"
+        )
         loops.append(body.indent(header))
 
     def inner() -> None:
@@ -230,7 +242,9 @@ def _matmul(spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
 
 def _helpers_used(kernel: str) -> list[str]:
     sources = []
-    for name in sorted(set(re.findall(r"\b((?:floor_divide|remainder|power|maximum|minimum)_(?:i|f|f32|f64))\(", kernel))):
+    for name in sorted(
+        set(re.findall(r"\b((?:floor_divide|remainder|power|maximum|minimum)_(?:i|f|f32|f64))\(", kernel))
+    ):
         key = name if name in cpu_helpers.TEMPLATES else name.rstrip("0123456789")
         suffix = name.rsplit("_", 1)[1]
         type_name = {"f32": "np.float32", "f64": "np.float64"}.get(suffix, "")

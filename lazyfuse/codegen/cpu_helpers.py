@@ -7,7 +7,7 @@ is emitted into a kernel's file only when its template uses it.
 from __future__ import annotations
 
 # NumPy's integer floor division: x // 0 == 0, MIN // -1 wraps to MIN.
-FLOOR_DIVIDE_I = '''
+FLOOR_DIVIDE_I = """
 @njit(cache=True)
 def floor_divide_i(a, b):
     if b == 0:
@@ -15,19 +15,19 @@ def floor_divide_i(a, b):
     if b == -1:
         return -a
     return a // b
-'''
+"""
 
 # NumPy's integer remainder: the sign of the divisor; x % 0 == 0.
-REMAINDER_I = '''
+REMAINDER_I = """
 @njit(cache=True)
 def remainder_i(a, b):
     if b == 0 or b == -1:
         return a - a
     return a % b
-'''
+"""
 
 # NumPy's npy_divmod for floats (npymath), evaluated in the operands' own precision.
-FLOOR_DIVIDE_F = '''
+FLOOR_DIVIDE_F = """
 @njit(cache=True, error_model="numpy")
 def floor_divide_{S}(a, b):
     if b == 0:
@@ -43,9 +43,9 @@ def floor_divide_{S}(a, b):
             floordiv = floordiv + {T}(1)
         return floordiv
     return np.copysign({T}(0), a / b)
-'''
+"""
 
-REMAINDER_F = '''
+REMAINDER_F = """
 @njit(cache=True, error_model="numpy")
 def remainder_{S}(a, b):
     mod = np.fmod(a, b)
@@ -56,10 +56,10 @@ def remainder_{S}(a, b):
             mod = mod + b
         return mod
     return np.copysign({T}(0), b)
-'''
+"""
 
 # Integer power by squaring, wrapping on overflow; NumPy refuses negative exponents.
-POWER_I = '''
+POWER_I = """
 @njit(cache=True)
 def power_i(base, exponent):
     if exponent < 0:
@@ -71,20 +71,20 @@ def power_i(base, exponent):
         base = base * base
         exponent = exponent >> 1
     return result
-'''
+"""
 
 # maximum/minimum propagate NaN, as NumPy's do.
-MAXIMUM_F = '''
+MAXIMUM_F = """
 @njit(cache=True)
 def maximum_f(a, b):
     return a if (a >= b or a != a) else b
-'''
+"""
 
-MINIMUM_F = '''
+MINIMUM_F = """
 @njit(cache=True)
 def minimum_f(a, b):
     return a if (a <= b or a != a) else b
-'''
+"""
 
 TEMPLATES = {
     "floor_divide_i": FLOOR_DIVIDE_I,

@@ -108,16 +108,21 @@ def reduction(op: Op, x: Node, axis: Any, keepdims: bool) -> Node:
     return _reduced(op, (x,), (axes,), axes, out, keepdims)
 
 
-def user_reduction(fn: UserFunction, x: Node, axis: Any, start: dtypes.Scalar,
-                   acc_dtype: np.dtype) -> Node:  # fmt: skip
+def user_reduction(fn: UserFunction, x: Node, axis: Any, start: dtypes.Scalar, acc_dtype: np.dtype) -> Node:
     axes = shapes.normalize_axes("reduce", axis, x.ndim)
     acc = dtypes.check_supported(acc_dtype, "reduce")
     args = (x, scalar_node(start, acc, "reduce"))
     return _reduced(Op.REDUCE, args, (axes, fn), axes, acc, keepdims=False)
 
 
-def _reduced(op: Op, args: tuple[Node, ...], attrs: tuple[Any, ...], axes: tuple[int, ...],
-             dtype: np.dtype, keepdims: bool) -> Node:  # fmt: skip
+def _reduced(
+    op: Op,
+    args: tuple[Node, ...],
+    attrs: tuple[Any, ...],
+    axes: tuple[int, ...],
+    dtype: np.dtype,
+    keepdims: bool,
+) -> Node:
     x = args[0]
     kept = tuple(s for i, s in enumerate(x.shape) if i not in axes)
     node = make(op, args, attrs, kept, dtype)
@@ -187,16 +192,14 @@ def expand_dims(x: Node, axis: int | Sequence[int]) -> Node:
     return reshape(x, tuple(1 if i in where else next(rest) for i in range(ndim)))
 
 
-def squeeze(x: Node, axis: None | int | Sequence[int] = None) -> Node:
+def squeeze(x: Node, axis: int | Sequence[int] | None = None) -> Node:
     if axis is None:
         axes = tuple(i for i, s in enumerate(x.shape) if s == 1)
     else:
         axes = shapes.normalize_axes("squeeze", axis, x.ndim)
         wrong = [a for a in axes if x.shape[a] != 1]
         if wrong:
-            raise ShapeError(
-                f"squeeze: cannot select axis {wrong[0]} of shape {x.shape}: its size is not 1"
-            )
+            raise ShapeError(f"squeeze: cannot select axis {wrong[0]} of shape {x.shape}: its size is not 1")
     return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
 
 

@@ -14,8 +14,13 @@ import numpy as np
 from lazyfuse.errors import DTypeError
 
 SUPPORTED = tuple(np.dtype(d) for d in ("bool", "int32", "int64", "float32", "float64"))
-SHORT_NAMES = {np.dtype("bool"): "b1", np.dtype("int32"): "i32", np.dtype("int64"): "i64",
-               np.dtype("float32"): "f32", np.dtype("float64"): "f64"}  # fmt: skip
+SHORT_NAMES = {
+    np.dtype("bool"): "b1",
+    np.dtype("int32"): "i32",
+    np.dtype("int64"): "i64",
+    np.dtype("float32"): "f32",
+    np.dtype("float64"): "f64",
+}
 Scalar = bool | int | float
 Weak = type[bool] | type[int] | type[float]
 DTypeLike = np.dtype | Weak
@@ -32,9 +37,7 @@ def check_supported(dtype: Any, what: str) -> np.dtype:
     except TypeError as exc:
         raise DTypeError(f"{what}: {dtype!r} is not a dtype; supported: {supported_names()}") from exc
     if dt not in SUPPORTED:
-        raise DTypeError(
-            f"{what}: dtype {dt} is not supported by lazyfuse; supported: {supported_names()}"
-        )
+        raise DTypeError(f"{what}: dtype {dt} is not supported by lazyfuse; supported: {supported_names()}")
     return dt
 
 
@@ -90,7 +93,8 @@ def scalar_as(value: Scalar, dtype: np.dtype, name: str) -> Scalar:
 
 
 def _weak_example(o: DTypeLike) -> Any:
-    return {bool: False, int: 0, float: 0.0}.get(o, o)  # type: ignore[call-overload]
+    examples: dict[Any, Any] = {bool: False, int: 0, float: 0.0}
+    return examples.get(o, o)
 
 
 def _describe(o: DTypeLike) -> str:

@@ -54,7 +54,7 @@ def _fold(node: Node, x: np.ndarray, start: np.ndarray) -> np.ndarray:
     axes = node.attrs[0]
     fn = node.attrs[1].fn
     kept = [a for a in range(x.ndim) if a not in axes]
-    rows = np.transpose(x, (*kept, *axes)).reshape(node.shape + (-1,))
+    rows = np.transpose(x, (*kept, *axes)).reshape((*node.shape, -1))
     out = np.empty(node.shape, node.dtype)
     for idx in np.ndindex(*node.shape):
         acc = start[()]

@@ -74,9 +74,7 @@ class KernelSpec:
 
 
 def is_kernel(node: Node) -> bool:
-    return node.op in ELEMENTWISE or node.op in REDUCTION or node.op in (
-        Op.MAP, Op.ZIP, Op.REDUCE, Op.MATMUL
-    )
+    return node.op in ELEMENTWISE or node.op in REDUCTION or node.op in (Op.MAP, Op.ZIP, Op.REDUCE, Op.MATMUL)
 
 
 def op_name(node: Node) -> str:
@@ -111,8 +109,9 @@ def _signature(node: Node, args: tuple[Node, ...]) -> str:
 
 def _describe(node: Node) -> str:
     """What the kernel computes, by dtype and rank only: sizes must not change its source."""
-    args = ", ".join(f"{a.dtype}[{a.ndim}d]" if a.op is not Op.SCALAR else f"{a.dtype} scalar"
-                     for a in node.args)  # fmt: skip
+    args = ", ".join(
+        f"{a.dtype}[{a.ndim}d]" if a.op is not Op.SCALAR else f"{a.dtype} scalar" for a in node.args
+    )
     return f"{op_name(node)}({args}) -> {node.dtype}[{node.ndim}d]"
 
 
@@ -134,13 +133,26 @@ def _elementwise_spec(node: Node) -> KernelSpec:
     arrays, params, names = _arguments(node.args)
     user = node.attrs[0] if node.op in (Op.MAP, Op.ZIP) else None
     loop = tuple(a.dtype for a in node.args) if user else node.attrs[0]
-    expr = Expr("t0", node.op, tuple(names), tuple(a.dtype for a in node.args), loop,
-                node.dtype, "fn0" if user else None)  # fmt: skip
+    expr = Expr(
+        "t0",
+        node.op,
+        tuple(names),
+        tuple(a.dtype for a in node.args),
+        loop,
+        node.dtype,
+        "fn0" if user else None,
+    )
     return KernelSpec(
-        name=_signature(node, node.args), kind="elementwise", ndim=node.ndim, arrays=arrays,
-        params=params, body=(expr,), out_dtype=node.dtype,
-        user_functions=(("fn0", user),) if user else (), description=_describe(node),
-    )  # fmt: skip
+        name=_signature(node, node.args),
+        kind="elementwise",
+        ndim=node.ndim,
+        arrays=arrays,
+        params=params,
+        body=(expr,),
+        out_dtype=node.dtype,
+        user_functions=(("fn0", user),) if user else (),
+        description=_describe(node),
+    )
 
 
 def _reduce_spec(node: Node) -> KernelSpec:
@@ -151,11 +163,18 @@ def _reduce_spec(node: Node) -> KernelSpec:
     params = (ScalarArg("p0", node.dtype),) if user else ()
     cast = Expr("t0", Op.CAST, ("x0",), (x.dtype,), (x.dtype,), node.dtype)
     return KernelSpec(
-        name=f"{_signature(node, (x,))}_over_{len(axes)}", kind="reduce", ndim=node.ndim,
-        arrays=arrays, params=params, body=(cast,) if not user else (), out_dtype=node.dtype,
-        reduce_op=node.op, n_reduced=len(axes),
-        user_functions=(("fn0", user),) if user else (), description=_describe(node),
-    )  # fmt: skip
+        name=f"{_signature(node, (x,))}_over_{len(axes)}",
+        kind="reduce",
+        ndim=node.ndim,
+        arrays=arrays,
+        params=params,
+        body=(cast,) if not user else (),
+        out_dtype=node.dtype,
+        reduce_op=node.op,
+        n_reduced=len(axes),
+        user_functions=(("fn0", user),) if user else (),
+        description=_describe(node),
+    )
 
 
 def reduce_permutation(node: Node) -> tuple[int, ...]:
@@ -169,6 +188,12 @@ def _matmul_spec(node: Node) -> KernelSpec:
     a, b = node.args
     arrays = (ArrayArg("a0", a.dtype, a.ndim), ArrayArg("a1", b.dtype, b.ndim))
     return KernelSpec(
-        name=_signature(node, node.args), kind="matmul", ndim=node.ndim, arrays=arrays,
-        params=(), body=(), out_dtype=node.dtype, description=_describe(node),
-    )  # fmt: skip
+        name=_signature(node, node.args),
+        kind="matmul",
+        ndim=node.ndim,
+        arrays=arrays,
+        params=(),
+        body=(),
+        out_dtype=node.dtype,
+        description=_describe(node),
+    )

@@ -57,8 +57,9 @@ def attr_key(value: Any) -> Any:
     return ("id", id(value))  # arrays and user functions: the node keeps them alive
 
 
-def make(op: Op, args: tuple[Node, ...], attrs: tuple[Any, ...], shape: tuple[int, ...],
-         dtype: np.dtype) -> Node:  # fmt: skip
+def make(
+    op: Op, args: tuple[Node, ...], attrs: tuple[Any, ...], shape: tuple[int, ...], dtype: np.dtype
+) -> Node:
     """The one Node for this structure, created if it does not exist yet."""
     key = (op, tuple(id(a) for a in args), attr_key(attrs), shape, dtype.str)
     with _LOCK:

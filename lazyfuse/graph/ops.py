@@ -126,9 +126,7 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
     Op.SIN: _row("sin", np.sin, "np.sin({0})"),
     Op.COS: _row("cos", np.cos, "np.cos({0})"),
     Op.TANH: _row("tanh", np.tanh, "np.tanh({0})"),
-    Op.SIGMOID: ElementwiseRow(
-        "sigmoid", 1, _sigmoid, {"": "{T}(1) / ({T}(1) + np.exp(-{0}))"}, np.exp
-    ),
+    Op.SIGMOID: ElementwiseRow("sigmoid", 1, _sigmoid, {"": "{T}(1) / ({T}(1) + np.exp(-{0}))"}, np.exp),
     Op.RELU: ElementwiseRow(
         "relu", 1, _relu, {"": "{0} if not {0} < 0 else {T}(0)"}, np.maximum, weak_operand=int
     ),
@@ -139,10 +137,12 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
     Op.FLOORDIV: _row("floor_divide", np.floor_divide, "floor_divide_{K}({0}, {1})"),
     Op.MOD: _row("remainder", np.remainder, "remainder_{K}({0}, {1})"),
     Op.POW: _row("power", np.power, {"i": "power_i({0}, {1})", "f": "np.power({0}, {1})"}),
-    Op.MAXIMUM: _row("maximum", np.maximum, {"f": "maximum_f({0}, {1})", "i": "max({0}, {1})",
-                                             "b": "{0} or {1}"}),  # fmt: skip
-    Op.MINIMUM: _row("minimum", np.minimum, {"f": "minimum_f({0}, {1})", "i": "min({0}, {1})",
-                                             "b": "{0} and {1}"}),  # fmt: skip
+    Op.MAXIMUM: _row(
+        "maximum", np.maximum, {"f": "maximum_f({0}, {1})", "i": "max({0}, {1})", "b": "{0} or {1}"}
+    ),
+    Op.MINIMUM: _row(
+        "minimum", np.minimum, {"f": "minimum_f({0}, {1})", "i": "min({0}, {1})", "b": "{0} and {1}"}
+    ),
     Op.LT: _row("less", np.less, "{0} < {1}"),
     Op.LE: _row("less_equal", np.less_equal, "{0} <= {1}"),
     Op.GT: _row("greater", np.greater, "{0} > {1}"),
@@ -157,17 +157,23 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
 }
 
 REDUCTION: dict[Op, ReductionRow] = {
-    Op.SUM: ReductionRow("sum", np.sum, {"": "{T}(0)", "b": "False"},
-                         {"": "{acc} + {x}", "b": "{acc} or {x}"}),  # fmt: skip
-    Op.PROD: ReductionRow("prod", np.prod, {"": "{T}(1)", "b": "True"},
-                          {"": "{acc} * {x}", "b": "{acc} and {x}"}),  # fmt: skip
+    Op.SUM: ReductionRow(
+        "sum", np.sum, {"": "{T}(0)", "b": "False"}, {"": "{acc} + {x}", "b": "{acc} or {x}"}
+    ),
+    Op.PROD: ReductionRow(
+        "prod", np.prod, {"": "{T}(1)", "b": "True"}, {"": "{acc} * {x}", "b": "{acc} and {x}"}
+    ),
     Op.MAX: ReductionRow(
-        "max", np.max, {"f": "{T}(-np.inf)", "i": "{T}({LOWEST})", "b": "False"},
+        "max",
+        np.max,
+        {"f": "{T}(-np.inf)", "i": "{T}({LOWEST})", "b": "False"},
         {"f": "maximum_f({acc}, {x})", "i": "max({acc}, {x})", "b": "{acc} or {x}"},
         refuses_empty=True,
     ),
     Op.MIN: ReductionRow(
-        "min", np.min, {"f": "{T}(np.inf)", "i": "{T}({HIGHEST})", "b": "True"},
+        "min",
+        np.min,
+        {"f": "{T}(np.inf)", "i": "{T}({HIGHEST})", "b": "True"},
         {"f": "minimum_f({acc}, {x})", "i": "min({acc}, {x})", "b": "{acc} and {x}"},
         refuses_empty=True,
     ),

@@ -36,7 +36,7 @@ def normalize_axis(op: str, axis: int, ndim: int) -> int:
     return int(axis) % ndim if ndim else 0
 
 
-def normalize_axes(op: str, axis: None | int | Sequence[int], ndim: int) -> tuple[int, ...]:
+def normalize_axes(op: str, axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     """``axis`` (None, an int or a tuple) as sorted, distinct, non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
@@ -57,10 +57,14 @@ def reshape(shape: Shape, new_shape: Sequence[int]) -> Shape:
     known = int(np.prod([s for s in new if s != -1], dtype=np.int64))
     if unknown:
         if known == 0 or size % known:
-            raise ShapeError(f"reshape: cannot reshape array of size {size} (shape {shape}) into shape {tuple(new)}")
+            raise ShapeError(
+                f"reshape: cannot reshape array of size {size} (shape {shape}) into shape {tuple(new)}"
+            )
         new[unknown[0]] = size // known
     elif known != size:
-        raise ShapeError(f"reshape: cannot reshape array of size {size} (shape {shape}) into shape {tuple(new)}")
+        raise ShapeError(
+            f"reshape: cannot reshape array of size {size} (shape {shape}) into shape {tuple(new)}"
+        )
     return tuple(new)
 
 
@@ -79,8 +83,11 @@ def index(shape: Shape, key: Any) -> Shape:
     """The shape of ``x[key]`` for basic indexing, checked by NumPy on a zero-byte array."""
     key = key if isinstance(key, tuple) else (key,)
     for k in key:
-        ok = k is None or k is Ellipsis or isinstance(k, slice) or (
-            isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+        ok = (
+            k is None
+            or k is Ellipsis
+            or isinstance(k, slice)
+            or (isinstance(k, (int, np.integer)) and not isinstance(k, bool))
         )
         if not ok:
             raise IndexError(

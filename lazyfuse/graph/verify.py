@@ -47,9 +47,8 @@ def _check(node: Node) -> str | None:
         kept = tuple(s for i, s in enumerate(node.args[0].shape) if i not in axes)
         if kept != node.shape:
             return f"reduced shape {kept} != {node.shape}"
-    if op is Op.RESHAPE:
-        if int(np.prod(node.shape)) != node.args[0].size:
-            return "reshape changes the element count"
+    if op is Op.RESHAPE and int(np.prod(node.shape)) != node.args[0].size:
+        return "reshape changes the element count"
     if op is Op.EXPAND and shapes.broadcast("verify", node.args[0].shape, node.shape) != node.shape:
         return f"cannot expand {node.args[0].shape} to {node.shape}"
     return None
