@@ -89,6 +89,10 @@ class ElementwiseRow:
     ufunc: np.ufunc | None = None
     # extra weak Python operand the dtype rule sees (relu is maximum(x, 0))
     weak_operand: type | None = None
+    # ``precondition(loop_dtypes, *operand_values)`` raises the errors NumPy raises on
+    # values; run on scalars when built, on arrays before the kernel (a kernel cannot
+    # raise from inside a prange loop)
+    precondition: Callable[..., None] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,16 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0)
 
 
-def _row(name: str, ufunc: np.ufunc, cpu: str | dict[str, str]) -> ElementwiseRow:
+def _nonnegative_integer_exponent(loop: tuple[np.dtype, ...], base: Any, exponent: Any) -> None:
+    if loop[1].kind == "i" and np.any(np.asarray(exponent) < 0):
+        raise ValueError("power: Integers to negative integer powers are not allowed.")
+
+
+def _row(
+    name: str, ufunc: np.ufunc, cpu: str | dict[str, str], precondition: Callable[..., None] | None = None
+) -> ElementwiseRow:
     templates = {"": cpu} if isinstance(cpu, str) else cpu
-    return ElementwiseRow(name, ufunc.nin, ufunc, templates, ufunc)
+    return ElementwiseRow(name, ufunc.nin, ufunc, templates, ufunc, precondition=precondition)
 
 
 ELEMENTWISE: dict[Op, ElementwiseRow] = {
@@ -136,7 +147,12 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
     Op.TRUEDIV: _row("divide", np.true_divide, "{0} / {1}"),
     Op.FLOORDIV: _row("floor_divide", np.floor_divide, "floor_divide_{K}({0}, {1})"),
     Op.MOD: _row("remainder", np.remainder, "remainder_{K}({0}, {1})"),
-    Op.POW: _row("power", np.power, {"i": "power_i({0}, {1})", "f": "np.power({0}, {1})"}),
+    Op.POW: _row(
+        "power",
+        np.power,
+        {"i": "power_i({0}, {1})", "f": "np.power({0}, {1})"},
+        precondition=_nonnegative_integer_exponent,
+    ),
     Op.MAXIMUM: _row(
         "maximum", np.maximum, {"f": "maximum_f({0}, {1})", "i": "max({0}, {1})", "b": "{0} or {1}"}
     ),

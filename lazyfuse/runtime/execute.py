@@ -17,7 +17,7 @@ from lazyfuse import config
 from lazyfuse.codegen import cpu
 from lazyfuse.graph import kernels
 from lazyfuse.graph.node import Node
-from lazyfuse.graph.ops import VIEWS, Op
+from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.views import apply_view
 from lazyfuse.runtime.compile import CompiledKernel, kernel_for, write_source
@@ -65,6 +65,9 @@ def _compute(node: Node, values: dict[Node, Any], opts: cpu.Options) -> Any:
     kernel = kernel_for(kernels.spec_for(node), opts)
     arrays = [values[a] for a in node.args if a.op is not Op.SCALAR]
     params = [values[a] for a in node.args if a.op is Op.SCALAR]
+    row = ELEMENTWISE.get(op)
+    if row is not None and row.precondition:
+        row.precondition(node.attrs[0], *[values[a] for a in node.args])
     if op in (Op.SUM, Op.PROD, Op.MAX, Op.MIN, Op.REDUCE):
         arrays[0] = arrays[0].transpose(kernels.reduce_permutation(node))
     out = np.empty(node.shape, node.dtype)
