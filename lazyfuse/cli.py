@@ -106,7 +106,7 @@ def demo(args: argparse.Namespace) -> int:
         print(f"    checked against NumPy: {'OK' if ok else 'MISMATCH'} (max abs error {error:.2e})")
         print(f"    time: lazyfuse {ms_lf:.2f} ms, NumPy {ms_np:.2f} ms ({ms_np / ms_lf:.2f}x NumPy)\n")
     print("Read any expression's plan with expr.explain(); list kernels with expr.kernels().")
-    print("This version runs one kernel per operation; fusing them into fewer loops is next.")
+    print("Each kernel fuses the operations it names; explain() says why any were kept apart.")
     return 1 if failures else 0
 
 

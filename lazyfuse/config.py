@@ -30,6 +30,7 @@ class Config:
     debug: int
     checks: bool
     parallel: bool
+    fuse: bool
 
 
 def _from_environment() -> Config:
@@ -38,6 +39,7 @@ def _from_environment() -> Config:
         debug=int(os.environ.get("LAZYFUSE_DEBUG", "0") or 0),
         checks=_flag("LAZYFUSE_CHECKS", "0"),
         parallel=_flag("LAZYFUSE_PARALLEL", "1"),
+        fuse=_flag("LAZYFUSE_FUSE", "1"),
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from lazyfuse import config
 from lazyfuse.errors import DTypeError, LazyfuseError
 from lazyfuse.graph import build
-from lazyfuse.graph.explain import format_graph
+from lazyfuse.graph.explain import format_graph, graph_names
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.graph.verify import verify
@@ -81,7 +81,7 @@ class Tensor:
 
     def kernels(self) -> list[CompiledKernel]:
         """The kernels that compute this tensor, each with ``name``, ``target``, ``source``."""
-        return [k for _, k in execute.plan([self.node])]
+        return execute.compiled([self.node])
 
     def explain(self) -> str:
         """The graph (one line per node) and the source of every kernel that computes it."""
@@ -323,11 +323,19 @@ def compute(*tensors: Any, target: str = "cpu") -> tuple[np.ndarray, ...]:
 
 
 def explain(*tensors: Tensor) -> str:
-    roots = [t.node for t in tensors]
+    """The graph, the fusion decisions with their reasons, and every kernel's source."""
+    roots = [asarray(t).node for t in tensors]
     lines = ["graph:"] + ["  " + ln for ln in format_graph(roots)]
-    planned = execute.plan(roots)
-    lines.append(f"kernels ({len(planned)}; one per computing node, views are strided reads):")
-    for _node, kernel in planned:
-        lines.append(f"  {kernel.name}  [{kernel.target}]  file {kernel.path}")
+    grouped, calls = execute.plan(roots)
+    if grouped.decisions:
+        lines.append("fusion decisions:")
+        names = graph_names(roots)
+        lines.extend(f"  {names[node]}: {reason}" for node, reason in grouped.decisions)
+    kernels = execute.compiled(roots)
+    lines.append(f"kernels ({len(kernels)}):")
+    for call, kernel in zip(calls, kernels, strict=True):
+        names = graph_names(roots)
+        computes = ", ".join(names[m] for m in grouped.groups[calls.index(call)].members)
+        lines.append(f"  {kernel.name}: computes {computes}; file {kernel.path}")
         lines.extend("    | " + ln for ln in kernel.source.rstrip("\n").split("\n"))
     return "\n".join(lines)

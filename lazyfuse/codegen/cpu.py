@@ -1,27 +1,33 @@
 """CPU code generation: a kernel spec becomes the source of one Numba ``njit`` function.
 
-The source is plain Python a person can read: a header naming the op, one statement
-a line, ``prange`` over the outermost parallel axis, names ``a0`` (arrays), ``p0``
-(scalar parameters), ``x0`` (loaded values), ``t0`` (computed values), ``i0``
-(output axes) and ``r0`` (reduced axes).
+The source is plain Python a person can read: a header naming the fused ops, one
+statement a line, ``prange`` over the outermost parallel axis. Names: ``a0`` arrays,
+``p0`` scalar parameters, ``out0`` outputs, ``n0`` / ``m0`` the extents of the kept /
+reduced axes, ``i0`` / ``r0`` their indices, ``x0`` loaded values, ``t0`` computed
+values, ``acc0`` accumulators.
+
+A loop kernel runs, for each row (kept index): its outer loads and expressions, then
+one inner loop per pass over the reduced axes (a pass computes the reductions whose
+inputs are ready), then its stores. A full reduction (no kept axes) splits its first
+reduced axis into chunks that run in parallel and combines their partial results.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from lazyfuse.codegen import cpu_helpers
 from lazyfuse.codegen.source import SourceBuilder
 from lazyfuse.graph import dtypes
-from lazyfuse.graph.kernels import Expr, KernelSpec
+from lazyfuse.graph.kernels import Accumulate, Expr, KernelSpec
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op, kind, pick
 
-# Full reductions split their first reduced axis into this many chunks (one per task).
+# Full reductions split their first reduced axis into this many chunks (one task each).
 FULL_REDUCTION_CHUNKS = 64
 
 
@@ -36,84 +42,42 @@ def numpy_type(dtype: np.dtype) -> str:
     return "np.bool_" if dtype == np.bool_ else f"np.{dtype.name}"
 
 
-def generate(spec: KernelSpec, options: Options = Options()) -> str:
-    """The complete source file of ``spec``'s kernel."""
-    body = SourceBuilder()
-    emit = {"elementwise": _elementwise, "reduce": _reduce, "matmul": _matmul}[spec.kind]
-    emit(spec, body, options)
-    kernel = body.text()
-    out = SourceBuilder()
-    out.line(f"# lazyfuse kernel {spec.name}")
-    out.line(f"# computes: {spec.description}")
-    out.line(f"# target: cpu, {'parallel' if options.parallel else 'serial'}")
-    if spec.user_functions:
-        out.line(
-            "# user functions are bound by the runtime before the first call: "
-            + ", ".join(f"{n} = {f.name} ({f.where})" for n, f in spec.user_functions)
-        )
-    out.lines(["import numpy as np", "from numba import njit, prange", ""])
-    for helper in _helpers_used(kernel):
-        out.lines([*helper.strip("\n").split("\n"), "", ""])
-    text = out.text() + "\n" + kernel
-    return text
-
-
-def _decorator(spec: KernelSpec, options: Options) -> str:
-    cache = not spec.user_functions  # a user's function is not part of this file
-    return f'@njit(parallel={_parallel(spec, options)}, error_model="numpy", cache={cache})'
-
-
-def _parallel(spec: KernelSpec, options: Options) -> bool:
-    """Whether the kernel has a ``prange`` loop (a 0-d elementwise kernel has none)."""
-    return options.parallel and (spec.ndim > 0 or spec.kind != "elementwise")
-
-
-def _header(spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
-    args = [a.name for a in spec.arrays] + [p.name for p in spec.params] + ["out"]
-    body.line(_decorator(spec, options))
-    body.line(f"def {spec.name}({', '.join(args)}):")
-
-
-def _loop(body: SourceBuilder, var: str, extent: str, parallel: bool) -> object:
-    """A loop header context; ``prange`` when ``parallel``."""
-    return body.indent(f"for {var} in {'prange' if parallel else 'range'}({extent}):")
-
-
-def _index(names: list[str]) -> str:
-    return ", ".join(names) if names else "()"
-
-
-def _elementwise(spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
-    _header(spec, body, options)
-    with body.indent():
-        idx = [f"i{d}" for d in range(spec.ndim)]
-        loops = [_loop(body, v, f"out.shape[{d}]", options.parallel and d == 0) for d, v in enumerate(idx)]
-        _nested(body, loops, lambda: _elementwise_body(spec, body, idx))
-
-
-def _nested(body: SourceBuilder, loops: Sequence[Any], inner: Callable[[], None]) -> None:
-    """Enter each loop context in turn (each one indents), then emit ``inner``."""
-    if not loops:
-        inner()
-        return
-    with loops[0]:
-        _nested(body, loops[1:], inner)
-
-
-def _elementwise_body(spec: KernelSpec, body: SourceBuilder, idx: list[str]) -> None:
-    for k, a in enumerate(spec.arrays):
-        body.line(f"x{k} = {a.name}[{_index(idx)}]")
-    for e in spec.body:
-        body.line(f"{e.target} = {expression(e)}")
-    body.line(f"out[{_index(idx)}] = {spec.body[-1].target}")
-
-
 def cast(value: str, source: np.dtype, target: np.dtype) -> str:
     if source == target:
         return value
     if target == np.bool_:
         return f"({value} != 0)"
     return f"{numpy_type(target)}({value})"
+
+
+def generate(spec: KernelSpec, options: Options = Options()) -> str:
+    """The complete source file of ``spec``'s kernel."""
+    body = SourceBuilder()
+    if spec.kind == "matmul":
+        _matmul(spec, body, options)
+    else:
+        _LoopKernel(spec, body, options).emit()
+    kernel = body.text()
+    out = SourceBuilder()
+    out.line(f"# lazyfuse kernel {spec.name} (target: cpu, {'parallel' if options.parallel else 'serial'})")
+    out.lines([f"# {line}" for line in spec.description])
+    if spec.user_functions:
+        bound = ", ".join(f"{n} = {f.name} ({f.where})" for n, f in spec.user_functions)
+        out.line(f"# user functions, bound by the runtime before the first call: {bound}")
+    out.lines(["import numpy as np", "from numba import njit, prange", ""])
+    for helper in _helpers_used(kernel):
+        out.lines([*helper.strip("\n").split("\n"), "", ""])
+    return out.text() + "\n" + kernel
+
+
+def _signature(spec: KernelSpec, parallel: bool) -> str:
+    cache = not spec.user_functions  # a user's function is not part of this file
+    args = [ld.array for ld in spec.loads] + [p.name for p in spec.params] + [s.array for s in spec.stores]
+    args += [f"n{d}" for d in range(spec.n_outer)] + [f"m{d}" for d in range(spec.n_inner)]
+    if spec.kind == "matmul":
+        args = [ld.array for ld in spec.loads] + ["out0"]
+    decorator = f'@njit(parallel={parallel}, error_model="numpy", cache={cache})'
+    return f"{decorator}\ndef {spec.name}({', '.join(args)}):"
 
 
 def expression(e: Expr) -> str:
@@ -133,7 +97,7 @@ def _suffix(dtype: np.dtype) -> str:
     return "i" if kind(dtype) == "i" else dtypes.short(dtype) if kind(dtype) == "f" else "b"
 
 
-def _identity(op: Op, dtype: np.dtype) -> str:
+def identity(op: Op, dtype: np.dtype) -> str:
     template = pick(REDUCTION[op].identity, dtype)
     info = np.iinfo(dtype) if dtype.kind == "i" else None
     return template.format(
@@ -141,110 +105,187 @@ def _identity(op: Op, dtype: np.dtype) -> str:
     )
 
 
-def _combine(spec: KernelSpec, acc: str, x: str) -> str:
-    if spec.reduce_op is Op.REDUCE:
-        return f"fn0({acc}, {x})"
-    assert spec.reduce_op is not None
-    return pick(REDUCTION[spec.reduce_op].combine, spec.out_dtype).format(acc=acc, x=x)
+def combine(acc: Accumulate, left: str, right: str) -> str:
+    if acc.op is Op.REDUCE:
+        return f"{acc.fn}({left}, {right})"
+    return pick(REDUCTION[acc.op].combine, acc.dtype).format(acc=left, x=right)
 
 
-def _reduce(spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
-    _header(spec, body, options)
-    full = spec.ndim == 0 and spec.n_reduced > 0 and spec.reduce_op is not Op.REDUCE
-    with body.indent():
-        if full:
-            _full_reduction(spec, body, options)
+class _LoopKernel:
+    """Emits a loop kernel: outer loops, passes over the reduced axes, stores."""
+
+    def __init__(self, spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
+        self.spec, self.body = spec, body
+        self.outer = [f"i{d}" for d in range(spec.n_outer)]
+        self.inner = [f"r{d}" for d in range(spec.n_inner)]
+        self.parallel = options.parallel and (spec.n_outer > 0 or spec.n_inner > 0)
+        self.loads = {ld.var: ld for ld in spec.loads}
+        self.exprs = {e.target: e for e in spec.exprs}
+        # parameters are arguments; accumulators are defined by their pass
+        self.given = {p.name for p in spec.params} | {a.target for a in spec.accumulates}
+        self.emitted: set[str] = set()
+
+    def emit(self) -> None:
+        self.body.lines(_signature(self.spec, self.parallel).split("\n"))
+        with self.body.indent(), ExitStack() as loops:
+            for d, var in enumerate(self.outer):
+                loops.enter_context(self._loop(var, f"n{d}", parallel=d == 0))
+            self._row()
+
+    def _loop(self, var: str, extent: str, parallel: bool) -> AbstractContextManager[None]:
+        keyword = "prange" if parallel and self.parallel else "range"
+        return self.body.indent(f"for {var} in {keyword}({extent}):")
+
+    def _row(self) -> None:
+        phases = sorted({a.phase for a in self.spec.accumulates})
+        for phase in phases:
+            self._pass([a for a in self.spec.accumulates if a.phase == phase])
+        for store in (s for s in self.spec.stores if not s.inner):
+            self._compute(store.value, inner=False)
+            self.body.line(
+                f"{store.array}[{_index(self.outer)}] = {cast(store.value, store.value_dtype, store.dtype)}"
+            )
+        inner_stores = [s for s in self.spec.stores if s.inner]
+        if inner_stores:
+            for s in inner_stores:
+                self._outer_dependencies(s.value)
+            with self._inner_loops(parallel=not self.outer), self._scope():
+                for s in inner_stores:
+                    self._compute(s.value, inner=True)
+                    index = _index(self.outer + self.inner)
+                    self.body.line(f"{s.array}[{index}] = {cast(s.value, s.value_dtype, s.dtype)}")
+
+    def _pass(self, accumulates: list[Accumulate]) -> None:
+        """One loop over the reduced axes that folds ``accumulates``."""
+        for acc in accumulates:
+            self._outer_dependencies(acc.value)
+        chunked = not self.outer and self.parallel and all(a.op is not Op.REDUCE for a in accumulates)
+        if chunked:
+            self._chunked_pass(accumulates)
+        else:
+            for acc in accumulates:
+                self.body.line(f"{acc.target} = {self._start(acc)}")
+            with self._inner_loops(parallel=False), self._scope():
+                self._fold(accumulates)
+        self.emitted.update(a.target for a in accumulates)
+
+    def _chunked_pass(self, accumulates: list[Accumulate]) -> None:
+        body = self.body
+        partial = {acc.target: f"partial_{acc.target}" for acc in accumulates}
+        body.line(f"chunks = min(m0, {FULL_REDUCTION_CHUNKS})")
+        for acc in accumulates:
+            body.line(f"{partial[acc.target]} = np.empty(chunks, dtype={numpy_type(acc.dtype)})")
+        with body.indent("for c in prange(chunks):"), self._scope():
+            for acc in accumulates:
+                body.line(f"{acc.target} = {self._start(acc)}")
+            with self._inner_loops(parallel=False, first=("c * m0 // chunks", "(c + 1) * m0 // chunks")):
+                self._fold(accumulates)
+            for acc in accumulates:
+                body.line(f"{partial[acc.target]}[c] = {acc.target}")
+        for acc in accumulates:
+            body.line(f"{acc.target} = {self._start(acc)}")
+        with body.indent("for c in range(chunks):"):
+            for acc in accumulates:
+                body.line(f"{acc.target} = {combine(acc, acc.target, partial[acc.target] + '[c]')}")
+
+    def _fold(self, accumulates: list[Accumulate]) -> None:
+        for acc in accumulates:
+            self._compute(acc.value, inner=True)
+            value = cast(acc.value, acc.value_dtype, acc.dtype)
+            self.body.line(f"{acc.target} = {combine(acc, acc.target, value)}")
+
+    def _start(self, acc: Accumulate) -> str:
+        return acc.start if acc.start is not None else identity(acc.op, acc.dtype)
+
+    @contextmanager
+    def _inner_loops(self, parallel: bool, first: tuple[str, str] | None = None) -> Iterator[None]:
+        with ExitStack() as loops:
+            for d, var in enumerate(self.inner):
+                if d == 0 and first is not None:
+                    loops.enter_context(self.body.indent(f"for {var} in range({first[0]}, {first[1]}):"))
+                else:
+                    loops.enter_context(self._loop(var, f"m{d}", parallel=parallel and d == 0))
+            yield
+
+    @contextmanager
+    def _scope(self) -> Iterator[None]:
+        """Values computed inside a loop are not visible after it."""
+        saved = set(self.emitted)
+        try:
+            yield
+        finally:
+            self.emitted = saved
+
+    def _is_inner(self, var: str) -> bool:
+        if var in self.loads:
+            return self.loads[var].inner
+        return var in self.exprs and self.exprs[var].inner
+
+    def _outer_dependencies(self, var: str) -> None:
+        """Emit, at row level, every per-row value ``var`` needs (hoisted out of loops)."""
+        if var in self.emitted:
             return
-        kept = [f"i{d}" for d in range(spec.ndim)]
-        loops = [_loop(body, v, f"out.shape[{d}]", options.parallel and d == 0) for d, v in enumerate(kept)]
-        _nested(body, loops, lambda: _reduce_row(spec, body, kept, first=None))
+        if not self._is_inner(var):
+            self._compute(var, inner=False)
+            return
+        if var in self.exprs:
+            for arg in self.exprs[var].args:
+                self._outer_dependencies(arg)
+
+    def _compute(self, var: str, inner: bool) -> None:
+        """Emit ``var`` and what it needs, arguments first, each once per scope."""
+        if var in self.emitted or var in self.given:
+            return
+        if var in self.loads:
+            index = self.outer + self.inner if self.loads[var].inner else self.outer
+            self.body.line(f"{var} = {self.loads[var].array}[{_index(index)}]")
+        else:
+            expr = self.exprs[var]
+            for arg in expr.args:
+                self._compute(arg, inner)
+            self.body.line(f"{var} = {expression(expr)}")
+        self.emitted.add(var)
 
 
-def _start(spec: KernelSpec) -> str:
-    return "p0" if spec.reduce_op is Op.REDUCE else _identity(spec.reduce_op, spec.out_dtype)  # type: ignore[arg-type]
-
-
-def _reduce_row(
-    spec: KernelSpec, body: SourceBuilder, kept: list[str], first: tuple[str, str] | None
-) -> None:
-    """``acc`` folded over the reduced axes; ``first`` bounds the first reduced axis."""
-    body.line(f"acc = {_start(spec)}")
-    reduced = [f"r{d}" for d in range(spec.n_reduced)]
-    loops = []
-    for d, v in enumerate(reduced):
-        extent = f"a0.shape[{len(kept) + d}]"
-        header = (
-            f"for {v} in range({first[0]}, {first[1]}):"
-            if first and d == 0
-            else f"for {v} in range({extent}):"
-        )
-        loops.append(body.indent(header))
-
-    def inner() -> None:
-        body.line(f"x0 = a0[{_index(kept + reduced)}]")
-        value = "x0"
-        for e in spec.body:
-            body.line(f"{e.target} = {expression(e)}")
-            value = e.target
-        body.line(f"acc = {_combine(spec, 'acc', value)}")
-
-    _nested(body, loops, inner)
-    if first is None:
-        body.line(f"out[{_index(kept)}] = acc")
-
-
-def _full_reduction(spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
-    """Two stages: one partial per chunk of the first reduced axis (in parallel), then
-    the partials combined in order."""
-    body.line(f"chunks = min(a0.shape[0], {FULL_REDUCTION_CHUNKS})")
-    body.line(f"partial = np.empty(chunks, dtype={numpy_type(spec.out_dtype)})")
-    with _loop(body, "c", "chunks", options.parallel):  # type: ignore[attr-defined]
-        body.line("lo = c * a0.shape[0] // chunks")
-        body.line("hi = (c + 1) * a0.shape[0] // chunks")
-        _reduce_row(spec, body, [], first=("lo", "hi"))
-        body.line("partial[c] = acc")
-    body.line(f"acc = {_start(spec)}")
-    with body.indent("for c in range(chunks):"):
-        body.line(f"acc = {_combine(spec, 'acc', 'partial[c]')}")
-    body.line("out[()] = acc")
+def _index(names: list[str]) -> str:
+    return ", ".join(names) if names else "()"
 
 
 def _matmul(spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
     """Row-parallel product: each task owns output rows; the inner loop runs over the
     output's contiguous axis, so it reads b and writes out contiguously."""
-    _header(spec, body, options)
-    batch = [f"i{d}" for d in range(spec.ndim - 2)]
-    dt = spec.out_dtype
-    a0, a1 = spec.arrays
+    body.lines(_signature(spec, options.parallel).split("\n"))
+    batch = [f"i{d}" for d in range(spec.n_outer - 2)]
+    dt = spec.stores[0].dtype
+    a0, a1 = spec.loads
+    keyword = "prange" if options.parallel else "range"
     with body.indent():
-        body.line("m = out.shape[-2]")
-        body.line("n = out.shape[-1]")
-        body.line("k_size = a0.shape[-1]")
-        body.line("rows = out.size // n if n else 0")
-        with _loop(body, "q", "rows", options.parallel):  # type: ignore[attr-defined]
+        body.lines(["m = out0.shape[-2]", "n = out0.shape[-1]", "k_size = a0.shape[-1]"])
+        body.line("rows = out0.size // n if n else 0")
+        with body.indent(f"for q in {keyword}(rows):"):
             body.line("i = q % m")
             rest = "q // m"
             for d in reversed(range(len(batch))):  # unravel the batch index, last axis first
-                body.line(f"{batch[d]} = ({rest}) % out.shape[{d}]")
-                rest = f"q // (m * {' * '.join(f'out.shape[{e}]' for e in range(d, len(batch)))})"
+                body.line(f"{batch[d]} = ({rest}) % out0.shape[{d}]")
+                rest = f"q // (m * {' * '.join(f'out0.shape[{e}]' for e in range(d, len(batch)))})"
             row = _index([*batch, "i", "j"])
+            zero = "False" if dt == np.bool_ else identity(Op.SUM, dt)
             with body.indent("for j in range(n):"):
-                body.line(f"out[{row}] = {_identity(Op.SUM, dt) if dt != np.bool_ else 'False'}")
+                body.line(f"out0[{row}] = {zero}")
             with body.indent("for k in range(k_size):"):
                 a_ik = "a0[" + _index([*batch, "i", "k"]) + "]"
                 b_kj = "a1[" + _index([*batch, "k", "j"]) + "]"
                 body.line(f"x0 = {cast(a_ik, a0.dtype, dt)}")
                 with body.indent("for j in range(n):"):
                     y = cast(b_kj, a1.dtype, dt)
-                    update = f"out[{row}] or (x0 and {y})" if dt == np.bool_ else f"out[{row}] + x0 * {y}"
-                    body.line(f"out[{row}] = {update}")
+                    update = f"out0[{row}] or (x0 and {y})" if dt == np.bool_ else f"out0[{row}] + x0 * {y}"
+                    body.line(f"out0[{row}] = {update}")
 
 
 def _helpers_used(kernel: str) -> list[str]:
+    pattern = r"\b((?:floor_divide|remainder|power|maximum|minimum)_(?:i|f|f32|f64))\("
     sources = []
-    for name in sorted(
-        set(re.findall(r"\b((?:floor_divide|remainder|power|maximum|minimum)_(?:i|f|f32|f64))\(", kernel))
-    ):
+    for name in sorted(set(re.findall(pattern, kernel))):
         key = name if name in cpu_helpers.TEMPLATES else name.rstrip("0123456789")
         suffix = name.rsplit("_", 1)[1]
         type_name = {"f32": "np.float32", "f64": "np.float64"}.get(suffix, "")

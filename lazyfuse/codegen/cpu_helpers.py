@@ -58,12 +58,11 @@ def remainder_{S}(a, b):
     return np.copysign({T}(0), b)
 """
 
-# Integer power by squaring, wrapping on overflow; NumPy refuses negative exponents.
+# Integer power by squaring, wrapping on overflow. NumPy refuses negative exponents:
+# the runtime checks them before the kernel runs (an exception cannot leave a prange).
 POWER_I = """
 @njit(cache=True)
 def power_i(base, exponent):
-    if exponent < 0:
-        raise ValueError("Integers to negative integer powers are not allowed.")
     result = base - base + 1
     while exponent > 0:
         if exponent & 1:
@@ -73,17 +72,17 @@ def power_i(base, exponent):
     return result
 """
 
-# maximum/minimum propagate NaN, as NumPy's do.
+# maximum/minimum propagate NaN and, on ties (-0.0 vs 0.0), return b, as NumPy's do.
 MAXIMUM_F = """
 @njit(cache=True)
 def maximum_f(a, b):
-    return a if (a >= b or a != a) else b
+    return a if (a > b or a != a) else b
 """
 
 MINIMUM_F = """
 @njit(cache=True)
 def minimum_f(a, b):
-    return a if (a <= b or a != a) else b
+    return a if (a < b or a != a) else b
 """
 
 TEMPLATES = {

@@ -74,8 +74,8 @@ def elementwise(op: Op, *operands: Operand) -> Node:
         loop = dtypes.resolve_ufunc(row.ufunc, row.name, (*kinds, *extra))
         loop = (*loop[: row.arity], loop[-1])
     args = _operands(row.name, operands, loop[:-1])
-    if row.precondition:  # scalars are known now; arrays are checked when computed
-        row.precondition(loop, *[a.attrs[0] if a.op is Op.SCALAR else np.zeros(0, a.dtype) for a in args])
+    if row.precondition and args[row.checked_arg].op is Op.SCALAR:  # arrays: when computed
+        row.precondition(loop, args[row.checked_arg].attrs[0])
     return make(op, args, (loop[:-1],), _shape_of(args), loop[-1])
 
 

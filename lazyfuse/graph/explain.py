@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lazyfuse.graph.kernels import op_name
+from lazyfuse.graph.names import op_name
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op
 from lazyfuse.graph.traverse import toposort
@@ -14,20 +14,28 @@ def type_of(node: Node) -> str:
     return f"{node.dtype}[{','.join(str(s) for s in node.shape)}]"
 
 
-def format_graph(roots: Sequence[Node]) -> list[str]:
-    """One line per node, arguments before users; leaves first as ``a0``/``s0``."""
+def graph_names(roots: Sequence[Node]) -> dict[Node, str]:
+    """Printed names: ``a0`` inputs, ``s0`` scalar parameters, ``t0`` everything else."""
     names: dict[Node, str] = {}
+    counts = {"a": 0, "s": 0, "t": 0}
+    for node in toposort(roots):
+        prefix = {Op.INPUT: "a", Op.SCALAR: "s"}.get(node.op, "t")
+        names[node] = f"{prefix}{counts[prefix]}"
+        counts[prefix] += 1
+    return names
+
+
+def format_graph(roots: Sequence[Node]) -> list[str]:
+    """One line per node, arguments before users."""
+    names = graph_names(roots)
     lines = []
     for node in toposort(roots):
         if node.op is Op.INPUT:
-            names[node] = f"a{sum(1 for n in names if n.op is Op.INPUT)}"
             lines.append(f"{names[node]}: {type_of(node)} = input")
             continue
         if node.op is Op.SCALAR:
-            names[node] = f"s{sum(1 for n in names if n.op is Op.SCALAR)}"
             lines.append(f"{names[node]}: {node.dtype} = scalar parameter (now {node.attrs[0]!r})")
             continue
-        names[node] = f"t{sum(1 for n in names if n.op not in (Op.INPUT, Op.SCALAR))}"
         args = " ".join(names[a] for a in node.args)
         lines.append(f"{names[node]}: {type_of(node)} = {_describe_op(node)} {args}".rstrip())
     outputs = ", ".join(names[r] for r in roots)

@@ -1,45 +1,54 @@
 """Kernel specs: the contract between the graph and code generation.
 
 A spec says what one kernel computes without any array size in it, so one compiled
-kernel serves every size: its iteration domain (output rank, reduced axes), the array
-arguments it loads, the scalar parameters, a small expression DAG over loaded values,
-and how the result is stored or accumulated. Specs are hashable and equal specs
-compile to the same kernel.
+kernel serves every size: its loop nest (``n_outer`` parallel axes, then
+``n_inner`` reduced axes), the arrays it loads (each read per row, "outer", or per
+element, "inner"), scalar parameters, the expression DAG, the reductions (each in a
+numbered pass over the row) and the stores. Specs are hashable; equal specs compile
+to the same kernel.
 
-Note: views are not kernels. The runtime passes each array argument already seen
-through its views (a strided NumPy view: permuted, sliced, broadcast with stride 0,
-negative strides), so a load is an index into a strided array and never a copy.
+:func:`bind` turns a fusion group into a spec plus what the runtime needs to call it:
+which buffer and views feed each array argument, which nodes are parameters and
+outputs, and the loop extents. Views never copy: each array argument is the stored
+value seen through its views (strided, broadcast with stride 0, negative strides),
+permuted so that the kernel's kept axes come first and reduced axes last.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from lazyfuse.graph import dtypes
+from lazyfuse.graph.fuse import Group, base_of
+from lazyfuse.graph.names import op_name, user_function
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op
 
 
 @dataclass(frozen=True)
-class ArrayArg:
-    name: str
+class Load:
+    """Array argument ``array`` read into the variable ``var`` once per row (outer) or
+    once per element (inner)."""
+
+    array: str
+    var: str
     dtype: np.dtype
-    ndim: int
+    inner: bool
 
 
 @dataclass(frozen=True)
-class ScalarArg:
+class Param:
     name: str
     dtype: np.dtype
 
 
 @dataclass(frozen=True)
 class Expr:
-    """``target = op(*args)``: args (names of loads, params or earlier exprs) are
-    cast to ``loop`` dtypes, the result has ``dtype``."""
+    """``target = op(*args)``; args are cast to ``loop`` dtypes; ``fn`` names a user function."""
 
     target: str
     op: Op
@@ -47,153 +56,220 @@ class Expr:
     arg_dtypes: tuple[np.dtype, ...]
     loop: tuple[np.dtype, ...]
     dtype: np.dtype
+    inner: bool
     fn: str | None = None
 
 
 @dataclass(frozen=True)
+class Accumulate:
+    """``target = fold(op, start, value over the reduced axes)``, computed in pass ``phase``."""
+
+    target: str
+    op: Op
+    value: str
+    value_dtype: np.dtype
+    dtype: np.dtype
+    phase: int
+    start: str | None = None  # a parameter (lf.reduce's start); else the op's identity
+    fn: str | None = None
+
+
+@dataclass(frozen=True)
+class Store:
+    array: str
+    value: str
+    value_dtype: np.dtype
+    dtype: np.dtype
+    inner: bool
+
+
+@dataclass(frozen=True)
 class KernelSpec:
-    """One kernel. ``kind`` is 'elementwise', 'reduce' or 'matmul'.
-
-    elementwise: ``out[i] = body(arrays[i], params)`` over ``ndim`` axes.
-    reduce: arrays[0] arrives with kept axes first and ``n_reduced`` reduced axes last;
-      ``out[i] = fold(reduce_op, start, body(arrays[0][i, r]))``.
-    matmul: ``out[..., i, j] = sum_k arrays[0][..., i, k] * arrays[1][..., k, j]``.
-    """
-
     name: str
-    kind: str
-    ndim: int
-    arrays: tuple[ArrayArg, ...]
-    params: tuple[ScalarArg, ...]
-    body: tuple[Expr, ...]
-    out_dtype: np.dtype
-    reduce_op: Op | None = None
-    n_reduced: int = 0
+    kind: str  # "loop" or "matmul"
+    n_outer: int
+    n_inner: int
+    loads: tuple[Load, ...]
+    params: tuple[Param, ...]
+    exprs: tuple[Expr, ...]
+    accumulates: tuple[Accumulate, ...]
+    stores: tuple[Store, ...]
     user_functions: tuple[tuple[str, Any], ...] = ()
-    description: str = ""
+    description: tuple[str, ...] = ()
 
 
-def is_kernel(node: Node) -> bool:
-    return node.op in ELEMENTWISE or node.op in REDUCTION or node.op in (Op.MAP, Op.ZIP, Op.REDUCE, Op.MATMUL)
+@dataclass
+class KernelCall:
+    """A spec and how to call it: each load's source (stored node and views), the
+    parameter and output nodes, the loop extents and the axis permutation."""
+
+    spec: KernelSpec
+    loads: list[tuple[Node, tuple[Node, ...], bool]]
+    params: list[Node]
+    outputs: list[Node]
+    extents: tuple[int, ...]
+    permutation: tuple[int, ...]
+    kept: tuple[int, ...]
+    checks: list[tuple[Node, Node]] = field(default_factory=list)
 
 
-def op_name(node: Node) -> str:
-    if node.op in ELEMENTWISE:
-        return ELEMENTWISE[node.op].name
-    if node.op in REDUCTION:
-        return REDUCTION[node.op].name
-    if node.op in (Op.MAP, Op.ZIP, Op.REDUCE):
-        fn = node.attrs[1] if node.op is Op.REDUCE else node.attrs[0]
-        return f"{node.op.name.lower()}_{_identifier(fn.name)}"
-    return node.op.name.lower()
+class _Builder:
+    """Walks one group's members in order, naming every value it reads or computes."""
 
+    def __init__(self, group: Group) -> None:
+        self.group = group
+        self.members = set(group.members)
+        reduced = group.reduced
+        self.kept_axes = tuple(a for a in range(len(group.shape)) if a not in reduced)
+        self.names: dict[Node, str] = {}
+        self.inner: dict[str, bool] = {}
+        self.phase: dict[str, int] = {}
+        self.dtype: dict[str, np.dtype] = {}
+        self.loads: list[Load] = []
+        self.load_sources: list[tuple[Node, tuple[Node, ...], bool]] = []
+        self.params: list[Param] = []
+        self.param_nodes: list[Node] = []
+        self.exprs: list[Expr] = []
+        self.accumulates: list[Accumulate] = []
+        self.functions: list[tuple[str, Any]] = []
+        self.checks: list[tuple[Node, Node]] = []
 
-def _identifier(text: str) -> str:
-    cleaned = "".join(c if c.isalnum() else "_" for c in text).strip("_")
-    return cleaned or "fn"
+    def _define(self, node: Node, var: str, inner: bool, phase: int) -> str:
+        self.names[node] = var
+        self.inner[var], self.phase[var], self.dtype[var] = inner, phase, node.dtype
+        return var
 
+    def value(self, arg: Node) -> str:
+        """The variable holding ``arg``: a member, a parameter, or a new load."""
+        base, _ = base_of(arg)
+        if base in self.members:
+            return self.names[base]  # the views between are index maps of this domain
+        if arg in self.names:
+            return self.names[arg]
+        if arg.op is Op.SCALAR:
+            self.params.append(Param(f"p{len(self.params)}", arg.dtype))
+            self.param_nodes.append(arg)
+            return self._define(arg, self.params[-1].name, False, 0)
+        return self._load(arg)
 
-def spec_for(node: Node) -> KernelSpec:
-    """The kernel that computes ``node`` from its (viewed) arguments."""
-    if node.op is Op.MATMUL:
-        return _matmul_spec(node)
-    if node.op in REDUCTION or node.op is Op.REDUCE:
-        return _reduce_spec(node)
-    return _elementwise_spec(node)
+    def _load(self, arg: Node) -> str:
+        g = self.group
+        top = arg
+        if g.reduced and top.op is Op.EXPAND and top.args[0].shape == g.kept_with_ones:
+            top = top.args[0]  # a per-row value broadcast over the row: load it once per row
+        if top in self.names:
+            return self.names[top]
+        inner = bool(g.reduced) and top.shape == g.shape
+        k = len(self.loads)
+        self.loads.append(Load(f"a{k}", f"x{k}", top.dtype, inner))
+        base, chain = base_of(top)
+        self.load_sources.append((base, chain, inner))
+        var = self._define(top, f"x{k}", inner, 0)
+        self.names.setdefault(arg, var)
+        return var
 
+    def function(self, node: Node) -> str:
+        user = user_function(node)
+        for name, known in self.functions:
+            if known is user:
+                return name
+        self.functions.append((f"fn{len(self.functions)}", user))
+        return self.functions[-1][0]
 
-def _signature(node: Node, args: tuple[Node, ...]) -> str:
-    parts = [("s" if a.op is Op.SCALAR else "") + dtypes.short(a.dtype) for a in args]
-    return "_".join([op_name(node), *parts, f"{node.ndim}d"])
-
-
-def _describe(node: Node) -> str:
-    """What the kernel computes, by dtype and rank only: sizes must not change its source."""
-    args = ", ".join(
-        f"{a.dtype}[{a.ndim}d]" if a.op is not Op.SCALAR else f"{a.dtype} scalar" for a in node.args
-    )
-    return f"{op_name(node)}({args}) -> {node.dtype}[{node.ndim}d]"
-
-
-def _arguments(args: tuple[Node, ...]) -> tuple[tuple[ArrayArg, ...], tuple[ScalarArg, ...], list[str]]:
-    arrays: list[ArrayArg] = []
-    params: list[ScalarArg] = []
-    names: list[str] = []
-    for a in args:
-        if a.op is Op.SCALAR:
-            params.append(ScalarArg(f"p{len(params)}", a.dtype))
-            names.append(params[-1].name)
+    def member(self, node: Node) -> None:
+        if node.op in REDUCTION or node.op is Op.REDUCE:
+            self._reduction(node)
         else:
-            arrays.append(ArrayArg(f"a{len(arrays)}", a.dtype, a.ndim))
-            names.append(f"x{len(arrays) - 1}")
-    return tuple(arrays), tuple(params), names
+            self._elementwise(node)
+
+    def _elementwise(self, node: Node) -> None:
+        args = tuple(self.value(a) for a in node.args)
+        user = node.op in (Op.MAP, Op.ZIP)
+        loop = tuple(a.dtype for a in node.args) if user else node.attrs[0]
+        row = ELEMENTWISE.get(node.op)
+        if row is not None and row.precondition is not None:
+            self.checks.append((node, node.args[row.checked_arg]))
+        inner = any(self.inner[a] for a in args)
+        target = f"t{len(self.exprs)}"
+        fn = self.function(node) if user else None
+        self.exprs.append(Expr(target, node.op, args, tuple(a.dtype for a in node.args), loop,
+                               node.dtype, inner, fn))  # fmt: skip
+        self._define(node, target, inner, max((self.phase[a] for a in args), default=0))
+
+    def _reduction(self, node: Node) -> None:
+        value = self.value(node.args[0])
+        start = self.value(node.args[1]) if node.op is Op.REDUCE else None
+        phase = self.phase[value] + 1
+        target = f"acc{len(self.accumulates)}"
+        fn = self.function(node) if node.op is Op.REDUCE else None
+        self.accumulates.append(
+            Accumulate(target, node.op, value, self.dtype[value], node.dtype, phase, start, fn)
+        )
+        self._define(node, target, False, phase)
 
 
-def _elementwise_spec(node: Node) -> KernelSpec:
-    arrays, params, names = _arguments(node.args)
-    user = node.attrs[0] if node.op in (Op.MAP, Op.ZIP) else None
-    loop = tuple(a.dtype for a in node.args) if user else node.attrs[0]
-    expr = Expr(
-        "t0",
-        node.op,
-        tuple(names),
-        tuple(a.dtype for a in node.args),
-        loop,
-        node.dtype,
-        "fn0" if user else None,
+def bind(group: Group, order: Sequence[Node]) -> KernelCall:
+    """The spec of ``group``'s kernel and how to call it."""
+    if group.matmul:
+        return _bind_matmul(group)
+    position = {n: i for i, n in enumerate(order)}
+    builder = _Builder(group)
+    for node in sorted(group.members, key=position.__getitem__):
+        builder.member(node)
+    stores = []
+    for k, root in enumerate(group.roots):
+        var = builder.names[root]
+        inner = bool(group.reduced) and root.shape == group.shape
+        stores.append(Store(f"out{k}", var, builder.dtype[var], root.dtype, inner))
+    spec = KernelSpec(
+        name=_kernel_name(group),
+        kind="loop",
+        n_outer=len(builder.kept_axes),
+        n_inner=len(group.reduced),
+        loads=tuple(builder.loads),
+        params=tuple(builder.params),
+        exprs=tuple(builder.exprs),
+        accumulates=tuple(builder.accumulates),
+        stores=tuple(stores),
+        user_functions=tuple(builder.functions),
+        description=_describe(group),
     )
-    return KernelSpec(
-        name=_signature(node, node.args),
-        kind="elementwise",
-        ndim=node.ndim,
-        arrays=arrays,
-        params=params,
-        body=(expr,),
-        out_dtype=node.dtype,
-        user_functions=(("fn0", user),) if user else (),
-        description=_describe(node),
-    )
+    permutation = (*builder.kept_axes, *group.reduced)
+    return KernelCall(
+        spec, builder.load_sources, builder.param_nodes, list(group.roots),
+        tuple(group.shape[a] for a in permutation), permutation, group.kept, builder.checks,
+    )  # fmt: skip
 
 
-def _reduce_spec(node: Node) -> KernelSpec:
-    x = node.args[0]
-    axes = node.attrs[0]
-    user = node.attrs[1] if node.op is Op.REDUCE else None
-    arrays = (ArrayArg("a0", x.dtype, x.ndim),)
-    params = (ScalarArg("p0", node.dtype),) if user else ()
-    cast = Expr("t0", Op.CAST, ("x0",), (x.dtype,), (x.dtype,), node.dtype)
-    return KernelSpec(
-        name=f"{_signature(node, (x,))}_over_{len(axes)}",
-        kind="reduce",
-        ndim=node.ndim,
-        arrays=arrays,
-        params=params,
-        body=(cast,) if not user else (),
-        out_dtype=node.dtype,
-        reduce_op=node.op,
-        n_reduced=len(axes),
-        user_functions=(("fn0", user),) if user else (),
-        description=_describe(node),
-    )
-
-
-def reduce_permutation(node: Node) -> tuple[int, ...]:
-    """How the runtime permutes a reduction's input: kept axes first, reduced last."""
-    axes = node.attrs[0]
-    x = node.args[0]
-    return (*[a for a in range(x.ndim) if a not in axes], *axes)
-
-
-def _matmul_spec(node: Node) -> KernelSpec:
+def _bind_matmul(group: Group) -> KernelCall:
+    (node,) = group.members
     a, b = node.args
-    arrays = (ArrayArg("a0", a.dtype, a.ndim), ArrayArg("a1", b.dtype, b.ndim))
-    return KernelSpec(
-        name=_signature(node, node.args),
-        kind="matmul",
-        ndim=node.ndim,
-        arrays=arrays,
-        params=(),
-        body=(),
-        out_dtype=node.dtype,
-        description=_describe(node),
+    loads = [Load("a0", "x0", a.dtype, False), Load("a1", "x1", b.dtype, False)]
+    spec = KernelSpec(
+        name=f"matmul_{dtypes.short(a.dtype)}_{dtypes.short(b.dtype)}_{node.ndim}d", kind="matmul",
+        n_outer=node.ndim, n_inner=0, loads=tuple(loads), params=(), exprs=(), accumulates=(),
+        stores=(Store("out0", "acc", node.dtype, node.dtype, False),), description=_describe(group),
+    )  # fmt: skip
+    sources = [(*base_of(arg), False) for arg in (a, b)]
+    return KernelCall(spec, sources, [], [node], node.shape, tuple(range(node.ndim)), node.shape)
+
+
+def _kernel_name(group: Group) -> str:
+    ops: list[str] = []
+    for m in group.members:
+        name = op_name(m)
+        if name not in ops:
+            ops.append(name)
+    shown = "_".join(ops[:4]) + ("_etc" if len(ops) > 4 else "")
+    out = "_".join(dtypes.short(r.dtype) for r in group.roots[:2])
+    return f"{shown}_{out}_{len(group.shape)}d" + (f"_r{len(group.reduced)}" if group.reduced else "")
+
+
+def _describe(group: Group) -> tuple[str, ...]:
+    """Header lines: the fused ops and the domain, by rank (sizes never enter a spec)."""
+    ops = ", ".join(op_name(m) for m in group.members)
+    domain = f"{len(group.shape)}-d domain" + (
+        f", reducing {len(group.reduced)} axis(es) per row" if group.reduced else ""
     )
+    outputs = ", ".join(f"{r.dtype}[{r.ndim}d]" for r in group.roots)
+    return (f"fused ops: {ops}", f"{domain}; outputs: {outputs}")

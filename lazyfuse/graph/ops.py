@@ -89,10 +89,11 @@ class ElementwiseRow:
     ufunc: np.ufunc | None = None
     # extra weak Python operand the dtype rule sees (relu is maximum(x, 0))
     weak_operand: type | None = None
-    # ``precondition(loop_dtypes, *operand_values)`` raises the errors NumPy raises on
-    # values; run on scalars when built, on arrays before the kernel (a kernel cannot
-    # raise from inside a prange loop)
-    precondition: Callable[..., None] | None = None
+    # ``precondition(loop_dtypes, value)`` raises the errors NumPy raises on the values
+    # of operand ``checked_arg``: on a scalar when built, on an array before the kernel
+    # runs (a kernel cannot raise from inside a prange loop), so that operand is stored
+    precondition: Callable[[tuple[np.dtype, ...], Any], None] | None = None
+    checked_arg: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0)
 
 
-def _nonnegative_integer_exponent(loop: tuple[np.dtype, ...], base: Any, exponent: Any) -> None:
+def _nonnegative_integer_exponent(loop: tuple[np.dtype, ...], exponent: Any) -> None:
     if loop[1].kind == "i" and np.any(np.asarray(exponent) < 0):
         raise ValueError("power: Integers to negative integer powers are not allowed.")
 
@@ -124,7 +125,7 @@ def _row(
     name: str, ufunc: np.ufunc, cpu: str | dict[str, str], precondition: Callable[..., None] | None = None
 ) -> ElementwiseRow:
     templates = {"": cpu} if isinstance(cpu, str) else cpu
-    return ElementwiseRow(name, ufunc.nin, ufunc, templates, ufunc, precondition=precondition)
+    return ElementwiseRow(name, ufunc.nin, ufunc, templates, ufunc, precondition=precondition, checked_arg=1)
 
 
 ELEMENTWISE: dict[Op, ElementwiseRow] = {

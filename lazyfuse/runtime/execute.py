@@ -1,7 +1,8 @@
-"""Running a graph: views become NumPy views, every other node one kernel call.
+"""Running a graph: fusion groups become kernel calls; views are NumPy views.
 
-Note: in this version each computing node is its own kernel (fusion is a later
-pass); views never copy, they are strided NumPy views handed to the kernels.
+The plan: ``fuse.plan`` groups the nodes, ``kernels.bind`` turns each group into a
+spec (compiled once per process, cached on disk) and the arrays to call it with.
+Stored values are freed after the last kernel that reads them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from lazyfuse import config
 from lazyfuse.codegen import cpu
-from lazyfuse.graph import kernels
+from lazyfuse.graph import fuse, kernels
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
@@ -27,58 +28,96 @@ def options() -> cpu.Options:
     return cpu.Options(parallel=config.get().parallel)
 
 
-def plan(roots: Sequence[Node]) -> list[tuple[Node, CompiledKernel]]:
+def plan(roots: Sequence[Node]) -> tuple[fuse.Plan, list[kernels.KernelCall]]:
+    """The fusion plan of ``roots`` and one bound kernel call per group, in order."""
+    order = toposort(roots)
+    grouped = fuse.plan(roots)
+    return grouped, [kernels.bind(g, order) for g in grouped.groups]
+
+
+def compiled(roots: Sequence[Node]) -> list[CompiledKernel]:
     """The kernels that compute ``roots``, in execution order (loaded, not yet run)."""
     opts = options()
-    return [(n, kernel_for(kernels.spec_for(n), opts)) for n in toposort(roots) if kernels.is_kernel(n)]
+    return [kernel_for(call.spec, opts) for call in plan(roots)[1]]
 
 
 def kernel_source_path(node: Node) -> str:
-    """Write the source of the kernel that computes ``node`` (without compiling it)."""
-    spec = kernels.spec_for(node)
-    return str(write_source(spec.name, cpu.generate(spec, options())))
+    """Write the source of the kernel that computes ``node`` alone (without compiling)."""
+    call = kernels.bind(fuse.Group(node.shape, (), [node], [node]), toposort([node]))
+    if node.op is Op.REDUCE:
+        call = kernels.bind(fuse.Group(node.args[0].shape, node.attrs[0], [node], [node]), toposort([node]))
+    return str(write_source(call.spec.name, cpu.generate(call.spec, options())))
 
 
 def run(roots: Sequence[Node]) -> list[np.ndarray]:
-    """Compute ``roots``; intermediates are dropped after their last use."""
-    order = toposort(roots)
-    last_use = {arg: i for i, node in enumerate(order) for arg in node.args}
-    keep = set(roots)
-    values: dict[Node, Any] = {}
+    """Compute ``roots``; stored intermediates are dropped after their last use."""
+    _, calls = plan(roots)
+    last_use = {base: i for i, call in enumerate(calls) for base, _, _ in call.loads}
+    keep = {fuse.base_of(r)[0] for r in roots}
+    stored: dict[Node, np.ndarray] = {}
     opts = options()
-    for i, node in enumerate(order):
-        values[node] = _compute(node, values, opts)
-        for arg in node.args:
-            if last_use.get(arg) == i and arg not in keep:
-                del values[arg]
-    return [np.asarray(values[r]) for r in roots]
+    for i, call in enumerate(calls):
+        _call(call, stored, opts)
+        for base, _, _ in call.loads:
+            if last_use.get(base) == i and base not in keep:
+                stored.pop(base, None)
+    return [np.asarray(_viewed(r, stored)) for r in roots]
 
 
-def _compute(node: Node, values: dict[Node, Any], opts: cpu.Options) -> Any:
-    op = node.op
-    if op is Op.INPUT:
+def _viewed(node: Node, stored: dict[Node, np.ndarray]) -> Any:
+    """The value of ``node``: a stored value (or input) seen through its views."""
+    if node.op is Op.INPUT:
         return node.attrs[0]
-    if op is Op.SCALAR:
-        return node.dtype.type(node.attrs[0])
-    if op in VIEWS:
-        return apply_view(node, values[node.args[0]])
-    kernel = kernel_for(kernels.spec_for(node), opts)
-    arrays = [values[a] for a in node.args if a.op is not Op.SCALAR]
-    params = [values[a] for a in node.args if a.op is Op.SCALAR]
-    row = ELEMENTWISE.get(op)
-    if row is not None and row.precondition:
-        row.precondition(node.attrs[0], *[values[a] for a in node.args])
-    if op in (Op.SUM, Op.PROD, Op.MAX, Op.MIN, Op.REDUCE):
-        arrays[0] = arrays[0].transpose(kernels.reduce_permutation(node))
-    out = np.empty(node.shape, node.dtype)
+    if node.op is Op.SCALAR:
+        return np.asarray(node.attrs[0], dtype=node.dtype)
+    if node.op in VIEWS:
+        return apply_view(node, _viewed(node.args[0], stored))
+    return stored[node]
+
+
+def _call(call: kernels.KernelCall, stored: dict[Node, np.ndarray], opts: cpu.Options) -> None:
+    for node, operand in call.checks:
+        row = ELEMENTWISE[node.op]
+        assert row.precondition is not None
+        row.precondition(node.attrs[0], _viewed(operand, stored))
+    arrays = []
+    for base, chain, inner in call.loads:
+        value = _viewed(chain[-1] if chain else base, stored)
+        arrays.append(_arrange(value, inner, call))
+    params = [p.dtype.type(p.attrs[0]) for p in call.params]
+    outputs = []
+    for root in call.outputs:
+        stored[root] = np.empty(root.shape, root.dtype)
+        inner = call.spec.kind == "loop" and call.spec.n_inner > 0 and root.shape == _domain_shape(call)
+        outputs.append(_arrange(stored[root], inner, call))
+    kernel = kernel_for(call.spec, opts)
     started = time.perf_counter()
-    kernel(*arrays, *params, out)
+    if call.spec.kind == "matmul":
+        kernel(*arrays, *outputs)
+    else:
+        kernel(*arrays, *params, *outputs, *call.extents)
     if config.get().debug:
-        _report(kernel, node, time.perf_counter() - started)
-    return out
+        _report(kernel, call, time.perf_counter() - started)
 
 
-def _report(kernel: CompiledKernel, node: Node, seconds: float) -> None:
-    print(f"[lazyfuse] {kernel.name} {node.shape} {seconds * 1e3:.3f} ms", file=sys.stderr)
+def _domain_shape(call: kernels.KernelCall) -> tuple[int, ...]:
+    shape = [0] * len(call.permutation)
+    for axis, size in zip(call.permutation, call.extents, strict=True):
+        shape[axis] = size
+    return tuple(shape)
+
+
+def _arrange(value: np.ndarray, inner: bool, call: kernels.KernelCall) -> np.ndarray:
+    """Present an array in the kernel's index space: kept axes first, reduced last
+    (inner), or the kept axes alone (outer). Both are views, never copies."""
+    if call.spec.kind != "loop" or call.spec.n_inner == 0:
+        return value
+    if inner:
+        return value.transpose(call.permutation)
+    return value.reshape(call.kept)
+
+
+def _report(kernel: CompiledKernel, call: kernels.KernelCall, seconds: float) -> None:
+    print(f"[lazyfuse] {kernel.name} extents={call.extents} {seconds * 1e3:.3f} ms", file=sys.stderr)
     if config.get().debug >= 3:
         print(kernel.source, file=sys.stderr)

@@ -1,0 +1,343 @@
+"""Fusion: deciding which nodes share a kernel (the rewriting into specs is kernels.py).
+
+A kernel ("group") has a domain: a shape ``S`` and the reduced axes ``R`` of ``S``
+(empty for an elementwise kernel). Its loops run over the kept axes ``K`` (parallel)
+and, inside, over ``R``. A member node lives either on ``S`` (inner: one value per
+element) or on ``K`` / ``K1`` (``K1`` is ``K`` with size-1 axes at ``R``; outer: one
+value per row). Reductions over ``R`` turn inner values into outer ones; the
+keepdims broadcast (reshape to ``K1``, expand to ``S``) turns outer values back into
+inner ones. Any other view, or a node that cannot join, is stored in a buffer and
+read by its consumers through a strided NumPy view.
+
+The rules, each returning a :class:`Decision` with its reason:
+- elementwise producers join their consumers' kernel (vertical fusion);
+- a reduction joins a consumer's kernel when the domains agree (softmax: max, sum
+  and the division share one kernel with one parallel loop over rows);
+- a value used by several kernels is recomputed in each when it is cheap
+  (``cost <= RECOMPUTE_LIMIT``), else stored once (:func:`recompute_or_store`);
+- kernels with the same domain and no path between them merge into one kernel
+  with several outputs (``lf.compute(a, b)``, hoisted small kernels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from lazyfuse import config
+from lazyfuse.graph.names import op_name
+from lazyfuse.graph.node import Node
+from lazyfuse.graph.ops import ELEMENTWISE, LEAVES, REDUCTION, VIEWS, Op
+from lazyfuse.graph.traverse import toposort
+
+# Cost of recomputing one op, in units of a cheap arithmetic op. A store and a later
+# load of the value cost about RECOMPUTE_LIMIT such units in a memory-bound loop.
+EXPENSIVE = frozenset(
+    {
+        Op.EXP,
+        Op.LOG,
+        Op.SQRT,
+        Op.SIN,
+        Op.COS,
+        Op.TANH,
+        Op.SIGMOID,
+        Op.POW,
+        Op.MAP,
+        Op.ZIP,
+        Op.FLOORDIV,
+        Op.MOD,
+        Op.TRUEDIV,
+    }
+)
+RECOMPUTE_LIMIT = 2
+
+
+@dataclass(frozen=True)
+class Decision:
+    ok: bool
+    reason: str
+
+
+@dataclass(eq=False)
+class Group:
+    """One future kernel: its domain, the nodes it computes and those it stores."""
+
+    shape: tuple[int, ...]
+    reduced: tuple[int, ...]
+    members: list[Node] = field(default_factory=list)
+    roots: list[Node] = field(default_factory=list)
+    matmul: bool = False
+
+    @property
+    def kept(self) -> tuple[int, ...]:
+        return tuple(s for i, s in enumerate(self.shape) if i not in self.reduced)
+
+    @property
+    def kept_with_ones(self) -> tuple[int, ...]:
+        return tuple(1 if i in self.reduced else s for i, s in enumerate(self.shape))
+
+    def is_outer_shape(self, shape: tuple[int, ...]) -> bool:
+        return bool(self.reduced) and shape in (self.kept, self.kept_with_ones)
+
+
+@dataclass
+class Plan:
+    """Groups in execution order, and every fusion decision with its reason."""
+
+    groups: list[Group]
+    decisions: list[tuple[Node, str]]
+
+
+def is_computing(node: Node) -> bool:
+    return node.op not in LEAVES and node.op not in VIEWS
+
+
+def cost(node: Node) -> int:
+    return 8 if node.op in EXPENSIVE else 1
+
+
+def base_of(node: Node) -> tuple[Node, tuple[Node, ...]]:
+    """The node under a chain of views, and the chain (bottom view first)."""
+    chain: list[Node] = []
+    while node.op in VIEWS:
+        chain.append(node)
+        node = node.args[0]
+    return node, tuple(reversed(chain))
+
+
+def _reduction_domain(node: Node) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    return node.args[0].shape, node.attrs[0]
+
+
+def can_fuse(producer: Node, chain: tuple[Node, ...], group: Group) -> Decision:
+    """May ``producer``, read through the views ``chain``, be computed inside ``group``?"""
+    if not config.get().fuse:
+        return Decision(False, "fusion is off (LAZYFUSE_FUSE=0)")
+    if group.matmul:
+        return Decision(False, "matmul kernels take no fused producers yet")
+    if producer.op is Op.MATMUL:
+        return Decision(False, "matmul is its own kernel")
+    if producer.op in REDUCTION or producer.op is Op.REDUCE:
+        return _can_fuse_reduction(producer, chain, group)
+    if producer.op in ELEMENTWISE or producer.op in (Op.MAP, Op.ZIP):
+        return _can_fuse_elementwise(producer, chain, group)
+    return Decision(False, f"{producer.op.name.lower()} is not fusable")
+
+
+def _path_ok(chain: tuple[Node, ...], start: tuple[int, ...], group: Group) -> Decision:
+    """Views allowed inside a kernel: K <-> K1 reshapes and the K1 -> S broadcast."""
+    shape = start
+    for view in chain:
+        if not _is_index_map(view, shape, group):
+            where = f"this kernel's domain {group.shape} (reduced axes {group.reduced})"
+            return Decision(
+                False, f"the view {view.op.name.lower()} to {view.shape} is not an index map of {where}"
+            )
+        shape = view.shape
+    return Decision(True, "same domain")
+
+
+def _is_index_map(view: Node, shape: tuple[int, ...], group: Group) -> bool:
+    if view.op is Op.RESHAPE:
+        return group.is_outer_shape(shape) and group.is_outer_shape(view.shape)
+    return view.op is Op.EXPAND and shape == group.kept_with_ones and view.shape == group.shape
+
+
+def _can_fuse_elementwise(producer: Node, chain: tuple[Node, ...], group: Group) -> Decision:
+    if not chain and producer.shape == group.shape:
+        return Decision(True, "elementwise on the same domain")
+    if group.is_outer_shape(producer.shape):
+        return _path_ok(chain, producer.shape, group)
+    rows = _row_domain(chain, group)
+    if rows is not None:
+        return _path_ok(chain, producer.shape, rows)
+    return Decision(
+        False,
+        f"shape {producer.shape} is not this kernel's domain {group.shape}; "
+        f"it is computed once at its own shape and read broadcast",
+    )
+
+
+def _row_domain(chain: tuple[Node, ...], group: Group) -> Group | None:
+    """For an elementwise kernel reading a value broadcast along its trailing axes
+    (``b[:, None]`` in an (m, n) kernel): the domain that hoists the value out of the
+    inner loop, so it is computed once per row. Leading-axis broadcasts (``b[None, :]``)
+    are not hoisted this way: the inner loop would stride across rows."""
+    if group.reduced or group.matmul or not chain or chain[-1].op is not Op.EXPAND:
+        return None
+    if chain[-1].shape != group.shape:
+        return None
+    source = chain[-1].args[0].shape
+    axes = tuple(a for a, (s, t) in enumerate(zip(source, group.shape, strict=True)) if s == 1 and t != 1)
+    ndim = len(group.shape)
+    if not axes or axes != tuple(range(ndim - len(axes), ndim)):
+        return None
+    return Group(group.shape, axes)
+
+
+def _can_fuse_reduction(producer: Node, chain: tuple[Node, ...], group: Group) -> Decision:
+    shape, axes = _reduction_domain(producer)
+    if group.reduced:
+        if (shape, axes) != (group.shape, group.reduced):
+            return Decision(
+                False, f"reduces {shape} over {axes}; this kernel reduces {group.shape} over {group.reduced}"
+            )
+        return _path_ok(chain, producer.shape, group)
+    # An elementwise kernel takes the reduction's domain when its shape is S, K or K1.
+    trial = Group(shape, axes)
+    if group.shape not in (shape, trial.kept, trial.kept_with_ones):
+        return Decision(
+            False, f"kernel domain {group.shape} is neither the reduction's input {shape} nor its result"
+        )
+    return _path_ok(chain, producer.shape, trial)
+
+
+Use = tuple[Node, int, tuple[Node, ...]]
+
+
+def _consumers(order: Sequence[Node]) -> dict[Node, list[Use]]:
+    """For each computing node, every use by a computing node: (consumer, argument
+    position, views between)."""
+    result: dict[Node, list[Use]] = {n: [] for n in order if is_computing(n)}
+    for node in order:
+        if not is_computing(node):
+            continue
+        for position, arg in enumerate(node.args):
+            base, chain = base_of(arg)
+            if base in result:
+                result[base].append((node, position, chain))
+    return result
+
+
+def _checked_operand(consumer: Node, position: int) -> bool:
+    row = ELEMENTWISE.get(consumer.op)
+    return row is not None and row.precondition is not None and row.checked_arg == position
+
+
+def plan(roots: Sequence[Node]) -> Plan:
+    """Group the computing nodes reachable from ``roots`` into kernels."""
+    order = toposort(roots)
+    consumers = _consumers(order)
+    stored = {base_of(r)[0] for r in roots}
+    groups_of: dict[Node, list[Group]] = {}
+    decisions: list[tuple[Node, str]] = []
+    for node in reversed(order):
+        if not is_computing(node):
+            continue
+        joined = [] if node in stored else _join(node, consumers[node], groups_of, decisions)
+        if not joined:
+            group = _new_group(node)
+            group.roots.append(node)
+            joined = [group]
+        for group in joined:
+            _adopt(group, node, consumers[node])
+        groups_of[node] = joined
+    groups = _ordered_groups(order, groups_of)
+    return Plan(_merge_siblings(groups), decisions)
+
+
+def _new_group(node: Node) -> Group:
+    if node.op is Op.MATMUL:
+        return Group(node.shape, (), matmul=True)
+    if node.op in REDUCTION or node.op is Op.REDUCE:
+        return Group(*_reduction_domain(node))
+    return Group(node.shape, ())
+
+
+def _adopt(group: Group, node: Node, uses: list[Use]) -> None:
+    """Add ``node``; a reduction, or a value hoisted per row, joining an elementwise
+    kernel sets the kernel's reduced axes."""
+    if not group.reduced and not group.matmul:
+        if node.op in REDUCTION or node.op is Op.REDUCE:
+            group.shape, group.reduced = _reduction_domain(node)
+        else:
+            chains = [chain for consumer, _, chain in uses if consumer in group.members]
+            rows = next((r for c in chains if (r := _row_domain(c, group)) is not None), None)
+            if rows is not None:
+                group.reduced = rows.reduced
+    group.members.append(node)
+
+
+def _join(
+    node: Node, uses: list[Use], groups_of: dict[Node, list[Group]], decisions: list[tuple[Node, str]]
+) -> list[Group]:
+    """The groups ``node`` is computed in, or [] when it must be stored in its own."""
+    targets: dict[int, Group] = {}
+    for consumer, position, chain in uses:
+        if _checked_operand(consumer, position):
+            decisions.append((node, f"stored: {op_name(consumer)} checks this operand's values first"))
+            return []
+        for group in groups_of[consumer]:
+            decision = can_fuse(node, chain, group)
+            if not decision.ok:
+                decisions.append(
+                    (node, f"stored: not fused into the kernel of {op_name(consumer)}: {decision.reason}")
+                )
+                return []
+            targets[id(group)] = group
+    if len(targets) > 1:
+        keep, reason = recompute_or_store(node, len(targets))
+        decisions.append((node, reason))
+        if not keep:
+            return []
+    return list(targets.values())
+
+
+def recompute_or_store(node: Node, kernels: int) -> tuple[bool, str]:
+    """The written rule for a value several kernels need: recompute it in each when its
+    op is cheap (cost <= RECOMPUTE_LIMIT, a store and a load cost about that much),
+    otherwise store it once. Reductions are always stored once."""
+    if node.op in REDUCTION or node.op is Op.REDUCE:
+        return False, f"stored once: a reduction used by {kernels} kernels"
+    if cost(node) <= RECOMPUTE_LIMIT:
+        return True, f"recomputed in {kernels} kernels: cost {cost(node)} <= {RECOMPUTE_LIMIT}"
+    return False, f"stored once for {kernels} kernels: cost {cost(node)} > {RECOMPUTE_LIMIT}"
+
+
+def _ordered_groups(order: Sequence[Node], groups_of: dict[Node, list[Group]]) -> list[Group]:
+    """Groups ordered by their last member in topological order; members in order."""
+    position = {n: i for i, n in enumerate(order)}
+    unique = {id(g): g for gs in groups_of.values() for g in gs}
+    for g in unique.values():
+        g.members.sort(key=position.__getitem__)
+    return sorted(unique.values(), key=lambda g: max(position[m] for m in g.members))
+
+
+def _merge_siblings(groups: list[Group]) -> list[Group]:
+    """Merge groups with the same domain when neither depends on the other."""
+    if not config.get().fuse:
+        return groups
+    graph = _group_graph(groups)
+    merged: list[Group] = []
+    for group in groups:
+        partner = next((m for m in merged if _mergeable(m, group, graph)), None)
+        if partner is None:
+            merged.append(group)
+            continue
+        partner.members.extend(m for m in group.members if m not in partner.members)
+        partner.roots.extend(group.roots)
+        graph = nx.contracted_nodes(graph, partner, group, self_loops=False)
+    rank = {g: i for i, g in enumerate(groups)}
+    return list(nx.lexicographical_topological_sort(graph, key=rank.__getitem__))
+
+
+def _mergeable(a: Group, b: Group, graph: nx.DiGraph) -> bool:
+    if a.matmul or b.matmul or (a.shape, a.reduced) != (b.shape, b.reduced):
+        return False
+    return not nx.has_path(graph, a, b) and not nx.has_path(graph, b, a)
+
+
+def _group_graph(groups: list[Group]) -> nx.DiGraph:
+    """An edge a -> b when b reads a value a stores."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(groups)
+    owner = {r: g for g in groups for r in g.roots}
+    for g in groups:
+        for m in g.members:
+            for arg in m.args:
+                source = owner.get(base_of(arg)[0])
+                if source is not None and source is not g:
+                    graph.add_edge(source, g)
+    return graph

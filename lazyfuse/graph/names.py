@@ -1,0 +1,27 @@
+"""Display names of ops, as NumPy users know them (``add``, ``sum``, ``map_square``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lazyfuse.graph.node import Node
+from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op
+
+
+def op_name(node: Node) -> str:
+    if node.op in ELEMENTWISE:
+        return ELEMENTWISE[node.op].name
+    if node.op in REDUCTION:
+        return REDUCTION[node.op].name
+    if node.op in (Op.MAP, Op.ZIP, Op.REDUCE):
+        return f"{node.op.name.lower()}_{_identifier(user_function(node).name)}"
+    return node.op.name.lower()
+
+
+def user_function(node: Node) -> Any:
+    return node.attrs[1] if node.op is Op.REDUCE else node.attrs[0]
+
+
+def _identifier(text: str) -> str:
+    cleaned = "".join(c if c.isalnum() else "_" for c in text).strip("_")
+    return cleaned or "fn"
