@@ -13,7 +13,7 @@ import numpy as np
 from lazyfuse import config
 from lazyfuse.errors import DTypeError, LazyfuseError
 from lazyfuse.graph import build
-from lazyfuse.graph.explain import format_graph, graph_names
+from lazyfuse.graph.explain import format_fusion, format_graph
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.graph.verify import verify
@@ -317,25 +317,19 @@ def compute(*tensors: Any, target: str = "cpu") -> tuple[np.ndarray, ...]:
     roots = [asarray(t).node for t in tensors]
     if config.get().checks:
         verify(roots)
-    if config.get().debug >= 2:
-        print("\n".join(format_graph(roots)))
     return tuple(execute.run(roots))
 
 
 def explain(*tensors: Tensor) -> str:
-    """The graph, the fusion decisions with their reasons, and every kernel's source."""
+    """The graph, the graph after fusion with every refusal's reason, and each kernel's source."""
     roots = [asarray(t).node for t in tensors]
+    grouped, _ = execute.plan(roots)
     lines = ["graph:"] + ["  " + ln for ln in format_graph(roots)]
-    grouped, calls = execute.plan(roots)
-    if grouped.decisions:
-        lines.append("fusion decisions:")
-        names = graph_names(roots)
-        lines.extend(f"  {names[node]}: {reason}" for node, reason in grouped.decisions)
+    lines.append("after fusion:")
+    lines.extend("  " + ln for ln in format_fusion(roots, grouped.groups, grouped.decisions))
     kernels = execute.compiled(roots)
     lines.append(f"kernels ({len(kernels)}):")
-    for call, kernel in zip(calls, kernels, strict=True):
-        names = graph_names(roots)
-        computes = ", ".join(names[m] for m in grouped.groups[calls.index(call)].members)
-        lines.append(f"  {kernel.name}: computes {computes}; file {kernel.path}")
+    for kernel in kernels:
+        lines.append(f"  {kernel.name}: file {kernel.path}")
         lines.extend("    | " + ln for ln in kernel.source.rstrip("\n").split("\n"))
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from lazyfuse.graph.names import op_name
 from lazyfuse.graph.node import Node
@@ -40,6 +41,22 @@ def format_graph(roots: Sequence[Node]) -> list[str]:
         lines.append(f"{names[node]}: {type_of(node)} = {_describe_op(node)} {args}".rstrip())
     outputs = ", ".join(names[r] for r in roots)
     lines.append(f"outputs: {outputs}")
+    return lines
+
+
+def format_fusion(
+    roots: Sequence[Node], groups: Sequence[Any], decisions: Sequence[tuple[Node, str]]
+) -> list[str]:
+    """The graph after fusion: one line per kernel with the nodes it computes and
+    stores, then every decision that kept nodes apart, with its reason."""
+    names = graph_names(roots)
+    lines = []
+    for k, group in enumerate(groups):
+        computes = " ".join(names[m] for m in group.members)
+        stores = " ".join(names[r] for r in group.roots)
+        domain = f"domain {group.shape}" + (f" reducing axes {group.reduced}" if group.reduced else "")
+        lines.append(f"kernel {k}: {domain}: computes {computes}; stores {stores}")
+    lines.extend(f"{names[node]}: {reason}" for node, reason in decisions)
     return lines
 
 

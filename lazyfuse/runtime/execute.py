@@ -17,6 +17,7 @@ import numpy as np
 from lazyfuse import config
 from lazyfuse.codegen import cpu
 from lazyfuse.graph import fuse, kernels
+from lazyfuse.graph.explain import format_fusion, format_graph
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
@@ -51,7 +52,9 @@ def kernel_source_path(node: Node) -> str:
 
 def run(roots: Sequence[Node]) -> list[np.ndarray]:
     """Compute ``roots``; stored intermediates are dropped after their last use."""
-    _, calls = plan(roots)
+    grouped, calls = plan(roots)
+    if config.get().debug >= 2:
+        _report_plan(roots, grouped)
     last_use = {base: i for i, call in enumerate(calls) for base, _, _ in call.loads}
     keep = {fuse.base_of(r)[0] for r in roots}
     stored: dict[Node, np.ndarray] = {}
@@ -115,6 +118,12 @@ def _arrange(value: np.ndarray, inner: bool, call: kernels.KernelCall) -> np.nda
     if inner:
         return value.transpose(call.permutation)
     return value.reshape(call.kept)
+
+
+def _report_plan(roots: Sequence[Node], grouped: fuse.Plan) -> None:
+    lines = ["[lazyfuse] graph before fusion:", *format_graph(roots), "[lazyfuse] after fusion:"]
+    lines += format_fusion(roots, grouped.groups, grouped.decisions)
+    print("\n".join(lines), file=sys.stderr)
 
 
 def _report(kernel: CompiledKernel, call: kernels.KernelCall, seconds: float) -> None:
