@@ -29,6 +29,9 @@ from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op, kind, pick
 
 # Full reductions split their first reduced axis into this many chunks (one task each).
 FULL_REDUCTION_CHUNKS = 64
+# Leading-axis reductions split their rows into this many chunks, each with its own
+# partial results per column (chunks x kept cells of extra memory).
+COLUMN_CHUNKS = 16
 
 
 @dataclass(frozen=True)
@@ -127,10 +130,60 @@ class _LoopKernel:
 
     def emit(self) -> None:
         self.body.lines(_signature(self.spec, self.parallel).split("\n"))
+        if self._by_columns():
+            with self.body.indent():
+                self._columns()
+            return
         with self.body.indent(), ExitStack() as loops:
             for d, var in enumerate(self.outer):
                 loops.enter_context(self._loop(var, f"n{d}", parallel=d == 0))
             self._row()
+
+    def _by_columns(self) -> bool:
+        """A leading-axis reduction (one pass, built-in ops, per-row outputs only) runs
+        chunks of rows in parallel over contiguous columns, then combines the chunks."""
+        spec = self.spec
+        return (
+            spec.leading_reduction
+            and self.parallel
+            and len({a.phase for a in spec.accumulates}) == 1
+            and all(a.op is not Op.REDUCE for a in spec.accumulates)
+            and not any(s.inner for s in spec.stores)
+        )
+
+    def _columns(self) -> None:
+        body, spec = self.body, self.spec
+        extents = ", ".join(f"n{d}" for d in range(spec.n_outer))
+        partial = {a.target: f"partial_{a.target}" for a in spec.accumulates}
+        body.line(f"chunks = min(m0, {COLUMN_CHUNKS})")
+        for acc in spec.accumulates:
+            body.line(f"{partial[acc.target]} = np.empty((chunks, {extents}), dtype={numpy_type(acc.dtype)})")
+        cell = _index(["c", *self.outer])
+        with body.indent("for c in prange(chunks):"), self._scope():
+            with ExitStack() as loops:
+                for d, var in enumerate(self.outer):
+                    loops.enter_context(self._loop(var, f"n{d}", parallel=False))
+                for acc in spec.accumulates:
+                    body.line(f"{partial[acc.target]}[{cell}] = {self._start(acc)}")
+            first = ("c * m0 // chunks", "(c + 1) * m0 // chunks")
+            with self._inner_loops(parallel=False, first=first), ExitStack() as loops:
+                for d, var in enumerate(self.outer):
+                    loops.enter_context(self._loop(var, f"n{d}", parallel=False))
+                for acc in spec.accumulates:
+                    self._compute(acc.value, inner=True)
+                    value = cast(acc.value, acc.value_dtype, acc.dtype)
+                    slot = f"{partial[acc.target]}[{cell}]"
+                    body.line(f"{slot} = {combine(acc, slot, value)}")
+        with ExitStack() as loops:
+            for d, var in enumerate(self.outer):
+                loops.enter_context(self._loop(var, f"n{d}", parallel=d == 0))
+            for acc in spec.accumulates:
+                body.line(f"{acc.target} = {self._start(acc)}")
+            with body.indent("for c in range(chunks):"):
+                for acc in spec.accumulates:
+                    body.line(f"{acc.target} = {combine(acc, acc.target, partial[acc.target] + f'[{cell}]')}")
+            self.emitted.update(a.target for a in spec.accumulates)
+            self._row_stores()
 
     def _loop(self, var: str, extent: str, parallel: bool) -> AbstractContextManager[None]:
         keyword = "prange" if parallel and self.parallel else "range"
@@ -140,6 +193,9 @@ class _LoopKernel:
         phases = sorted({a.phase for a in self.spec.accumulates})
         for phase in phases:
             self._pass([a for a in self.spec.accumulates if a.phase == phase])
+        self._row_stores()
+
+    def _row_stores(self) -> None:
         for store in (s for s in self.spec.stores if not s.inner):
             self._compute(store.value, inner=False)
             self.body.line(

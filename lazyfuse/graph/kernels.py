@@ -96,6 +96,9 @@ class KernelSpec:
     stores: tuple[Store, ...]
     user_functions: tuple[tuple[str, Any], ...] = ()
     description: tuple[str, ...] = ()
+    # the reduced axes all come before the kept ones (``x.sum(axis=0)``): in C order
+    # the kept axes are the contiguous ones
+    leading_reduction: bool = False
 
 
 @dataclass
@@ -233,6 +236,8 @@ def bind(group: Group, order: Sequence[Node]) -> KernelCall:
         stores=tuple(stores),
         user_functions=tuple(builder.functions),
         description=_describe(group),
+        leading_reduction=bool(group.reduced and builder.kept_axes)
+        and max(group.reduced) < min(builder.kept_axes),
     )
     permutation = (*builder.kept_axes, *group.reduced)
     return KernelCall(
