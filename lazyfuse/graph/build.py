@@ -74,9 +74,21 @@ def elementwise(op: Op, *operands: Operand) -> Node:
         loop = dtypes.resolve_ufunc(row.ufunc, row.name, (*kinds, *extra))
         loop = (*loop[: row.arity], loop[-1])
     args = _operands(row.name, operands, loop[:-1])
+    if op is Op.POW and _is_two(operands[1]):
+        # Note: x ** 2 is exactly x * x (NumPy squares too); a multiply vectorizes, pow does not.
+        if loop[0] != args[0].dtype and args[0].dtype == np.bool_ and isinstance(operands[1], int):
+            raise DTypeError(
+                "power: NumPy squares a bool array ** 2 into int8, which lazyfuse does "
+                "not support; cast first, e.g. x.astype('int64') ** 2"
+            )
+        return make(Op.MUL, (args[0], args[0]), ((loop[0], loop[0]),), args[0].shape, loop[-1])
     if row.precondition and args[row.checked_arg].op is Op.SCALAR:  # arrays: when computed
         row.precondition(loop, args[row.checked_arg].attrs[0])
     return make(op, args, (loop[:-1],), _shape_of(args), loop[-1])
+
+
+def _is_two(operand: Operand) -> bool:
+    return isinstance(operand, (int, float)) and not isinstance(operand, bool) and operand == 2
 
 
 def astype(x: Node, dtype: Any) -> Node:
