@@ -25,6 +25,7 @@ from lazyfuse.codegen import cpu_helpers
 from lazyfuse.codegen.source import SourceBuilder
 from lazyfuse.graph import dtypes
 from lazyfuse.graph.kernels import Accumulate, Expr, KernelSpec
+from lazyfuse.graph.fuse import EXPENSIVE
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op, kind, pick
 
 # Full reductions split their first reduced axis into this many chunks (one task each).
@@ -127,6 +128,8 @@ class _LoopKernel:
         # parameters are arguments; accumulators are defined by their pass
         self.given = {p.name for p in spec.params} | {a.target for a in spec.accumulates}
         self.emitted: set[str] = set()
+        self.buffered: set[str] = set()  # kept in a row buffer (see _plan_row_buffers)
+        self.in_buffer: set[str] = set()  # already written to their row buffer
 
     def emit(self) -> None:
         self.body.lines(_signature(self.spec, self.parallel).split("\n"))
@@ -191,9 +194,34 @@ class _LoopKernel:
 
     def _row(self) -> None:
         phases = sorted({a.phase for a in self.spec.accumulates})
-        for phase in phases:
-            self._pass([a for a in self.spec.accumulates if a.phase == phase])
+        passes = [[a for a in self.spec.accumulates if a.phase == p] for p in phases]
+        self._plan_row_buffers(passes)
+        for accumulates in passes:
+            self._pass(accumulates)
         self._row_stores()
+
+    def _plan_row_buffers(self, passes: list[list[Accumulate]]) -> None:
+        """Expensive per-element values that several loops over one row need are kept
+        in a row buffer by the first loop and read back by the others (a round trip
+        through cache instead of recomputing an exp). Rows with one reduced axis only."""
+        if self.spec.n_inner != 1 or not self.outer:
+            return
+        loops = [[a.value for a in accs] for accs in passes] + [
+            [s.value for s in self.spec.stores if s.inner]
+        ]
+        seen: dict[str, int] = {}
+        for values in loops:
+            for var in set().union(*(self._inner_closure(v) for v in values)):
+                seen[var] = seen.get(var, 0) + 1
+        self.buffered = {v for v, n in seen.items() if n > 1 and self.exprs[v].op in EXPENSIVE}
+        for var in sorted(self.buffered):
+            self.body.line(f"row_{var} = np.empty(m0, dtype={numpy_type(self.exprs[var].dtype)})")
+
+    def _inner_closure(self, var: str) -> set[str]:
+        """The per-element expressions ``var`` needs (itself included)."""
+        if var not in self.exprs or not self.exprs[var].inner:
+            return set()
+        return {var}.union(*(self._inner_closure(a) for a in self.exprs[var].args))
 
     def _row_stores(self) -> None:
         for store in (s for s in self.spec.stores if not s.inner):
@@ -223,6 +251,8 @@ class _LoopKernel:
                 self.body.line(f"{acc.target} = {self._start(acc)}")
             with self._inner_loops(parallel=False), self._scope():
                 self._fold(accumulates)
+                written = self.buffered & self.emitted - self.in_buffer
+        self.in_buffer |= written if not chunked else set()
         self.emitted.update(a.target for a in accumulates)
 
     def _chunked_pass(self, accumulates: list[Accumulate]) -> None:
@@ -295,11 +325,15 @@ class _LoopKernel:
         if var in self.loads:
             index = self.outer + self.inner if self.loads[var].inner else self.outer
             self.body.line(f"{var} = {self.loads[var].array}[{_index(index)}]")
+        elif var in self.in_buffer:
+            self.body.line(f"{var} = row_{var}[r0]")
         else:
             expr = self.exprs[var]
             for arg in expr.args:
                 self._compute(arg, inner)
             self.body.line(f"{var} = {expression(expr)}")
+            if var in self.buffered:
+                self.body.line(f"row_{var}[r0] = {var}")
         self.emitted.add(var)
 
 
