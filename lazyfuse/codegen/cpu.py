@@ -24,8 +24,8 @@ import numpy as np
 from lazyfuse.codegen import cpu_helpers
 from lazyfuse.codegen.source import SourceBuilder
 from lazyfuse.graph import dtypes
-from lazyfuse.graph.kernels import Accumulate, Expr, KernelSpec
 from lazyfuse.graph.fuse import EXPENSIVE
+from lazyfuse.graph.kernels import Accumulate, Expr, KernelSpec
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op, kind, pick
 
 # Full reductions split their first reduced axis into this many chunks (one task each).
