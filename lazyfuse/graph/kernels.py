@@ -17,7 +17,7 @@ permuted so that the kernel's kept axes come first and reduced axes last.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -209,6 +209,12 @@ class _Builder:
             Accumulate(target, node.op, value, self.dtype[value], node.dtype, phase, start, fn)
         )
         self._define(node, target, False, phase)
+
+
+def flattened(spec: KernelSpec) -> KernelSpec:
+    """The same elementwise kernel over one flat axis (for C-contiguous arrays)."""
+    assert spec.n_inner == 0, "only elementwise kernels flatten"
+    return replace(spec, name=f"{spec.name}_flat", n_outer=1)
 
 
 def bind(group: Group, order: Sequence[Node]) -> KernelCall:

@@ -89,18 +89,32 @@ def _call(call: kernels.KernelCall, stored: dict[Node, np.ndarray], opts: cpu.Op
         arrays.append(_arrange(value, inner, call))
     params = [p.dtype.type(p.attrs[0]) for p in call.params]
     outputs = []
-    for root in call.outputs:
+    for root, store in zip(call.outputs, call.spec.stores, strict=True):
         stored[root] = np.empty(root.shape, root.dtype)
-        inner = call.spec.kind == "loop" and call.spec.n_inner > 0 and root.shape == _domain_shape(call)
-        outputs.append(_arrange(stored[root], inner, call))
-    kernel = kernel_for(call.spec, opts)
+        outputs.append(_arrange(stored[root], store.inner, call))
+    spec, extents = call.spec, call.extents
+    if _collapsible(spec, [*arrays, *outputs]):
+        spec, extents = kernels.flattened(spec), (outputs[0].size,)
+        arrays, outputs = [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs]
+    kernel = kernel_for(spec, opts)
     started = time.perf_counter()
-    if call.spec.kind == "matmul":
+    if spec.kind == "matmul":
         kernel(*arrays, *outputs)
     else:
-        kernel(*arrays, *params, *outputs, *call.extents)
+        kernel(*arrays, *params, *outputs, *extents)
     if config.get().debug:
-        _report(kernel, call, time.perf_counter() - started)
+        _report(kernel, extents, time.perf_counter() - started)
+
+
+def _collapsible(spec: kernels.KernelSpec, arrays: list[np.ndarray]) -> bool:
+    """An elementwise kernel whose arrays are all C-contiguous runs as one flat loop:
+    the loop vectorizes and both cores get work even when the first axis is short."""
+    return (
+        spec.kind == "loop"
+        and spec.n_inner == 0
+        and spec.n_outer > 1
+        and all(a.flags.c_contiguous and a.shape == arrays[-1].shape for a in arrays)
+    )
 
 
 def _domain_shape(call: kernels.KernelCall) -> tuple[int, ...]:
@@ -126,7 +140,7 @@ def _report_plan(roots: Sequence[Node], grouped: fuse.Plan) -> None:
     print("\n".join(lines), file=sys.stderr)
 
 
-def _report(kernel: CompiledKernel, call: kernels.KernelCall, seconds: float) -> None:
-    print(f"[lazyfuse] {kernel.name} extents={call.extents} {seconds * 1e3:.3f} ms", file=sys.stderr)
+def _report(kernel: CompiledKernel, extents: tuple[int, ...], seconds: float) -> None:
+    print(f"[lazyfuse] {kernel.name} extents={extents} {seconds * 1e3:.3f} ms", file=sys.stderr)
     if config.get().debug >= 3:
         print(kernel.source, file=sys.stderr)
