@@ -39,7 +39,7 @@ BINARY = [
 
 
 def _broadcasts(a, b):
-    return all(x == y or 1 in (x, y) for x, y in zip(a[::-1], b[::-1]))
+    return all(x == y or 1 in (x, y) for x, y in zip(a[::-1], b[::-1], strict=False))
 
 
 def _reduce(t, kind, axis):
