@@ -16,6 +16,7 @@ from lazyfuse.graph import build
 from lazyfuse.graph.explain import format_fusion, format_graph
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, Op
+from lazyfuse.graph.passes import PIPELINE
 from lazyfuse.graph.verify import verify
 from lazyfuse.runtime import execute
 from lazyfuse.runtime.compile import CompiledKernel
@@ -322,9 +323,12 @@ def compute(*tensors: Any, target: str = "cpu") -> tuple[np.ndarray, ...]:
 
 def explain(*tensors: Tensor) -> str:
     """The graph, the graph after fusion with every refusal's reason, and each kernel's source."""
-    roots = [asarray(t).node for t in tensors]
-    grouped, _ = execute.plan(roots)
-    lines = ["graph:"] + ["  " + ln for ln in format_graph(roots)]
+    written = [asarray(t).node for t in tensors]
+    roots, grouped, _ = execute.plan(written)
+    lines = ["graph:"] + ["  " + ln for ln in format_graph(written)]
+    if roots != written:
+        lines.append(f"after passes ({', '.join(p.__name__ for p in PIPELINE)}):")
+        lines.extend("  " + ln for ln in format_graph(roots))
     lines.append("after fusion:")
     lines.extend("  " + ln for ln in format_fusion(roots, grouped.groups, grouped.decisions))
     kernels = execute.compiled(roots)

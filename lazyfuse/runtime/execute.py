@@ -16,7 +16,7 @@ import numpy as np
 
 from lazyfuse import config
 from lazyfuse.codegen import cpu
-from lazyfuse.graph import fuse, kernels
+from lazyfuse.graph import fuse, kernels, passes
 from lazyfuse.graph.explain import format_fusion, format_graph
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
@@ -29,17 +29,18 @@ def options() -> cpu.Options:
     return cpu.Options(parallel=config.get().parallel)
 
 
-def plan(roots: Sequence[Node]) -> tuple[fuse.Plan, list[kernels.KernelCall]]:
-    """The fusion plan of ``roots`` and one bound kernel call per group, in order."""
+def plan(roots: Sequence[Node]) -> tuple[list[Node], fuse.Plan, list[kernels.KernelCall]]:
+    """The optimized roots, their fusion plan and one bound kernel call per group."""
+    roots = passes.optimize(roots)
     order = toposort(roots)
     grouped = fuse.plan(roots)
-    return grouped, [kernels.bind(g, order) for g in grouped.groups]
+    return roots, grouped, [kernels.bind(g, order) for g in grouped.groups]
 
 
 def compiled(roots: Sequence[Node]) -> list[CompiledKernel]:
     """The kernels that compute ``roots``, in execution order (loaded, not yet run)."""
     opts = options()
-    return [kernel_for(call.spec, opts) for call in plan(roots)[1]]
+    return [kernel_for(call.spec, opts) for call in plan(roots)[2]]
 
 
 def kernel_source_path(node: Node) -> str:
@@ -52,7 +53,7 @@ def kernel_source_path(node: Node) -> str:
 
 def run(roots: Sequence[Node]) -> list[np.ndarray]:
     """Compute ``roots``; stored intermediates are dropped after their last use."""
-    grouped, calls = plan(roots)
+    roots, grouped, calls = plan(roots)
     if config.get().debug >= 2:
         _report_plan(roots, grouped)
     last_use = {base: i for i, call in enumerate(calls) for base, _, _ in call.loads}

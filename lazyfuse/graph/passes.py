@@ -1,0 +1,119 @@
+"""Graph passes before fusion: small pure functions from roots to equivalent roots.
+
+Common subexpressions need no pass: nodes are hash-consed, so an expression written
+twice is one node. ``PIPELINE`` runs in order; with ``LAZYFUSE_CHECKS=1`` (always in
+the tests) the verifier checks the graph after every pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from lazyfuse import config
+from lazyfuse.graph import build
+from lazyfuse.graph.interpret import evaluate
+from lazyfuse.graph.node import Node, make
+from lazyfuse.graph.ops import ELEMENTWISE, Op
+from lazyfuse.graph.traverse import toposort, users
+from lazyfuse.graph.verify import verify
+
+Pass = Callable[[Sequence[Node]], list[Node]]
+
+
+def _rebuild(roots: Sequence[Node], rule: Callable[[Node, tuple[Node, ...]], Node]) -> list[Node]:
+    """Apply ``rule(node, new_args)`` bottom-up; ``rule`` returns the node to use."""
+    new: dict[Node, Node] = {}
+    for node in toposort(roots):
+        args = tuple(new[a] for a in node.args)
+        new[node] = rule(node, args)
+    return [new[r] for r in roots]
+
+
+def _same(node: Node, args: tuple[Node, ...]) -> Node:
+    if all(a is b for a, b in zip(args, node.args, strict=True)):
+        return node
+    return make(node.op, args, node.attrs, node.shape, node.dtype)
+
+
+def fold_constants(roots: Sequence[Node]) -> list[Node]:
+    """An elementwise op on scalar parameters only becomes one scalar parameter.
+
+    Note: rare by construction (Python folds ``2.0 * 3.0`` before lazyfuse sees it);
+    it keeps rewrites that produce scalar-only subexpressions from costing a kernel.
+    """
+
+    def rule(node: Node, args: tuple[Node, ...]) -> Node:
+        node = _same(node, args)
+        if node.op in ELEMENTWISE and node.args and all(a.op is Op.SCALAR for a in node.args):
+            (value,) = evaluate([node])
+            return make(Op.SCALAR, (), (value.item(),), (), node.dtype)
+        return node
+
+    return _rebuild(roots, rule)
+
+
+def merge_views(roots: Sequence[Node]) -> list[Node]:
+    """A reshape of a reshape is one reshape; a transpose of a transpose is one."""
+
+    def rule(node: Node, args: tuple[Node, ...]) -> Node:
+        node = _same(node, args)
+        inner = node.args[0] if node.args else None
+        if node.op is Op.RESHAPE and inner is not None and inner.op is Op.RESHAPE:
+            return build.reshape(inner.args[0], node.shape)
+        if node.op is Op.PERMUTE and inner is not None and inner.op is Op.PERMUTE:
+            composed = tuple(inner.attrs[0][a] for a in node.attrs[0])
+            return build.permute(inner.args[0], composed)
+        return node
+
+    return _rebuild(roots, rule)
+
+
+def push_views(roots: Sequence[Node]) -> list[Node]:
+    """Move transposes, slices and unit-axis reshapes below elementwise ops that have no
+    other user: ``exp(x).T * 2`` becomes ``exp(x.T) * 2``, one loop with a strided read
+    of ``x``, instead of a stored ``exp(x)``. Broadcasts stay put: pushing them would
+    repeat work m times (that work is computed once at its own shape instead)."""
+    uses = users(toposort(roots))
+    outputs = set(roots)
+
+    def pushed(node: Node, view: Callable[[Node], Node]) -> Node:
+        elementwise = node.op in ELEMENTWISE or node.op in (Op.MAP, Op.ZIP)
+        if elementwise and len(uses.get(node, ())) == 1 and node not in outputs:
+            args = tuple(a if a.op is Op.SCALAR else pushed(a, view) for a in node.args)
+            shape = next(a.shape for a in args if a.op is not Op.SCALAR)
+            return make(node.op, args, node.attrs, shape, node.dtype)
+        return view(node)
+
+    def rule(node: Node, args: tuple[Node, ...]) -> Node:
+        node = _same(node, args)
+        if not node.args:
+            return node
+        source = node.args[0]
+        if node.op is Op.PERMUTE:
+            return pushed(source, lambda a: build.permute(a, node.attrs[0]))
+        if node.op is Op.INDEX:
+            return pushed(source, lambda a: build.index(a, node.attrs[0]))
+        if node.op is Op.RESHAPE and _unit_axes_only(source.shape, node.shape):
+            return pushed(source, lambda a: build.reshape(a, node.shape))
+        return node
+
+    return _rebuild(roots, rule)
+
+
+def _unit_axes_only(before: tuple[int, ...], after: tuple[int, ...]) -> bool:
+    """A reshape that only adds or removes size-1 axes (a view of any strides)."""
+    return [s for s in before if s != 1] == [s for s in after if s != 1]
+
+
+PIPELINE: list[Pass] = [fold_constants, merge_views, push_views]
+
+
+def optimize(roots: Sequence[Node]) -> list[Node]:
+    """Run every pass in ``PIPELINE``; verify after each when checks are on."""
+    checks = config.get().checks
+    current = list(roots)
+    for graph_pass in PIPELINE:
+        current = graph_pass(current)
+        if checks:
+            verify(current)
+    return current
