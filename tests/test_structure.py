@@ -54,6 +54,7 @@ KERNEL_COUNTS = [
     ("leading-axis reduction", lambda x, b: x.sum(axis=0) * 2, 1),
     ("broadcast work computed at its own shape", lambda x, b: x * lf.exp(b) + lf.log(abs(b) + 1), 2),
     ("matmul then its epilogue", lambda x, b: lf.relu(x.T @ x + 1.0), 2),
+    ("transpose and slice between elementwise ops", lambda x, b: (lf.exp(x).T[::-1] * 2 + 1).sum(axis=1), 1),
 ]
 
 
