@@ -153,6 +153,9 @@ def _can_fuse_elementwise(producer: Node, chain: tuple[Node, ...], group: Group)
     rows = _row_domain(chain, group)
     if rows is not None:
         return _path_ok(chain, producer.shape, rows)
+    if chain and chain[-1].op is not Op.EXPAND:
+        views = ", ".join(v.op.name.lower() for v in chain)
+        return Decision(False, f"read through {views}, not an index map of this kernel; stored, read strided")
     return Decision(
         False,
         f"shape {producer.shape} is not this kernel's domain {group.shape}; "

@@ -69,6 +69,17 @@ def merge_views(roots: Sequence[Node]) -> list[Node]:
 
 
 def push_views(roots: Sequence[Node]) -> list[Node]:
+    """:func:`push_view_once` until nothing moves (each round moves views one op down)."""
+    current = list(roots)
+    for _ in range(64):
+        moved = push_view_once(current)
+        if all(a is b for a, b in zip(moved, current, strict=True)):
+            break
+        current = moved
+    return current
+
+
+def push_view_once(roots: Sequence[Node]) -> list[Node]:
     """Move transposes, slices and unit-axis reshapes below elementwise ops that have no
     other user: ``exp(x).T * 2`` becomes ``exp(x.T) * 2``, one loop with a strided read
     of ``x``, instead of a stored ``exp(x)``. Broadcasts stay put: pushing them would
