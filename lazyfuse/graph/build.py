@@ -39,9 +39,20 @@ def input_node(array: np.ndarray) -> Node:
     return make(Op.INPUT, (), (array,), array.shape, dtype)
 
 
+class _Occurrence:
+    """Identity of one scalar written in an expression."""
+
+    __slots__ = ("__weakref__",)
+
+
 def scalar_node(value: dtypes.Scalar, dtype: np.dtype, name: str) -> Node:
-    """A run-time scalar parameter (never a literal in kernel source)."""
-    return make(Op.SCALAR, (), (dtypes.scalar_as(value, dtype, name),), (), dtype)
+    """A run-time scalar parameter (never a literal in kernel source).
+
+    Note: each scalar written is its own node, even when its value equals another's:
+    were equal values one node, ``x * c + 1.0`` would have one parameter when c is 1.0
+    and two otherwise, and a new value of c could change the kernel.
+    """
+    return make(Op.SCALAR, (), (dtypes.scalar_as(value, dtype, name), _Occurrence()), (), dtype)
 
 
 def _dtype_of(o: Operand) -> dtypes.DTypeLike:

@@ -99,6 +99,9 @@ class KernelSpec:
     # the reduced axes all come before the kept ones (``x.sum(axis=0)``): in C order
     # the kept axes are the contiguous ones
     leading_reduction: bool = False
+    # "C" when the runtime passes only C-contiguous arrays (elementwise kernels then
+    # run over one flattened axis), "A" for any strides
+    layout: str = "A"
 
 
 @dataclass
@@ -211,10 +214,11 @@ class _Builder:
         self._define(node, target, False, phase)
 
 
-def flattened(spec: KernelSpec) -> KernelSpec:
-    """The same elementwise kernel over one flat axis (for C-contiguous arrays)."""
-    assert spec.n_inner == 0, "only elementwise kernels flatten"
-    return replace(spec, name=f"{spec.name}_flat", n_outer=1)
+def contiguous(spec: KernelSpec) -> KernelSpec:
+    """The same kernel for C-contiguous arrays; an elementwise one over one flat axis."""
+    if spec.kind == "loop" and spec.n_inner == 0 and spec.n_outer > 1:
+        return replace(spec, name=f"{spec.name}_flat", n_outer=1, layout="C")
+    return replace(spec, name=f"{spec.name}_c", layout="C")
 
 
 def bind(group: Group, order: Sequence[Node]) -> KernelCall:

@@ -46,7 +46,7 @@ def fold_constants(roots: Sequence[Node]) -> list[Node]:
         node = _same(node, args)
         if node.op in ELEMENTWISE and node.args and all(a.op is Op.SCALAR for a in node.args):
             (value,) = evaluate([node])
-            return make(Op.SCALAR, (), (value.item(),), (), node.dtype)
+            return build.scalar_node(value.item(), node.dtype, "fold_constants")
         return node
 
     return _rebuild(roots, rule)

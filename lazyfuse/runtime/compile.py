@@ -16,11 +16,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import llvmlite
 import numba
+from numba import types
 from numba.core import errors as numba_errors
+from numba.np.numpy_support import from_dtype
 
 from lazyfuse import config
 from lazyfuse.codegen import cpu
@@ -34,29 +36,46 @@ class KernelCompileError(LazyfuseError, TypeError):
 
 @dataclass
 class CompiledKernel:
-    """A kernel ready to call: ``name``, ``target``, ``source`` and where it lives."""
+    """A generated kernel: ``name``, ``target``, ``source``, where it lives, and its
+    Numba function, compiled for its one signature on the first call."""
 
     name: str
     target: str
     source: str
     path: Path
     function: Any = field(repr=False)
-    calls: int = 0
+    signature: tuple[Any, ...] = field(repr=False, default=())
+    compiled: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, *args: Any) -> None:
-        self.calls += 1
-        try:
-            self.function(*args)
-        except numba_errors.NumbaError as exc:
-            raise KernelCompileError(
-                f"kernel {self.name} failed to compile: {str(exc).strip().splitlines()[0]} "
-                f"(generated source: {self.path})"
-            ) from None
+        if not self.compiled:
+            self.compile()
+        self.function(*args)
+
+    def compile(self) -> None:
+        """Compile once (or load Numba's disk cache); later calls of any layout convert."""
+        with self._lock:
+            if self.compiled:
+                return
+            started = time.perf_counter()
+            try:
+                self.function.compile(self.signature)
+            except numba_errors.NumbaError as exc:
+                reason = str(exc).strip().splitlines()[0]
+                raise KernelCompileError(
+                    f"kernel {self.name} failed to compile: {reason} (generated source: {self.path})"
+                ) from None
+            self.function.disable_compile()
+            self.compiled = True
+            STATS["compiles"] += 1
+            STATS["compile_seconds"] += time.perf_counter() - started
 
 
 _CACHE: dict[tuple[KernelSpec, cpu.Options], CompiledKernel] = {}
 _LOCK = threading.Lock()
-STATS = {"kernels": 0, "build_seconds": 0.0}
+# kernels generated and loaded, kernels compiled (or loaded from Numba's disk cache)
+STATS = {"kernels": 0, "build_seconds": 0.0, "compiles": 0, "compile_seconds": 0.0}
 
 
 def kernel_for(spec: KernelSpec, options: cpu.Options) -> CompiledKernel:
@@ -108,4 +127,24 @@ def _load(spec: KernelSpec, options: cpu.Options) -> CompiledKernel:
     module_spec.loader.exec_module(module)
     for name, user in spec.user_functions:
         setattr(module, name, user.compiled)
-    return CompiledKernel(spec.name, "cpu", source, path, getattr(module, spec.name))
+    return CompiledKernel(spec.name, "cpu", source, path, getattr(module, spec.name), signature(spec))
+
+
+def signature(spec: KernelSpec) -> tuple[Any, ...]:
+    """The kernel's one Numba signature: inputs are read-only arrays of any strides
+    (the spec's layout: 'A', or 'C' when all are C-contiguous), outputs writable, then parameters and
+    loop extents. Arrays of every layout convert to it, so a kernel compiles once."""
+    layout: Literal["C", "A"] = "C" if spec.layout == "C" else "A"
+
+    def array(dtype: Any, ndim: int, readonly: bool) -> Any:
+        return types.Array(from_dtype(dtype), ndim, layout, readonly=readonly)
+
+    def rank(inner: bool) -> int:
+        return spec.n_outer + (spec.n_inner if inner else 0)
+
+    loads = [array(ld.dtype, rank(ld.inner), True) for ld in spec.loads]
+    outputs = [array(st.dtype, rank(st.inner), False) for st in spec.stores]
+    if spec.kind == "matmul":
+        return (*loads, *outputs)
+    params = [from_dtype(p.dtype) for p in spec.params]
+    return (*loads, *params, *outputs, *([types.intp] * (spec.n_outer + spec.n_inner)))

@@ -94,9 +94,11 @@ def _call(call: kernels.KernelCall, stored: dict[Node, np.ndarray], opts: cpu.Op
         stored[root] = np.empty(root.shape, root.dtype)
         outputs.append(_arrange(stored[root], store.inner, call))
     spec, extents = call.spec, call.extents
-    if _collapsible(spec, [*arrays, *outputs]):
-        spec, extents = kernels.flattened(spec), (outputs[0].size,)
-        arrays, outputs = [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs]
+    if all(a.flags.c_contiguous for a in [*arrays, *outputs]):
+        spec = kernels.contiguous(spec)
+        if spec.n_outer != call.spec.n_outer:  # flattened
+            extents = (outputs[0].size,)
+            arrays, outputs = [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs]
     kernel = kernel_for(spec, opts)
     started = time.perf_counter()
     if spec.kind == "matmul":
@@ -105,24 +107,6 @@ def _call(call: kernels.KernelCall, stored: dict[Node, np.ndarray], opts: cpu.Op
         kernel(*arrays, *params, *outputs, *extents)
     if config.get().debug:
         _report(kernel, extents, time.perf_counter() - started)
-
-
-def _collapsible(spec: kernels.KernelSpec, arrays: list[np.ndarray]) -> bool:
-    """An elementwise kernel whose arrays are all C-contiguous runs as one flat loop:
-    the loop vectorizes and both cores get work even when the first axis is short."""
-    return (
-        spec.kind == "loop"
-        and spec.n_inner == 0
-        and spec.n_outer > 1
-        and all(a.flags.c_contiguous and a.shape == arrays[-1].shape for a in arrays)
-    )
-
-
-def _domain_shape(call: kernels.KernelCall) -> tuple[int, ...]:
-    shape = [0] * len(call.permutation)
-    for axis, size in zip(call.permutation, call.extents, strict=True):
-        shape[axis] = size
-    return tuple(shape)
 
 
 def _arrange(value: np.ndarray, inner: bool, call: kernels.KernelCall) -> np.ndarray:
