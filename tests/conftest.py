@@ -11,7 +11,7 @@ from lazyfuse import config
 settings.register_profile(
     "lazyfuse",
     deadline=None,  # the first example of a new kernel compiles it (about 0.3 s)
-    max_examples=20,
+    max_examples=12,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("lazyfuse")
@@ -21,4 +21,16 @@ settings.load_profile("lazyfuse")
 def _verify_graphs():
     """The design promises the verifier after every pass in tests."""
     with config.override(checks=True):
+        yield
+
+
+@pytest.fixture
+def serial_kernels():
+    """Compile serial kernels (``range`` for ``prange``): three times faster to compile.
+
+    Note: the dtype sweeps use it, since each (op, dtypes, layout) compiles a kernel and
+    what they check is scalar semantics; the parallel loops are covered by the
+    structural, fusion and chain tests, which run with the default parallel kernels.
+    """
+    with config.override(parallel=False):
         yield

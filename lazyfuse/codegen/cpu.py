@@ -138,7 +138,12 @@ class _LoopKernel:
                 self._columns()
             return
         with self.body.indent(), ExitStack() as loops:
-            for d, var in enumerate(self.outer):
+            rest = self.outer
+            if len(self.outer) >= 2:  # one parallel loop over the first two axes: more tasks
+                loops.enter_context(self._loop("q", "n0 * n1", parallel=True))
+                self.body.lines(["i0 = q // n1", "i1 = q % n1"])
+                rest = self.outer[2:]
+            for d, var in enumerate(rest, start=len(self.outer) - len(rest)):
                 loops.enter_context(self._loop(var, f"n{d}", parallel=d == 0))
             self._row()
 

@@ -45,10 +45,11 @@ def short(dtype: np.dtype) -> str:
     return SHORT_NAMES[dtype]
 
 
-def weak_type(value: Scalar) -> Weak:
-    """The NEP 50 'weak' Python type of a Python scalar (bool before int: bool is an int)."""
+def weak_type(value: Scalar) -> DTypeLike:
+    """The NEP 50 type of a Python scalar: ``int`` and ``float`` are weak; a Python
+    bool is NumPy's bool (the lowest kind, so it never promotes an array)."""
     if isinstance(value, bool):
-        return bool
+        return np.dtype(bool)
     if isinstance(value, int):
         return int
     return float

@@ -86,6 +86,7 @@ class Store:
 @dataclass(frozen=True)
 class KernelSpec:
     name: str
+    stem: str  # the name without its rank: the fused ops and output dtypes
     kind: str  # "loop" or "matmul"
     n_outer: int
     n_inner: int
@@ -214,10 +215,31 @@ class _Builder:
         self._define(node, target, False, phase)
 
 
+# Elementwise kernels over strided arrays of rank <= ELEMENTWISE_RANK run as this rank
+# (leading axes of size 1 added, a view of any array), so one kernel serves them all.
+ELEMENTWISE_RANK = 3
+
+
+def padded(spec: KernelSpec) -> KernelSpec:
+    """The elementwise ``spec`` at ELEMENTWISE_RANK axes."""
+    assert spec.kind == "loop" and spec.n_inner == 0 and spec.n_outer <= ELEMENTWISE_RANK
+    domain = f"{ELEMENTWISE_RANK}-d loop over arrays of any strides (fewer axes get leading 1s)"
+    return replace(
+        spec,
+        name=f"{spec.stem}_{ELEMENTWISE_RANK}d",
+        n_outer=ELEMENTWISE_RANK,
+        description=(*spec.description[:1], domain),
+    )
+
+
 def contiguous(spec: KernelSpec) -> KernelSpec:
-    """The same kernel for C-contiguous arrays; an elementwise one over one flat axis."""
-    if spec.kind == "loop" and spec.n_inner == 0 and spec.n_outer > 1:
-        return replace(spec, name=f"{spec.name}_flat", n_outer=1, layout="C")
+    """The same kernel for C-contiguous arrays. An elementwise kernel runs over one flat
+    axis, so one kernel serves every rank."""
+    if spec.kind == "loop" and spec.n_inner == 0:
+        domain = "one flat loop over C-contiguous arrays of any rank"
+        return replace(
+            spec, name=f"{spec.stem}_flat", n_outer=1, layout="C", description=(*spec.description[:1], domain)
+        )
     return replace(spec, name=f"{spec.name}_c", layout="C")
 
 
@@ -234,8 +256,11 @@ def bind(group: Group, order: Sequence[Node]) -> KernelCall:
         var = builder.names[root]
         inner = bool(group.reduced) and root.shape == group.shape
         stores.append(Store(f"out{k}", var, builder.dtype[var], root.dtype, inner))
+    stem = _kernel_stem(group)
+    rank = f"_{len(group.shape)}d" + (f"_r{len(group.reduced)}" if group.reduced else "")
     spec = KernelSpec(
-        name=_kernel_name(group),
+        name=stem + rank,
+        stem=stem,
         kind="loop",
         n_outer=len(builder.kept_axes),
         n_inner=len(group.reduced),
@@ -260,8 +285,9 @@ def _bind_matmul(group: Group) -> KernelCall:
     (node,) = group.members
     a, b = node.args
     loads = [Load("a0", "x0", a.dtype, False), Load("a1", "x1", b.dtype, False)]
+    stem = f"matmul_{dtypes.short(a.dtype)}_{dtypes.short(b.dtype)}"
     spec = KernelSpec(
-        name=f"matmul_{dtypes.short(a.dtype)}_{dtypes.short(b.dtype)}_{node.ndim}d", kind="matmul",
+        name=f"{stem}_{node.ndim}d", stem=stem, kind="matmul",
         n_outer=node.ndim, n_inner=0, loads=tuple(loads), params=(), exprs=(), accumulates=(),
         stores=(Store("out0", "acc", node.dtype, node.dtype, False),), description=_describe(group),
     )  # fmt: skip
@@ -269,7 +295,7 @@ def _bind_matmul(group: Group) -> KernelCall:
     return KernelCall(spec, sources, [], [node], node.shape, tuple(range(node.ndim)), node.shape)
 
 
-def _kernel_name(group: Group) -> str:
+def _kernel_stem(group: Group) -> str:
     ops: list[str] = []
     for m in group.members:
         name = op_name(m)
@@ -277,7 +303,7 @@ def _kernel_name(group: Group) -> str:
             ops.append(name)
     shown = "_".join(ops[:4]) + ("_etc" if len(ops) > 4 else "")
     out = "_".join(dtypes.short(r.dtype) for r in group.roots[:2])
-    return f"{shown}_{out}_{len(group.shape)}d" + (f"_r{len(group.reduced)}" if group.reduced else "")
+    return f"{shown}_{out}"
 
 
 def _describe(group: Group) -> tuple[str, ...]:

@@ -94,11 +94,19 @@ def _call(call: kernels.KernelCall, stored: dict[Node, np.ndarray], opts: cpu.Op
         stored[root] = np.empty(root.shape, root.dtype)
         outputs.append(_arrange(stored[root], store.inner, call))
     spec, extents = call.spec, call.extents
+    elementwise = spec.kind == "loop" and spec.n_inner == 0
     if all(a.flags.c_contiguous for a in [*arrays, *outputs]):
         spec = kernels.contiguous(spec)
-        if spec.n_outer != call.spec.n_outer:  # flattened
+        if elementwise:  # one flat loop
             extents = (outputs[0].size,)
             arrays, outputs = [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs]
+    elif elementwise and spec.n_outer < kernels.ELEMENTWISE_RANK:
+        lift = (1,) * (kernels.ELEMENTWISE_RANK - spec.n_outer)
+        spec, extents = kernels.padded(spec), lift + extents
+        arrays, outputs = (
+            [a.reshape(lift + a.shape) for a in arrays],
+            [o.reshape(lift + o.shape) for o in outputs],
+        )
     kernel = kernel_for(spec, opts)
     started = time.perf_counter()
     if spec.kind == "matmul":
