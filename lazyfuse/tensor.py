@@ -295,8 +295,8 @@ def as_node(value: Any, what: str) -> Node:
 
 def operand(value: Any, what: str) -> build.Operand:
     """A tensor's node, or a Python scalar kept weak (NEP 50) for the op's dtype rule."""
-    if isinstance(value, (bool, int, float)):
-        return value
+    if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+        return value  # Note: np.float64 subclasses float, but NumPy scalars are strong
     if isinstance(value, (list, tuple)):
         return asarray(np.asarray(value)).node
     return as_node(value, what)

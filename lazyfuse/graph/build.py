@@ -199,8 +199,12 @@ def permute(x: Node, axes: Sequence[int] | None, name: str = "transpose") -> Nod
 def broadcast_to(x: Node, shape: Sequence[int]) -> Node:
     """``x`` seen at ``shape``: leading axes added by reshape, size-1 axes expanded."""
     shape = tuple(int(s) for s in shape)
-    if shapes.broadcast("broadcast_to", x.shape, shape) != shape or x.ndim > len(shape):
-        raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
+    fits = x.ndim <= len(shape) and all(s in (1, t) for s, t in zip(x.shape[::-1], shape[::-1], strict=False))
+    if not fits:
+        raise ShapeError(
+            f"broadcast_to: cannot broadcast shape {x.shape} to {shape} (each axis, from the last, "
+            f"must be 1 or equal to the target's)"
+        )
     if x.shape == shape:
         return x
     lifted = reshape(x, (1,) * (len(shape) - x.ndim) + x.shape)
