@@ -101,7 +101,7 @@ class KernelSpec:
     # the kept axes are the contiguous ones
     leading_reduction: bool = False
     # "C" when the runtime passes only C-contiguous arrays (elementwise kernels then
-    # run over one flattened axis), "A" for any strides
+    # run over one flattened axis), "F" only Fortran-contiguous ones, "A" any strides
     layout: str = "A"
 
 
@@ -232,9 +232,11 @@ def padded(spec: KernelSpec) -> KernelSpec:
     )
 
 
-def contiguous(spec: KernelSpec) -> KernelSpec:
-    """The same kernel for C-contiguous arrays. An elementwise kernel runs over one flat
-    axis, so one kernel serves every rank."""
+def contiguous(spec: KernelSpec, layout: str = "C") -> KernelSpec:
+    """The same kernel for C- (or Fortran-) contiguous arrays. An elementwise kernel
+    over C-contiguous arrays runs over one flat axis, so one kernel serves every rank."""
+    if layout == "F":  # a leading-axis reduction of C arrays sees them transposed
+        return replace(spec, name=f"{spec.name}_f", layout="F")
     if spec.kind == "loop" and spec.n_inner == 0:
         domain = "one flat loop over C-contiguous arrays of any rank"
         return replace(

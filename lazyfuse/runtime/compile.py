@@ -132,12 +132,15 @@ def _load(spec: KernelSpec, options: cpu.Options) -> CompiledKernel:
 
 def signature(spec: KernelSpec) -> tuple[Any, ...]:
     """The kernel's one Numba signature: inputs are read-only arrays of any strides
-    (the spec's layout: 'A', or 'C' when all are C-contiguous), outputs writable, then parameters and
+    (the spec's layout: 'A', or 'C'/'F' when all are so contiguous), outputs writable, then parameters and
     loop extents. Arrays of every layout convert to it, so a kernel compiles once."""
-    layout: Literal["C", "A"] = "C" if spec.layout == "C" else "A"
+    layout: Literal["C", "F", "A"] = "C" if spec.layout == "C" else "F" if spec.layout == "F" else "A"
 
     def array(dtype: Any, ndim: int, readonly: bool) -> Any:
-        return types.Array(from_dtype(dtype), ndim, layout, readonly=readonly)
+        # Note: Numba types every contiguous array of fewer than 2 axes as 'C'.
+        return types.Array(
+            from_dtype(dtype), ndim, "C" if layout == "F" and ndim < 2 else layout, readonly=readonly
+        )
 
     def rank(inner: bool) -> int:
         return spec.n_outer + (spec.n_inner if inner else 0)

@@ -100,6 +100,8 @@ def _call(call: kernels.KernelCall, stored: dict[Node, np.ndarray], opts: cpu.Op
         if elementwise:  # one flat loop
             extents = (outputs[0].size,)
             arrays, outputs = [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs]
+    elif not elementwise and all(a.flags.f_contiguous for a in [*arrays, *outputs]):
+        spec = kernels.contiguous(spec, "F")
     elif elementwise and spec.n_outer < kernels.ELEMENTWISE_RANK:
         lift = (1,) * (kernels.ELEMENTWISE_RANK - spec.n_outer)
         spec, extents = kernels.padded(spec), lift + extents
