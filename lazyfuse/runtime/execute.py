@@ -100,7 +100,7 @@ def _call(call: kernels.KernelCall, stored: dict[Node, np.ndarray], opts: cpu.Op
         if elementwise:  # one flat loop
             extents = (outputs[0].size,)
             arrays, outputs = [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs]
-    elif not elementwise and all(a.flags.f_contiguous for a in [*arrays, *outputs]):
+    elif not elementwise and all(_numba_layout(a) in ("F", "C1") for a in [*arrays, *outputs]):
         spec = kernels.contiguous(spec, "F")
     elif elementwise and spec.n_outer < kernels.ELEMENTWISE_RANK:
         lift = (1,) * (kernels.ELEMENTWISE_RANK - spec.n_outer)
@@ -117,6 +117,13 @@ def _call(call: kernels.KernelCall, stored: dict[Node, np.ndarray], opts: cpu.Op
         kernel(*arrays, *params, *outputs, *extents)
     if config.get().debug:
         _report(kernel, extents, time.perf_counter() - started)
+
+
+def _numba_layout(a: np.ndarray) -> str:
+    """The layout Numba types ``a`` with ('C1' for contiguous arrays of < 2 axes)."""
+    if a.ndim < 2 and a.flags.c_contiguous:
+        return "C1"
+    return "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else "A"
 
 
 def _arrange(value: np.ndarray, inner: bool, call: kernels.KernelCall) -> np.ndarray:
