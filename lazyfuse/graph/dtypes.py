@@ -6,6 +6,7 @@ follows NumPy's rules exactly instead of keeping a copy of its tables.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -55,24 +56,29 @@ def weak_type(value: Scalar) -> DTypeLike:
     return float
 
 
+@functools.lru_cache(maxsize=4096)
 def resolve_ufunc(ufunc: np.ufunc, name: str, operands: tuple[DTypeLike, ...]) -> tuple[np.dtype, ...]:
     """Loop dtypes ``(*inputs, output)`` NumPy picks for ``ufunc`` on these operands.
 
     Python scalar operands are passed as their type (``int``, ``float``) and are weak.
     Raises DTypeError where NumPy has no loop or picks a dtype lazyfuse lacks (float16).
+    Cached: it runs on every op a user writes.
     """
-    described = ", ".join(_describe(o) for o in operands)
     try:
         loop = ufunc.resolve_dtypes((*operands, None))
     except (TypeError, np.exceptions.DTypePromotionError) as exc:
-        raise DTypeError(f"{name}: NumPy has no {name} for ({described}): {exc}") from exc
+        raise DTypeError(f"{name}: NumPy has no {name} for ({_described(operands)}): {exc}") from exc
     for dt in loop:
         if dt not in SUPPORTED:
             raise DTypeError(
-                f"{name}: for ({described}) NumPy would compute in {dt}, which lazyfuse does "
-                f"not support; cast first, e.g. x.astype('float32')"
+                f"{name}: for ({_described(operands)}) NumPy would compute in {dt}, which lazyfuse "
+                f"does not support; cast first, e.g. x.astype('float32')"
             )
     return tuple(loop)
+
+
+def _described(operands: tuple[DTypeLike, ...]) -> str:
+    return ", ".join(_describe(o) for o in operands)
 
 
 def result_type(name: str, *operands: DTypeLike) -> np.dtype:

@@ -35,7 +35,9 @@ def format_graph(roots: Sequence[Node]) -> list[str]:
             lines.append(f"{names[node]}: {type_of(node)} = input")
             continue
         if node.op is Op.SCALAR:
-            lines.append(f"{names[node]}: {node.dtype} = scalar parameter (now {node.attrs[0]!r})")
+            value = node.attrs[0]
+            now = f" (now {value!r})" if isinstance(value, (bool, int, float)) else ""
+            lines.append(f"{names[node]}: {node.dtype} = scalar parameter{now}")
             continue
         args = " ".join(names[a] for a in node.args)
         lines.append(f"{names[node]}: {type_of(node)} = {_describe_op(node)} {args}".rstrip())

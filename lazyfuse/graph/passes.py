@@ -116,7 +116,7 @@ def _unit_axes_only(before: tuple[int, ...], after: tuple[int, ...]) -> bool:
     return [s for s in before if s != 1] == [s for s in after if s != 1]
 
 
-PIPELINE: list[Pass] = [fold_constants, merge_views, push_views]
+PIPELINE: list[Pass] = [merge_views, push_views]
 
 
 def optimize(roots: Sequence[Node]) -> list[Node]:

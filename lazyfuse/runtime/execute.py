@@ -1,7 +1,8 @@
 """Running a graph: fusion groups become kernel calls; views are NumPy views.
 
-The plan: ``fuse.plan`` groups the nodes, ``kernels.bind`` turns each group into a
-spec (compiled once per process, cached on disk) and the arrays to call it with.
+The plan (cached per graph structure, see plans.py): ``fuse.plan`` groups the nodes,
+``kernels.bind`` turns each group into a spec (compiled once, cached on disk) and the
+arrays to call it with.
 Stored values are freed after the last kernel that reads them.
 """
 
@@ -16,12 +17,13 @@ import numpy as np
 
 from lazyfuse import config
 from lazyfuse.codegen import cpu
-from lazyfuse.graph import fuse, kernels, passes
+from lazyfuse.graph import fuse, kernels
 from lazyfuse.graph.explain import format_fusion, format_graph
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.views import apply_view
+from lazyfuse.runtime import plans
 from lazyfuse.runtime.compile import CompiledKernel, kernel_for, write_source
 
 
@@ -30,11 +32,9 @@ def options() -> cpu.Options:
 
 
 def plan(roots: Sequence[Node]) -> tuple[list[Node], fuse.Plan, list[kernels.KernelCall]]:
-    """The optimized roots, their fusion plan and one bound kernel call per group."""
-    roots = passes.optimize(roots)
-    order = toposort(roots)
-    grouped = fuse.plan(roots)
-    return roots, grouped, [kernels.bind(g, order) for g in grouped.groups]
+    """The optimized (skeleton) roots, their fusion plan and one kernel call per group."""
+    found, _ = plans.plan_for(roots)
+    return found.roots, found.grouped, found.calls
 
 
 def compiled(roots: Sequence[Node]) -> list[CompiledKernel]:
@@ -53,42 +53,45 @@ def kernel_source_path(node: Node) -> str:
 
 def run(roots: Sequence[Node]) -> list[np.ndarray]:
     """Compute ``roots``; stored intermediates are dropped after their last use."""
-    roots, grouped, calls = plan(roots)
+    found, values = plans.plan_for(roots)
     if config.get().debug >= 2:
-        _report_plan(roots, grouped)
+        _report_plan(found.roots, found.grouped)
+    calls = found.calls
     last_use = {base: i for i, call in enumerate(calls) for base, _, _ in call.loads}
-    keep = {fuse.base_of(r)[0] for r in roots}
+    keep = {fuse.base_of(r)[0] for r in found.roots}
     stored: dict[Node, np.ndarray] = {}
     opts = options()
     for i, call in enumerate(calls):
-        _call(call, stored, opts)
+        _call(call, stored, values, opts)
         for base, _, _ in call.loads:
             if last_use.get(base) == i and base not in keep:
                 stored.pop(base, None)
-    return [np.asarray(_viewed(r, stored)) for r in roots]
+    return [np.asarray(_viewed(r, stored, values)) for r in found.roots]
 
 
-def _viewed(node: Node, stored: dict[Node, np.ndarray]) -> Any:
-    """The value of ``node``: a stored value (or input) seen through its views."""
+def _viewed(node: Node, stored: dict[Node, np.ndarray], values: list[Any]) -> Any:
+    """The value of ``node``: a stored value or a slot's value, seen through its views."""
     if node.op is Op.INPUT:
-        return node.attrs[0]
+        return values[node.attrs[0].index]
     if node.op is Op.SCALAR:
-        return np.asarray(node.attrs[0], dtype=node.dtype)
+        return np.asarray(values[node.attrs[0].index], dtype=node.dtype)
     if node.op in VIEWS:
-        return apply_view(node, _viewed(node.args[0], stored))
+        return apply_view(node, _viewed(node.args[0], stored, values))
     return stored[node]
 
 
-def _call(call: kernels.KernelCall, stored: dict[Node, np.ndarray], opts: cpu.Options) -> None:
+def _call(
+    call: kernels.KernelCall, stored: dict[Node, np.ndarray], values: list[Any], opts: cpu.Options
+) -> None:
     for node, operand in call.checks:
         row = ELEMENTWISE[node.op]
         assert row.precondition is not None
-        row.precondition(node.attrs[0], _viewed(operand, stored))
+        row.precondition(node.attrs[0], _viewed(operand, stored, values))
     arrays = []
     for base, chain, inner in call.loads:
-        value = _viewed(chain[-1] if chain else base, stored)
+        value = _viewed(chain[-1] if chain else base, stored, values)
         arrays.append(_arrange(value, inner, call))
-    params = [p.dtype.type(p.attrs[0]) for p in call.params]
+    params = [p.dtype.type(values[p.attrs[0].index]) for p in call.params]
     outputs = []
     for root, store in zip(call.outputs, call.spec.stores, strict=True):
         stored[root] = np.empty(root.shape, root.dtype)
