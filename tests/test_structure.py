@@ -203,3 +203,25 @@ def test_imports_point_one_way(layer, forbidden):
 
 def test_config_imports_nothing_of_lazyfuse():
     assert not [m for m in _imports(PACKAGE / "config.py") if m.startswith("lazyfuse")]
+
+
+def test_plans_are_cached_per_structure_and_keep_no_user_data():
+    import gc
+    import weakref
+
+    from lazyfuse.runtime import plans
+
+    def expr(values, scale):
+        x = lf.asarray(values)
+        return (x * scale - x.mean()).sum(axis=0)
+
+    first = np.arange(12.0).reshape(3, 4)
+    expr(first, 2.0).compute()
+    misses = plans.STATS["misses"]
+    second = np.ones((3, 4))
+    np.testing.assert_allclose(expr(second, 5.0).compute(), (second * 5.0 - 1.0).sum(axis=0))
+    assert plans.STATS["misses"] == misses  # same structure, new data and scalar: a hit
+    watched = weakref.ref(second)
+    del second
+    gc.collect()
+    assert watched() is None  # the cached plan does not hold the user's array
