@@ -157,8 +157,8 @@ def reduce(fn: Callable[[Any, Any], Any], x: Any, axis: Any = None, start: Any =
     """
     node = asarray(x).node
     user = userfn.wrap(fn, "reduce")
-    acc = np.asarray(start).dtype if not isinstance(start, (bool, int, float)) else None
-    acc = acc or np.result_type(node.dtype, start)
+    weak = isinstance(start, (bool, int, float)) and not isinstance(start, np.generic)
+    acc = np.result_type(node.dtype, start) if weak else np.asarray(start).dtype
     try:
         for _ in range(3):
             returned = userfn.return_dtype(user, (acc, node.dtype), "reduce")

@@ -1,8 +1,10 @@
 """Graph passes before fusion: small pure functions from roots to equivalent roots.
 
 Common subexpressions need no pass: nodes are hash-consed, so an expression written
-twice is one node. ``PIPELINE`` runs in order; with ``LAZYFUSE_CHECKS=1`` (always in
-the tests) the verifier checks the graph after every pass.
+twice is one node. Constants need no folding pass: every op has a tensor operand (Python
+folds ``2.0 * 3.0`` itself), and scalars stay run-time parameters so new values never
+recompile. ``PIPELINE`` runs in order; with ``LAZYFUSE_CHECKS=1`` (always in the tests)
+the verifier checks the graph after every pass.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from collections.abc import Callable, Sequence
 
 from lazyfuse import config
 from lazyfuse.graph import build
-from lazyfuse.graph.interpret import evaluate
 from lazyfuse.graph.node import Node, make
 from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.graph.traverse import toposort, users
@@ -33,23 +34,6 @@ def _same(node: Node, args: tuple[Node, ...]) -> Node:
     if all(a is b for a, b in zip(args, node.args, strict=True)):
         return node
     return make(node.op, args, node.attrs, node.shape, node.dtype)
-
-
-def fold_constants(roots: Sequence[Node]) -> list[Node]:
-    """An elementwise op on scalar parameters only becomes one scalar parameter.
-
-    Note: rare by construction (Python folds ``2.0 * 3.0`` before lazyfuse sees it);
-    it keeps rewrites that produce scalar-only subexpressions from costing a kernel.
-    """
-
-    def rule(node: Node, args: tuple[Node, ...]) -> Node:
-        node = _same(node, args)
-        if node.op in ELEMENTWISE and node.args and all(a.op is Op.SCALAR for a in node.args):
-            (value,) = evaluate([node])
-            return build.scalar_node(value.item(), node.dtype, "fold_constants")
-        return node
-
-    return _rebuild(roots, rule)
 
 
 def merge_views(roots: Sequence[Node]) -> list[Node]:

@@ -45,9 +45,8 @@ def compiled(roots: Sequence[Node]) -> list[CompiledKernel]:
 
 def kernel_source_path(node: Node) -> str:
     """Write the source of the kernel that computes ``node`` alone (without compiling)."""
-    call = kernels.bind(fuse.Group(node.shape, (), [node], [node]), toposort([node]))
-    if node.op is Op.REDUCE:
-        call = kernels.bind(fuse.Group(node.args[0].shape, node.attrs[0], [node], [node]), toposort([node]))
+    shape, reduced = (node.args[0].shape, node.attrs[0]) if node.op is Op.REDUCE else (node.shape, ())
+    call = kernels.bind(fuse.Group(shape, reduced, [node], [node]), toposort([node]))
     return str(write_source(call.spec.name, cpu.generate(call.spec, options())))
 
 
