@@ -81,7 +81,10 @@ class Tensor:
         return bool(self.compute())
 
     def kernels(self) -> list[CompiledKernel]:
-        """The kernels that compute this tensor, each with ``name``, ``target``, ``source``."""
+        """The kernels that compute this tensor, each with ``name``, ``target``, ``source``
+        and ``path``: the versions for arrays of any strides. When every array a kernel
+        reads and writes is C-contiguous, the runtime calls a variant with the same body
+        (an elementwise one as one flat loop), named ``..._flat`` or ``..._c``."""
         return execute.compiled([self.node])
 
     def explain(self) -> str:
