@@ -31,6 +31,8 @@ class Config:
     checks: bool
     parallel: bool
     fuse: bool
+    # kernels whose loops cover fewer elements run serially: starting threads costs more
+    serial_below: int
 
 
 def _from_environment() -> Config:
@@ -40,6 +42,7 @@ def _from_environment() -> Config:
         checks=_flag("LAZYFUSE_CHECKS", "0"),
         parallel=_flag("LAZYFUSE_PARALLEL", "1"),
         fuse=_flag("LAZYFUSE_FUSE", "1"),
+        serial_below=int(os.environ.get("LAZYFUSE_SERIAL_BELOW", "16384") or 0),
     )
 
 

@@ -225,3 +225,15 @@ def test_plans_are_cached_per_structure_and_keep_no_user_data():
     del second
     gc.collect()
     assert watched() is None  # the cached plan does not hold the user's array
+
+
+def test_small_sizes_run_a_serial_variant():
+    from lazyfuse.codegen.cpu import Options
+
+    x = lf.asarray(np.arange(10.0))
+    expr = lf.exp(x * 0.125 - 3.0)
+    with config.override(serial_below=1000):
+        np.testing.assert_allclose(expr.compute(), np.exp(np.arange(10.0) * 0.125 - 3.0), rtol=1e-12)
+    stem = expr.kernels()[0].name.rsplit("_", 1)[0]  # the name without its rank
+    used = {options for spec, options in list(runtime_compile._CACHE) if spec.stem == stem}
+    assert Options(parallel=False) in used

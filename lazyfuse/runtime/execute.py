@@ -8,6 +8,7 @@ Stored values are freed after the last kernel that reads them.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -111,6 +112,8 @@ def _call(
             [a.reshape(lift + a.shape) for a in arrays],
             [o.reshape(lift + o.shape) for o in outputs],
         )
+    if opts.parallel and math.prod(extents) < config.get().serial_below:
+        opts = cpu.Options(parallel=False)  # measured: below ~16k elements threads cost more
     kernel = kernel_for(spec, opts)
     started = time.perf_counter()
     if spec.kind == "matmul":
