@@ -60,7 +60,7 @@ from lazyfuse.functions import (
     zip,
 )
 from lazyfuse.runtime.compile import KernelCompileError
-from lazyfuse.tensor import Tensor, asarray, compute, explain
+from lazyfuse.tensor import Tensor, asarray, cache_info, compute, explain
 
 __version__ = "0.1.0"
 
@@ -83,6 +83,7 @@ __all__ = [
     "bitwise_or",
     "bitwise_xor",
     "broadcast_to",
+    "cache_info",
     "compute",
     "cos",
     "divide",

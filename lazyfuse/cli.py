@@ -14,6 +14,7 @@ import numpy as np
 import lazyfuse as lf
 from lazyfuse.datasets import spirals
 from lazyfuse.graph.explain import format_graph
+from lazyfuse.runtime.compile import clear_disk_cache, kernel_dir
 
 
 def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
@@ -117,8 +118,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_parser.add_argument("--n", type=int, default=200_000, help="number of points (default 200000)")
     demo_parser.add_argument("--repeats", type=int, default=7, help="timed runs per expression")
     demo_parser.add_argument("--all-sources", action="store_true", help="print every kernel's source")
+    cache_parser = commands.add_parser("cache", help="the disk cache of generated kernels")
+    cache_parser.add_argument("action", choices=["info", "clear"])
     args = parser.parse_args(argv)
-    return {"demo": demo}[args.command](args)
+    return {"demo": demo, "cache": cache}[args.command](args)
+
+
+def cache(args: argparse.Namespace) -> int:
+    if args.action == "clear":
+        removed = clear_disk_cache()
+        print(f"removed {removed} files from {kernel_dir()}")
+        return 0
+    for key, value in lf.cache_info().items():
+        print(f"{key}: {value}")
+    return 0
 
 
 if __name__ == "__main__":

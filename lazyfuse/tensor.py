@@ -18,8 +18,9 @@ from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.graph.passes import PIPELINE
 from lazyfuse.graph.verify import verify
-from lazyfuse.runtime import execute
-from lazyfuse.runtime.compile import CompiledKernel
+from lazyfuse.runtime import compile as runtime_compile
+from lazyfuse.runtime import execute, plans
+from lazyfuse.runtime.compile import CompiledKernel, kernel_dir
 
 TARGETS = ("cpu",)
 
@@ -340,3 +341,21 @@ def explain(*tensors: Tensor) -> str:
         lines.append(f"  {kernel.name}: file {kernel.path}")
         lines.extend("    | " + ln for ln in kernel.source.rstrip("\n").split("\n"))
     return "\n".join(lines)
+
+
+def cache_info() -> dict[str, Any]:
+    """What the caches did in this process: plan ``hits`` and ``misses``, kernels
+    ``compiles`` (compiled by Numba) and ``disk_loads`` (from its disk cache), the
+    seconds they took, and where the disk cache lives."""
+    directory = kernel_dir()
+    files = [p for p in directory.rglob("*") if p.is_file()] if directory.exists() else []
+    return {
+        **plans.STATS,
+        "compiles": runtime_compile.STATS["compiles"],
+        "disk_loads": runtime_compile.STATS["disk_loads"],
+        "compile_seconds": runtime_compile.STATS["compile_seconds"],
+        "kernels_loaded": runtime_compile.STATS["kernels"],
+        "cache_dir": str(directory),
+        "disk_files": len(files),
+        "disk_bytes": sum(p.stat().st_size for p in files),
+    }

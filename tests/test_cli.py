@@ -21,3 +21,22 @@ def test_console_script_entry_point():
         [sys.executable, "-m", "lazyfuse.cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "demo" in result.stdout
+
+
+def test_cache_info_and_clear(tmp_path, capsys):
+    import numpy as np
+
+    import lazyfuse as lf
+    from lazyfuse import config
+
+    with config.override(cache_dir=tmp_path):
+        x = lf.asarray(np.arange(5.0))
+        (lf.sin(lf.cos(x) + 7.0) * x).compute()  # a kernel no other test loads
+        info = lf.cache_info()
+        assert {"hits", "misses", "compiles", "compile_seconds"} <= set(info)
+        assert info["disk_files"] >= 1 and info["cache_dir"] == str(tmp_path / "kernels")
+        assert main(["cache", "info"]) == 0
+        assert "compiles:" in capsys.readouterr().out
+        assert main(["cache", "clear"]) == 0
+        assert "removed" in capsys.readouterr().out
+        assert lf.cache_info()["disk_files"] == 0
