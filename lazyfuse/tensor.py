@@ -20,7 +20,7 @@ from lazyfuse.graph.passes import PIPELINE
 from lazyfuse.graph.verify import verify
 from lazyfuse.runtime import compile as runtime_compile
 from lazyfuse.runtime import execute, plans
-from lazyfuse.runtime.compile import CompiledKernel, kernel_dir
+from lazyfuse.runtime.compile import CompiledKernel
 
 TARGETS = ("cpu",)
 
@@ -347,15 +347,14 @@ def cache_info() -> dict[str, Any]:
     """What the caches did in this process: plan ``hits`` and ``misses``, kernels
     ``compiles`` (compiled by Numba) and ``disk_loads`` (from its disk cache), the
     seconds they took, and where the disk cache lives."""
-    directory = kernel_dir()
-    files = [p for p in directory.rglob("*") if p.is_file()] if directory.exists() else []
+    files = runtime_compile.disk_files()
     return {
         **plans.STATS,
         "compiles": runtime_compile.STATS["compiles"],
         "disk_loads": runtime_compile.STATS["disk_loads"],
         "compile_seconds": runtime_compile.STATS["compile_seconds"],
         "kernels_loaded": runtime_compile.STATS["kernels"],
-        "cache_dir": str(directory),
+        "cache_dir": str(runtime_compile.kernel_dir()),
         "disk_files": len(files),
         "disk_bytes": sum(p.stat().st_size for p in files),
     }

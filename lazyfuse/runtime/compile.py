@@ -155,9 +155,14 @@ def signature(spec: KernelSpec) -> tuple[Any, ...]:
     return (*loads, *params, *outputs, *([types.intp] * (spec.n_outer + spec.n_inner)))
 
 
-def clear_disk_cache() -> int:
-    """Remove every generated source and Numba cache file; returns how many."""
+def disk_files() -> list[Path]:
+    """Every file of the disk cache: generated sources and Numba's compiled code."""
     directory = kernel_dir()
-    files = [p for p in directory.rglob("*") if p.is_file()] if directory.exists() else []
-    shutil.rmtree(directory, ignore_errors=True)
-    return len(files)
+    return [p for p in directory.rglob("*") if p.is_file()] if directory.exists() else []
+
+
+def clear_disk_cache() -> int:
+    """Remove the disk cache; returns how many files it held."""
+    removed = len(disk_files())
+    shutil.rmtree(kernel_dir(), ignore_errors=True)
+    return removed
