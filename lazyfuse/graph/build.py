@@ -198,6 +198,8 @@ def permute(x: Node, axes: Sequence[int] | None, name: str = "transpose") -> Nod
 
 def broadcast_to(x: Node, shape: Sequence[int]) -> Node:
     """``x`` seen at ``shape``: leading axes added by reshape, size-1 axes expanded."""
+    if x.shape == shape:
+        return x
     shape = tuple(int(s) for s in shape)
     fits = x.ndim <= len(shape) and all(s in (1, t) for s, t in zip(x.shape[::-1], shape[::-1], strict=False))
     if not fits:

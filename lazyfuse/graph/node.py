@@ -46,14 +46,14 @@ class Node:
 
 def attr_key(value: Any) -> Any:
     """A hashable key for an attribute that tells ``0``, ``False`` and ``0.0`` apart."""
-    if isinstance(value, tuple):
-        return tuple(attr_key(v) for v in value)
+    if type(value) is tuple:
+        return tuple(map(attr_key, value)) if value else value
+    if isinstance(value, np.dtype) or value is None or value is Ellipsis or isinstance(value, (str, Op)):
+        return value
     if isinstance(value, (bool, int, float, np.generic)):
         return (type(value).__name__, value)
     if isinstance(value, slice):
         return ("slice", value.start, value.stop, value.step)
-    if value is None or value is Ellipsis or isinstance(value, (str, np.dtype, Op)):
-        return value
     return ("id", id(value))  # arrays and user functions: the node keeps them alive
 
 
@@ -61,7 +61,7 @@ def make(
     op: Op, args: tuple[Node, ...], attrs: tuple[Any, ...], shape: tuple[int, ...], dtype: np.dtype
 ) -> Node:
     """The one Node for this structure, created if it does not exist yet."""
-    key = (op, tuple(id(a) for a in args), attr_key(attrs), shape, dtype.str)
+    key = (op, tuple(map(id, args)), attr_key(attrs), shape, dtype)
     with _LOCK:
         node = _TABLE.get(key)
         if node is None:

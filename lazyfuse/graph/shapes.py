@@ -14,6 +14,8 @@ Shape = tuple[int, ...]
 
 def broadcast(op: str, *shapes: Shape) -> Shape:
     """NumPy's broadcast of ``shapes``, or a ShapeError naming ``op`` and the shapes."""
+    if all(s == shapes[0] for s in shapes):
+        return shapes[0] if shapes else ()
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for axis in range(-ndim, 0):

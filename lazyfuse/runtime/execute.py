@@ -96,32 +96,47 @@ def _call(
     for root, store in zip(call.outputs, call.spec.stores, strict=True):
         stored[root] = np.empty(root.shape, root.dtype)
         outputs.append(_arrange(stored[root], store.inner, call))
-    spec, extents = call.spec, call.extents
-    elementwise = spec.kind == "loop" and spec.n_inner == 0
-    if all(a.flags.c_contiguous for a in [*arrays, *outputs]):
-        spec = kernels.contiguous(spec)
-        if elementwise:  # one flat loop
-            extents = (outputs[0].size,)
-            arrays, outputs = [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs]
-    elif not elementwise and all(_numba_layout(a) in ("F", "C1") for a in [*arrays, *outputs]):
-        spec = kernels.contiguous(spec, "F")
-    elif elementwise and spec.n_outer < kernels.ELEMENTWISE_RANK:
-        lift = (1,) * (kernels.ELEMENTWISE_RANK - spec.n_outer)
-        spec, extents = kernels.padded(spec), lift + extents
-        arrays, outputs = (
-            [a.reshape(lift + a.shape) for a in arrays],
-            [o.reshape(lift + o.shape) for o in outputs],
+    variant, arrays, outputs, extents = _layout(call, arrays, outputs)
+    parallel = opts.parallel and math.prod(extents) >= config.get().serial_below  # measured: ~16k
+    kernel = call.kernels.get((variant, parallel))
+    if kernel is None:
+        kernel = call.kernels[variant, parallel] = kernel_for(
+            _variant_spec(call.spec, variant), cpu.Options(parallel)
         )
-    if opts.parallel and math.prod(extents) < config.get().serial_below:
-        opts = cpu.Options(parallel=False)  # measured: below ~16k elements threads cost more
-    kernel = kernel_for(spec, opts)
     started = time.perf_counter()
-    if spec.kind == "matmul":
+    if call.spec.kind == "matmul":
         kernel(*arrays, *outputs)
     else:
         kernel(*arrays, *params, *outputs, *extents)
     if config.get().debug:
         _report(kernel, extents, time.perf_counter() - started)
+
+
+def _layout(
+    call: kernels.KernelCall, arrays: list[np.ndarray], outputs: list[np.ndarray]
+) -> tuple[str, list[np.ndarray], list[np.ndarray], tuple[int, ...]]:
+    """Which variant of the kernel fits these arrays, and the arrays as it wants them:
+    'C' (all C-contiguous; elementwise kernels flattened), 'F', 'pad' (strided
+    elementwise arrays lifted to ELEMENTWISE_RANK axes) or 'A' (any strides)."""
+    spec, extents = call.spec, call.extents
+    elementwise = spec.kind == "loop" and spec.n_inner == 0
+    if all(a.flags.c_contiguous for a in [*arrays, *outputs]):
+        if elementwise:  # one flat loop
+            return "C", [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs], (outputs[0].size,)
+        return "C", arrays, outputs, extents
+    if not elementwise and all(_numba_layout(a) in ("F", "C1") for a in [*arrays, *outputs]):
+        return "F", arrays, outputs, extents
+    if elementwise and spec.n_outer < kernels.ELEMENTWISE_RANK:
+        lift = (1,) * (kernels.ELEMENTWISE_RANK - spec.n_outer)
+        lifted = [a.reshape(lift + a.shape) for a in arrays], [o.reshape(lift + o.shape) for o in outputs]
+        return "pad", *lifted, lift + extents
+    return "A", arrays, outputs, extents
+
+
+def _variant_spec(spec: kernels.KernelSpec, variant: str) -> kernels.KernelSpec:
+    if variant == "pad":
+        return kernels.padded(spec)
+    return spec if variant == "A" else kernels.contiguous(spec, variant)
 
 
 def _numba_layout(a: np.ndarray) -> str:
