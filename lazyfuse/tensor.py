@@ -17,6 +17,7 @@ from lazyfuse.graph.explain import format_fusion, format_graph
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.graph.passes import PIPELINE
+from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.verify import verify
 from lazyfuse.runtime import compile as runtime_compile
 from lazyfuse.runtime import execute, plans
@@ -65,9 +66,16 @@ class Tensor:
         return f"lazyfuse.Tensor(shape={self.shape}, dtype={self.dtype}, op={self.node.op.name.lower()})"
 
     # running ---------------------------------------------------------------------
-    def compute(self, target: str = "cpu") -> np.ndarray:
-        """Run the expression; returns a NumPy array (0-d for a scalar result)."""
-        return compute(self, target=target)[0]
+    def compute(self, target: str = "cpu", out: np.ndarray | None = None) -> np.ndarray:
+        """Run the expression; returns a NumPy array (0-d for a scalar result).
+
+        ``out``: a NumPy array of this tensor's shape and dtype, not overlapping any
+        input, that the result is written into (and returned)."""
+        if out is None:
+            return compute(self, target=target)[0]
+        _check_out(self, out)
+        _check_target(target)
+        return execute.run([self.node], out=out)[0]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         result = self.compute()
@@ -315,10 +323,29 @@ def unary(op: Op, x: Any) -> Tensor:
     return Tensor(build.elementwise(op, asarray(x).node))
 
 
-def compute(*tensors: Any, target: str = "cpu") -> tuple[np.ndarray, ...]:
-    """Compute several tensors with one plan; returns a tuple of NumPy arrays."""
+def _check_target(target: str) -> None:
     if target not in TARGETS:
         raise LazyfuseError(f"compute: unknown target {target!r}; available: {', '.join(TARGETS)}")
+
+
+def _check_out(tensor: Tensor, out: Any) -> None:
+    """``out`` must be a writable NumPy array of the tensor's shape and dtype that shares
+    no memory with any input (a kernel may read an input after writing ``out``)."""
+    if not isinstance(out, np.ndarray) or not out.flags.writeable:
+        raise TypeError(f"compute: out must be a writable numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tensor.shape or out.dtype != tensor.dtype:
+        raise ValueError(
+            f"compute: out has shape {out.shape} and dtype {out.dtype}; "
+            f"the result has shape {tensor.shape} and dtype {tensor.dtype}"
+        )
+    for leaf in toposort([tensor.node]):
+        if leaf.op is Op.INPUT and np.may_share_memory(out, leaf.attrs[0]):
+            raise ValueError(f"compute: out overlaps an input of shape {leaf.shape}; pass a separate array")
+
+
+def compute(*tensors: Any, target: str = "cpu") -> tuple[np.ndarray, ...]:
+    """Compute several tensors with one plan; returns a tuple of NumPy arrays."""
+    _check_target(target)
     roots = [asarray(t).node for t in tensors]
     if config.get().checks:
         verify(roots)

@@ -91,3 +91,32 @@ def test_results_are_numpy_arrays():
     assert b == 2.0
     assert x.shape == (3,) and x.ndim == 1 and x.size == 3 and x.dtype == np.float64 and len(x) == 3
     assert (np.arange(3.0) + x).compute().tolist() == [0.0, 2.0, 4.0]  # ndarray on the left
+
+
+def test_compute_into_a_users_array():
+    x = np.arange(12.0).reshape(3, 4)
+    t = lf.asarray(x)
+    out = np.empty((3, 4))
+    result = (lf.exp(t) * 2.0).compute(out=out)
+    assert result is out
+    np.testing.assert_allclose(out, np.exp(x) * 2.0, rtol=1e-12)
+    strided = np.empty((4, 3)).T  # any strides
+    (t - t.mean(axis=1, keepdims=True)).compute(out=strided)
+    np.testing.assert_allclose(strided, x - x.mean(axis=1, keepdims=True))
+    view_out = np.empty((4, 3))
+    t.T.compute(out=view_out)  # a view: copied
+    np.testing.assert_array_equal(view_out, x.T)
+
+
+def test_compute_out_is_checked():
+    x = np.arange(6.0)
+    t = lf.asarray(x)
+    with pytest.raises(ValueError, match="shape"):
+        (t * 2).compute(out=np.empty(5))
+    with pytest.raises(ValueError, match="dtype"):
+        (t * 2).compute(out=np.empty(6, np.float32))
+    with pytest.raises(ValueError, match="overlaps an input"):
+        (t[::-1] * 2).compute(out=x)
+    with pytest.raises(TypeError, match="writable"):
+        (t * 2).compute(out=[0.0] * 6)
+    np.testing.assert_array_equal(x, np.arange(6.0))  # the input is untouched

@@ -51,8 +51,9 @@ def kernel_source_path(node: Node) -> str:
     return str(write_source(call.spec.name, cpu.generate(call.spec, options())))
 
 
-def run(roots: Sequence[Node]) -> list[np.ndarray]:
-    """Compute ``roots``; stored intermediates are dropped after their last use."""
+def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray]:
+    """Compute ``roots``; stored intermediates are dropped after their last use. With
+    ``out`` (one root), the kernel that computes the root writes into it."""
     found, values = plans.plan_for(roots)
     if config.get().debug >= 2:
         _report_plan(found.roots, found.grouped)
@@ -60,13 +61,19 @@ def run(roots: Sequence[Node]) -> list[np.ndarray]:
     last_use = {base: i for i, call in enumerate(calls) for base, _, _ in call.loads}
     keep = {fuse.base_of(r)[0] for r in found.roots}
     stored: dict[Node, np.ndarray] = {}
+    if out is not None and fuse.is_computing(found.roots[0]):
+        stored[found.roots[0]] = out  # the kernel that computes the root writes into it
     opts = options()
     for i, call in enumerate(calls):
         _call(call, stored, values, opts)
         for base, _, _ in call.loads:
             if last_use.get(base) == i and base not in keep:
                 stored.pop(base, None)
-    return [np.asarray(_viewed(r, stored, values)) for r in found.roots]
+    results = [np.asarray(_viewed(r, stored, values)) for r in found.roots]
+    if out is not None and results[0] is not out:  # a view or an input: nothing computed it
+        np.copyto(out, results[0])
+        results[0] = out
+    return results
 
 
 def _viewed(node: Node, stored: dict[Node, np.ndarray], values: list[Any]) -> Any:
@@ -94,7 +101,8 @@ def _call(
     params = [p.dtype.type(values[p.attrs[0].index]) for p in call.params]
     outputs = []
     for root, store in zip(call.outputs, call.spec.stores, strict=True):
-        stored[root] = np.empty(root.shape, root.dtype)
+        if root not in stored:  # else the user's ``out``
+            stored[root] = np.empty(root.shape, root.dtype)
         outputs.append(_arrange(stored[root], store.inner, call))
     variant, arrays, outputs, extents = _layout(call, arrays, outputs)
     parallel = opts.parallel and math.prod(extents) >= config.get().serial_below  # measured: ~16k
