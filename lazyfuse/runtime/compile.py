@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import pickle
 import shutil
 import sys
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -61,7 +63,7 @@ class CompiledKernel:
                 return
             started = time.perf_counter()
             try:
-                self.function.compile(self.signature)
+                self._compile_or_recover()
             except numba_errors.NumbaError as exc:
                 reason = str(exc).strip().splitlines()[0]
                 raise KernelCompileError(
@@ -72,6 +74,25 @@ class CompiledKernel:
             loaded = sum(self.function.stats.cache_hits.values()) > 0
             STATS["disk_loads" if loaded else "compiles"] += 1
             STATS["compile_seconds"] += time.perf_counter() - started
+
+    def _compile_or_recover(self) -> None:
+        """Compile, or load Numba's disk cache; a corrupt cache entry (a truncated or
+        unreadable file) is removed, reported once, and the kernel compiled afresh."""
+        try:
+            self.function.compile(self.signature)
+        except (EOFError, OSError, pickle.UnpicklingError, ValueError, AttributeError) as exc:
+            removed = [
+                p for p in (self.path.parent / "__pycache__").glob(f"{self.path.stem}.*") if p.is_file()
+            ]
+            for entry in removed:
+                entry.unlink(missing_ok=True)
+            warnings.warn(
+                f"lazyfuse: the disk cache entry of kernel {self.name} was unreadable ({type(exc).__name__}: "
+                f"{exc}); removed {len(removed)} file(s) and compiled it again",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            self.function.compile(self.signature)
 
 
 _CACHE: dict[tuple[KernelSpec, cpu.Options], CompiledKernel] = {}
@@ -107,12 +128,22 @@ def write_source(name: str, source: str) -> Path:
     directory = kernel_dir()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}_{digest}.py"
-    if not path.exists():
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(source)
-        os.replace(tmp, path)
+    if path.exists() and _read(path) == source:
+        return path
+    if path.exists():  # truncated or edited: the name says what it must hold
+        warnings.warn(f"lazyfuse: rebuilt the corrupt kernel source {path}", RuntimeWarning, stacklevel=3)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(source)
+    os.replace(tmp, path)  # atomic: two processes writing the same entry are safe
     return path
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _load(spec: KernelSpec, options: cpu.Options) -> CompiledKernel:
