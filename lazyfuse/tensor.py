@@ -355,7 +355,7 @@ def compute(*tensors: Any, target: str = "cpu") -> tuple[np.ndarray, ...]:
 def explain(*tensors: Tensor) -> str:
     """The graph, the graph after fusion with every refusal's reason, and each kernel's source."""
     written = [asarray(t).node for t in tensors]
-    roots, grouped, _ = execute.plan(written)
+    roots, grouped, calls = execute.plan(written)
     lines = ["graph:"] + ["  " + ln for ln in format_graph(written)]
     if roots != written:
         lines.append(f"after passes ({', '.join(p.__name__ for p in PIPELINE)}):")
@@ -364,8 +364,9 @@ def explain(*tensors: Tensor) -> str:
     lines.extend("  " + ln for ln in format_fusion(roots, grouped.groups, grouped.decisions))
     kernels = execute.compiled(roots)
     lines.append(f"kernels ({len(kernels)}):")
-    for kernel in kernels:
-        lines.append(f"  {kernel.name}: file {kernel.path}")
+    for call, kernel in zip(calls, kernels, strict=True):
+        runs = " (runs as numpy.matmul: BLAS for float products)" if execute.uses_blas(call.spec) else ""
+        lines.append(f"  {kernel.name}: file {kernel.path}{runs}")
         lines.extend("    | " + ln for ln in kernel.source.rstrip("\n").split("\n"))
     return "\n".join(lines)
 

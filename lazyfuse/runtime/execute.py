@@ -104,6 +104,10 @@ def _call(
         if root not in stored:  # else the user's ``out``
             stored[root] = np.empty(root.shape, root.dtype)
         outputs.append(_arrange(stored[root], store.inner, call))
+    if uses_blas(call.spec):
+        with np.errstate(all="ignore"):  # like the generated kernels: IEEE results, no warnings
+            np.matmul(arrays[0], arrays[1], out=outputs[0])
+        return
     variant, arrays, outputs, extents = _layout(call, arrays, outputs)
     parallel = opts.parallel and math.prod(extents) >= config.get().serial_below  # measured: ~16k
     kernel = call.kernels.get((variant, parallel))
@@ -118,6 +122,13 @@ def _call(
         kernel(*arrays, *params, *outputs, *extents)
     if config.get().debug:
         _report(kernel, extents, time.perf_counter() - started)
+
+
+def uses_blas(spec: kernels.KernelSpec) -> bool:
+    """The written rule for matmul: float products go to NumPy's matmul (BLAS: blocked,
+    vectorized, multi-threaded, far ahead of a simple loop); integer and bool products,
+    which BLAS lacks, run the generated kernel. Epilogues run fused after either."""
+    return spec.kind == "matmul" and spec.stores[0].dtype.kind == "f"
 
 
 def _layout(
