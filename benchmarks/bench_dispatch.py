@@ -9,14 +9,13 @@ Numba loop. At 1k elements this is nearly all Python overhead: the cost of a cal
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 
 import numpy as np
 from numba import njit, prange
 
 import lazyfuse as lf
+from lazyfuse.timing import median_seconds
 
 
 @njit(parallel=True)
@@ -27,16 +26,6 @@ def hand_written(a, b):
     return out
 
 
-def median_us(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1e6
-
-
 def main() -> int:
     columns = ["elements", "lazyfuse us", "numpy us", "numba us", "vs numpy", "vs numba"]
     print(" ".join(f"{c:>12s}" for c in columns))
@@ -44,9 +33,9 @@ def main() -> int:
         rng = np.random.default_rng(0)
         a, b = rng.random(n), rng.random(n)
         ta, tb = lf.asarray(a), lf.asarray(b)
-        ours = median_us(lambda: ((ta * tb + 1.0) * lf.exp(-ta)).compute(), repeats)  # noqa: B023
-        theirs = median_us(lambda: (a * b + 1.0) * np.exp(-a), repeats)  # noqa: B023
-        hand = median_us(lambda: hand_written(a, b), repeats)  # noqa: B023
+        ours = 1e6 * median_seconds(lambda: ((ta * tb + 1.0) * lf.exp(-ta)).compute(), repeats)  # noqa: B023
+        theirs = 1e6 * median_seconds(lambda: (a * b + 1.0) * np.exp(-a), repeats)  # noqa: B023
+        hand = 1e6 * median_seconds(lambda: hand_written(a, b), repeats)  # noqa: B023
         cells = [
             f"{n:,d}",
             f"{ours:.1f}",

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 import lazyfuse as lf
+from lazyfuse.timing import median_seconds
 
 try:
     import numexpr
@@ -249,17 +248,6 @@ def workloads(n: int, rows: int, cols: int) -> list[Workload]:
 # timing ---------------------------------------------------------------------------------
 
 
-def median_seconds(fn: Callable[[], Any], budget: float) -> float:
-    fn()
-    times: list[float] = []
-    started = time.perf_counter()
-    while len(times) < 5 or (time.perf_counter() - started < budget and len(times) < 200):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def contenders(w: Workload) -> dict[str, Callable[[], Any]]:
     wrapped = {k: lf.asarray(v) for k, v in w.inputs.items()}
     result = {
@@ -279,7 +267,7 @@ def run(w: Workload, budget: float) -> list[tuple[str, float, float]]:
     for name, fn in contenders(w).items():
         got = np.asarray(fn())
         np.testing.assert_allclose(got, expected, rtol=w.rtol, atol=w.rtol, err_msg=f"{w.name}: {name}")
-        seconds = median_seconds(fn, budget)
+        seconds = median_seconds(fn, repeats=5, budget=budget)
         rows.append((name, seconds, nbytes / seconds / 1e9))
     return rows
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -15,15 +12,7 @@ import lazyfuse as lf
 from lazyfuse.datasets import spirals
 from lazyfuse.graph.explain import format_graph
 from lazyfuse.runtime.compile import clear_disk_cache, kernel_dir
-
-
-def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1e3
+from lazyfuse.timing import median_seconds
 
 
 def _smoothstep(v: float) -> float:
@@ -102,8 +91,8 @@ def demo(args: argparse.Namespace) -> int:
         error = float(np.max(np.abs(result - expected))) if result.size else 0.0
         ok = result.shape == expected.shape and np.allclose(result, expected, rtol=1e-10, atol=1e-12)
         failures += not ok
-        ms_lf = _median_ms(lambda b=build: b().compute(), args.repeats)  # type: ignore[misc]
-        ms_np = _median_ms(reference, args.repeats)
+        ms_lf = median_seconds(lambda b=build: b().compute(), args.repeats) * 1e3  # type: ignore[misc]
+        ms_np = median_seconds(reference, args.repeats) * 1e3
         print(f"    checked against NumPy: {'OK' if ok else 'MISMATCH'} (max abs error {error:.2e})")
         print(f"    time: lazyfuse {ms_lf:.2f} ms, NumPy {ms_np:.2f} ms ({ms_np / ms_lf:.2f}x NumPy)\n")
     print("Read any expression's plan with expr.explain(); list kernels with expr.kernels().")

@@ -1,0 +1,21 @@
+"""Wall-clock medians for the demo and the benchmarks (never used by tests)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def median_seconds(fn: Callable[[], Any], repeats: int = 5, budget: float = 0.0, most: int = 200) -> float:
+    """Median time of ``fn()`` after one warm-up call (which compiles): ``repeats`` runs,
+    and more while they take under ``budget`` seconds, up to ``most``."""
+    fn()
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < repeats or (time.perf_counter() - started < budget and len(times) < most):
+        before = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - before)
+    return statistics.median(times)
