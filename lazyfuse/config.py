@@ -12,6 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+# Note: GNU OpenMP threads (Numba's default threading layer here) spin for a while
+# after each parallel kernel; BLAS, which lazyfuse calls for float matmul, then fights
+# them for the cores (a 64x128x128 batched product with an epilogue: 16 ms spinning,
+# 7.4 ms with a short spin; kernels of 20k elements are no slower). Read by libgomp
+# when Numba first starts its threads; a value the user set wins.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
 
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
