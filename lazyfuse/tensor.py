@@ -71,11 +71,7 @@ class Tensor:
 
         ``out``: a NumPy array of this tensor's shape and dtype, not overlapping any
         input, that the result is written into (and returned)."""
-        if out is None:
-            return compute(self, target=target)[0]
-        _check_out(self, out)
-        _check_target(target)
-        return execute.run([self.node], out=out)[0]
+        return compute(self, target=target, out=out)[0]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         result = self.compute()
@@ -343,13 +339,19 @@ def _check_out(tensor: Tensor, out: Any) -> None:
             raise ValueError(f"compute: out overlaps an input of shape {leaf.shape}; pass a separate array")
 
 
-def compute(*tensors: Any, target: str = "cpu") -> tuple[np.ndarray, ...]:
-    """Compute several tensors with one plan; returns a tuple of NumPy arrays."""
+def compute(*tensors: Any, target: str = "cpu", out: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Compute several tensors with one plan; returns a tuple of NumPy arrays. ``out``
+    (with one tensor): the array the result is written into."""
     _check_target(target)
-    roots = [asarray(t).node for t in tensors]
+    wrapped = [asarray(t) for t in tensors]
+    if out is not None:
+        if len(wrapped) != 1:
+            raise ValueError(f"compute: out= takes one tensor, got {len(wrapped)}")
+        _check_out(wrapped[0], out)
+    roots = [t.node for t in wrapped]
     if config.get().checks:
         verify(roots)
-    return tuple(execute.run(roots))
+    return tuple(execute.run(roots, out=out))
 
 
 def explain(*tensors: Tensor) -> str:
