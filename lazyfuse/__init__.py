@@ -2,6 +2,7 @@
 
 from lazyfuse.errors import (
     AxisError,
+    DomainError,
     DTypeError,
     LazyfuseError,
     ShapeError,
@@ -67,6 +68,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AxisError",
     "DTypeError",
+    "DomainError",
     "KernelCompileError",
     "LazyfuseError",
     "ShapeError",

@@ -25,6 +25,10 @@ class AxisError(LazyfuseError, np.exceptions.AxisError):
         return self._msg
 
 
+class DomainError(LazyfuseError, ValueError):
+    """A value outside an op's domain that NumPy refuses (an integer to a negative power)."""
+
+
 class DTypeError(LazyfuseError, TypeError):
     """A dtype lazyfuse does not support, or an op NumPy refuses for these dtypes."""
 

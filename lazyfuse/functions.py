@@ -13,7 +13,7 @@ from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import Op
 from lazyfuse.runtime import userfn
 from lazyfuse.runtime.execute import kernel_source_path
-from lazyfuse.tensor import Tensor, asarray, binary, operand, unary
+from lazyfuse.tensor import Tensor, asarray, binary, is_python_scalar, operand, unary
 
 
 def _unary_function(op: Op, name: str) -> Callable[[Any], Tensor]:
@@ -27,8 +27,12 @@ def _unary_function(op: Op, name: str) -> Callable[[Any], Tensor]:
 
 def _binary_function(op: Op, name: str) -> Callable[[Any, Any], Tensor]:
     def function(x: Any, y: Any) -> Tensor:
+        # Note: a Python scalar stays weak also when the other operand is a NumPy array.
         if not isinstance(x, Tensor) and not isinstance(y, Tensor):
-            x = asarray(x)
+            if is_python_scalar(x) and not is_python_scalar(y):
+                y = asarray(y)
+            else:
+                x = asarray(x)
         return binary(op, x, y)
 
     function.__name__ = name
@@ -153,12 +157,13 @@ def reduce(fn: Callable[[Any, Any], Any], x: Any, axis: Any = None, start: Any =
     """Left fold ``acc = fn(acc, v)`` from ``start`` over ``axis``, in C order.
 
     The accumulator's dtype is what Numba infers for ``fn(start, v)``, widened until it
-    is stable (``start=0`` with ``max(acc, v)`` over floats accumulates in float64).
+    is stable, as in a loop Numba compiles: a Python ``start=0`` is an int64 and ``0.0``
+    a float64, so ``lf.reduce(add, float32_array, start=0)`` accumulates in float64
+    (pass ``start=np.float32(0)`` to stay in float32).
     """
     node = asarray(x).node
     user = userfn.wrap(fn, "reduce")
-    weak = isinstance(start, (bool, int, float)) and not isinstance(start, np.generic)
-    acc = np.result_type(node.dtype, start) if weak else np.asarray(start).dtype
+    acc = userfn.scalar_dtype(start)
     try:
         for _ in range(3):
             returned = userfn.return_dtype(user, (acc, node.dtype), "reduce")

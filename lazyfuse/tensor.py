@@ -134,6 +134,12 @@ class Tensor:
         return binary(Op.MOD, other, self)
 
     def __pow__(self, other: Any) -> Tensor:
+        if self.dtype == np.bool_ and type(other) is int and other == 2:
+            # Note: only the operator; np.power(bool_array, 2) is int64, as lf.power's.
+            raise DTypeError(
+                "**: NumPy squares a bool array ** 2 into int8, which lazyfuse does not "
+                "support; cast first (x.astype('int64') ** 2) or use lf.power(x, 2) (int64)"
+            )
         return binary(Op.POW, self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
@@ -178,10 +184,10 @@ class Tensor:
     __hash__ = None  # type: ignore[assignment]  # like ndarray: == is elementwise
 
     def __matmul__(self, other: Any) -> Tensor:
-        return Tensor(build.matmul(self.node, as_node(other, "matmul")))
+        return Tensor(build.matmul(self.node, asarray(other).node))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return Tensor(build.matmul(as_node(other, "matmul"), self.node))
+        return Tensor(build.matmul(asarray(other).node, self.node))
 
     def __neg__(self) -> Tensor:
         return unary(Op.NEG, self)
@@ -301,10 +307,16 @@ def as_node(value: Any, what: str) -> Node:
     raise TypeError(f"{what}: expected a lazyfuse tensor or NumPy array, got {type(value).__name__}")
 
 
+def is_python_scalar(value: Any) -> bool:
+    """A Python bool, int or float: weak in NumPy's dtype rule (NEP 50). Note: np.float64
+    subclasses float, but NumPy scalars are strong."""
+    return isinstance(value, (bool, int, float)) and not isinstance(value, np.generic)
+
+
 def operand(value: Any, what: str) -> build.Operand:
     """A tensor's node, or a Python scalar kept weak (NEP 50) for the op's dtype rule."""
-    if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
-        return value  # Note: np.float64 subclasses float, but NumPy scalars are strong
+    if is_python_scalar(value):
+        return value
     if isinstance(value, (list, tuple)):
         return asarray(np.asarray(value)).node
     return as_node(value, what)

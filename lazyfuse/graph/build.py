@@ -87,11 +87,6 @@ def elementwise(op: Op, *operands: Operand) -> Node:
     args = _operands(row.name, operands, loop[:-1])
     if op is Op.POW and _is_two(operands[1]):
         # Note: x ** 2 is exactly x * x (NumPy squares too); a multiply vectorizes, pow does not.
-        if loop[0] != args[0].dtype and args[0].dtype == np.bool_ and isinstance(operands[1], int):
-            raise DTypeError(
-                "power: NumPy squares a bool array ** 2 into int8, which lazyfuse does "
-                "not support; cast first, e.g. x.astype('int64') ** 2"
-            )
         return make(Op.MUL, (args[0], args[0]), ((loop[0], loop[0]),), args[0].shape, loop[-1])
     if row.precondition and args[row.checked_arg].op is Op.SCALAR:  # arrays: when computed
         row.precondition(loop, args[row.checked_arg].attrs[0])

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from lazyfuse.errors import DomainError
+
 
 class Op(enum.Enum):
     # leaves
@@ -118,7 +120,7 @@ def _relu(x: np.ndarray) -> np.ndarray:
 
 def _nonnegative_integer_exponent(loop: tuple[np.dtype, ...], exponent: Any) -> None:
     if loop[1].kind == "i" and np.any(np.asarray(exponent) < 0):
-        raise ValueError("power: Integers to negative integer powers are not allowed.")
+        raise DomainError("power: Integers to negative integer powers are not allowed.")
 
 
 def _row(

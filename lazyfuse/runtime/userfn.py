@@ -3,6 +3,7 @@ the expression is built, so a function Numba cannot compile fails at the user's 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numba
@@ -50,10 +51,18 @@ def wrap(fn: Any, what: str) -> UserFunction:
     return user
 
 
+def scalar_dtype(value: Any) -> np.dtype:
+    """The dtype Numba gives a Python or NumPy scalar (a Python int is int64)."""
+    try:
+        return np.dtype(as_dtype(numba.typeof(value)))
+    except (NotImplementedError, ValueError, numba_errors.NumbaError):
+        return np.asarray(value).dtype
+
+
 def return_dtype(user: UserFunction, arg_dtypes: tuple[np.dtype, ...], what: str) -> np.dtype:
     """The dtype Numba infers for ``user(*args)``, or a UserFunctionError that names the
     function, quotes Numba's reason and says where the function was defined."""
-    signature = tuple(from_dtype(d) for d in arg_dtypes)
+    signature = _signature(user, arg_dtypes, what)
     try:
         user.compiled.compile(signature)
         result = user.compiled.overloads[signature].signature.return_type
@@ -70,6 +79,29 @@ def return_dtype(user: UserFunction, arg_dtypes: tuple[np.dtype, ...], what: str
             f"not a scalar of a supported dtype ({dtypes.supported_names()})"
         ) from None
     return dtypes.check_supported(dt, f"{what} (return type of `{user.name}`)")
+
+
+def _signature(user: UserFunction, arg_dtypes: tuple[np.dtype, ...], what: str) -> tuple[Any, ...]:
+    """Numba types of the arguments the kernel passes, then the omitted defaults, as Numba
+    types a call from compiled code (so the kernel reuses this compiled version)."""
+    try:
+        signature = inspect.signature(user.fn)
+        signature.bind(*arg_dtypes)
+    except (TypeError, ValueError) as exc:
+        raise UserFunctionError(
+            f"{what}: user function `{user.name}` (defined at {user.where}) cannot be called with "
+            f"{len(arg_dtypes)} argument(s) ({what} passes {_arguments(what)}): {exc}"
+        ) from None
+    rest = list(signature.parameters.values())[len(arg_dtypes) :]
+    omitted = [numba.types.Omitted(p.default) for p in rest if p.default is not p.empty]
+    return (*(from_dtype(d) for d in arg_dtypes), *omitted)
+
+
+_ARGUMENTS = {"map": "the element", "zip": "one element of each", "reduce": "the accumulator and an element"}
+
+
+def _arguments(what: str) -> str:
+    return _ARGUMENTS.get(what, "its arguments")
 
 
 def _reason(exc: Exception) -> str:

@@ -1,0 +1,116 @@
+"""matmul against NumPy: 1-D promotion on either side, batch broadcasting, size-0 axes,
+every dtype (integers and bool exact, overflow wraps), strided operands, epilogues."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import lazyfuse as lf
+from tests.conftest import Case, check_all
+from tests.strategies import DTYPES, arrays_and_layout
+
+pytestmark = pytest.mark.usefixtures("serial_kernels")
+
+SHAPES = [
+    ((3,), (3,)),  # vector . vector -> 0-d
+    ((4,), (4, 5)),  # 1-D on the left: prepended 1, removed after
+    ((2, 4), (4,)),  # 1-D on the right: appended 1, removed after
+    ((3,), (2, 3, 4)),
+    ((2, 4, 3), (1, 3, 5)),  # batch broadcasting
+    ((2, 1, 4, 3), (5, 3, 2)),
+    ((1, 7), (7, 1)),
+    ((0, 3), (3, 4)),  # size 0
+    ((3, 0), (0, 2)),  # empty contraction: zeros
+    ((2, 3), (3, 0)),
+    ((0,), (0,)),
+    ((9, 17), (17, 33)),  # longer than a tile or a SIMD width
+]
+PAIRS = [(d, d) for d in DTYPES] + [
+    (np.dtype(a), np.dtype(b)) for a, b in [("int32", "float32"), ("bool", "int32"), ("int64", "float64")]
+]
+
+
+def _tolerance(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Float products: each output is a dot product of length k; BLAS and a loop sum in
+    different orders, each within k * eps * (|a| @ |b|) of the exact value."""
+    kind = np.result_type(a, b)
+    if kind.kind != "f" or a.size == 0 or b.size == 0:
+        return {}
+    k = a.shape[-1]
+    eps = float(np.finfo(kind).eps)
+    bound = np.matmul(np.abs(a).astype(np.float64), np.abs(b).astype(np.float64))
+    return {"atol": 2 * k * eps * float(np.max(bound, initial=0)) + 1e-6 * (kind == np.float32)}
+
+
+@pytest.mark.parametrize(("shape_a", "shape_b"), SHAPES, ids=str)
+@given(data=st.data())
+def test_matmul_shapes_and_dtypes(shape_a, shape_b, data):
+    cases = []
+    for dtype_a, dtype_b in PAIRS:
+        a, layout_a = data.draw(arrays_and_layout(dtype_a, shape_a, low=-9, high=9))
+        b, layout_b = data.draw(arrays_and_layout(dtype_b, shape_b, low=-9, high=9))
+        label = f"{dtype_a}{shape_a}[{layout_a}] @ {dtype_b}{shape_b}[{layout_b}]"
+        tol = _tolerance(a, b)
+        cases += [
+            Case(label, lambda x, y: lf.asarray(x) @ lf.asarray(y), np.matmul, (a, b), tol),
+            Case(label + " lf.matmul", lf.matmul, np.matmul, (a, b), tol),
+            Case(label + " ndarray left", lambda x, y: x @ lf.asarray(y), np.matmul, (a, b), tol),
+        ]
+    check_all(cases)
+
+
+def test_integer_products_wrap_like_numpy():
+    a = np.full((2, 3), 2**20, np.int32)
+    b = np.full((3, 2), 2**40, np.int64)
+    check_all(
+        [
+            Case("int32 wraps", lambda x: lf.asarray(x) @ x.T, lambda x: x @ x.T, (a,)),
+            Case("int64 wraps", lambda x, y: lf.asarray(y) @ lf.asarray(y).T, lambda x, y: y @ y.T, (a, b)),
+        ]
+    )
+
+
+def test_bool_matmul_is_logical():
+    a = np.array([[True, False], [False, False]])
+    b = np.array([[True, True], [False, True]])
+    check_all(
+        [
+            Case("bool @ bool", lf.matmul, np.matmul, (a, b)),
+            Case("bool @ int32", lf.matmul, np.matmul, (a, b.astype(np.int32))),
+        ]
+    )
+
+
+def test_products_inside_expressions():
+    """An epilogue (bias, relu, reduction) after the product, transposed and reversed
+    operands, and a product of computed values."""
+    rng = np.random.default_rng(1)
+    a, b, bias = rng.standard_normal((6, 5)), rng.standard_normal((6, 4)), rng.standard_normal(4)
+    i, j = rng.integers(-5, 5, (3, 4)), rng.integers(-5, 5, (4, 2)).astype(np.int32)
+
+    def epilogue(x, y, z, relu):
+        return relu(x.T @ y[::-1] + z).sum(axis=1)
+
+    def chained(x, y):
+        return ((x * 2) @ (y + 1)).T @ (x[:, :2] - 1)
+
+    check_all(
+        [
+            Case(
+                "relu(a.T @ b[::-1] + bias).sum(1)",
+                lambda *v: epilogue(*map(lf.asarray, v), lf.relu),
+                lambda *v: epilogue(*v, lambda t: np.maximum(t, 0)),
+                (a, b, bias),
+                {"tol": 1e-10},
+            ),
+            Case(
+                "products of computed ints",
+                lambda x, y: chained(lf.asarray(x), lf.asarray(y)),
+                chained,
+                (i, j),
+            ),
+        ]
+    )
