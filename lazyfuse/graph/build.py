@@ -90,7 +90,7 @@ def elementwise(op: Op, *operands: Operand) -> Node:
         return make(Op.MUL, (args[0], args[0]), ((loop[0], loop[0]),), args[0].shape, loop[-1])
     if row.precondition and args[row.checked_arg].op is Op.SCALAR:  # arrays: when computed
         row.precondition(loop, args[row.checked_arg].attrs[0])
-    return make(op, args, (loop[:-1],), _shape_of(args), loop[-1])
+    return make(op, args, (loop[:-1],), _shape_of(args), loop[-1], dtype_attrs=True)
 
 
 def _is_two(operand: Operand) -> bool:

@@ -10,27 +10,51 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from lazyfuse.graph.ops import Op
 
-_TABLE: weakref.WeakValueDictionary[tuple[Any, ...], Node] = weakref.WeakValueDictionary()
+# Note: a dict of weak references (not a WeakValueDictionary, whose get, set and death
+# callbacks run in Python): a hit is a dict lookup and a call of the reference. Dead
+# entries are swept when the table doubles, so the sweeps cost O(1) per node made.
+_TABLE: dict[tuple[Any, ...], weakref.ref[Node]] = {}
+_SWEEP_AT = [4096]
 _LOCK = threading.Lock()
 
 
-@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class Node:
-    """One value in the graph: ``op`` applied to ``args`` with static ``attrs``."""
+    """One value in the graph: ``op`` applied to ``args`` with static ``attrs``.
 
+    Immutable by contract: the fields are set once, by :func:`make`, and never again (a
+    plain slotted class, not a frozen dataclass, whose ``__init__`` costs three times as
+    much, on every op a user writes).
+    """
+
+    __slots__ = ("__weakref__", "args", "attrs", "dtype", "key", "op", "shape")
     op: Op
     args: tuple[Node, ...]
     attrs: tuple[Any, ...]
     shape: tuple[int, ...]
     dtype: np.dtype
-    key: tuple[Any, ...] = field(repr=False)
+    key: tuple[Any, ...]
+
+    def __init__(
+        self,
+        op: Op,
+        args: tuple[Node, ...],
+        attrs: tuple[Any, ...],
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        key: tuple[Any, ...],
+    ) -> None:
+        self.op = op
+        self.args = args
+        self.attrs = attrs
+        self.shape = shape
+        self.dtype = dtype
+        self.key = key
 
     @property
     def ndim(self) -> int:
@@ -44,10 +68,16 @@ class Node:
         return f"Node({self.op.name}, shape={self.shape}, dtype={self.dtype})"
 
 
+_SCALAR_TYPES = (bool, int, float)
+
+
 def attr_key(value: Any) -> Any:
     """A hashable key for an attribute that tells ``0``, ``False`` and ``0.0`` apart."""
-    if type(value) is tuple:
+    kind = type(value)
+    if kind is tuple:
         return tuple(map(attr_key, value)) if value else value
+    if kind in _SCALAR_TYPES:
+        return (kind.__name__, value)
     if isinstance(value, np.dtype) or value is None or value is Ellipsis or isinstance(value, (str, Op)):
         return value
     if isinstance(value, (bool, int, float, np.generic)):
@@ -58,13 +88,33 @@ def attr_key(value: Any) -> Any:
 
 
 def make(
-    op: Op, args: tuple[Node, ...], attrs: tuple[Any, ...], shape: tuple[int, ...], dtype: np.dtype
+    op: Op,
+    args: tuple[Node, ...],
+    attrs: tuple[Any, ...],
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    dtype_attrs: bool = False,
 ) -> Node:
-    """The one Node for this structure, created if it does not exist yet."""
-    key = (op, tuple(map(id, args)), attr_key(attrs), shape, dtype)
+    """The one Node for this structure, created if it does not exist yet.
+    ``dtype_attrs``: the attrs hold only dtypes (and tuples of them), their own key."""
+    key = (op, tuple(map(id, args)), attrs if dtype_attrs else attr_key(attrs), shape, dtype)
+    ref = _TABLE.get(key)
+    node = ref() if ref is not None else None
+    if node is not None:
+        return node
     with _LOCK:
-        node = _TABLE.get(key)
+        ref = _TABLE.get(key)
+        node = ref() if ref is not None else None
         if node is None:
             node = Node(op, args, attrs, shape, dtype, key)
-            _TABLE[key] = node
+            _TABLE[key] = weakref.ref(node)
+            if len(_TABLE) >= _SWEEP_AT[0]:
+                _sweep()
     return node
+
+
+def _sweep() -> None:
+    """Drop the entries of nodes that died (called with the lock held)."""
+    for key in [k for k, ref in _TABLE.items() if ref() is None]:
+        del _TABLE[key]
+    _SWEEP_AT[0] = max(4096, 2 * len(_TABLE))

@@ -21,6 +21,9 @@ from lazyfuse.errors import DomainError
 
 
 class Op(enum.Enum):
+    # Note: members are singletons; hashing by identity (in C) keeps graph building fast.
+    __hash__ = object.__hash__
+
     # leaves
     INPUT = enum.auto()
     SCALAR = enum.auto()

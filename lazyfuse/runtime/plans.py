@@ -49,21 +49,34 @@ STATS = {"hits": 0, "misses": 0}
 
 
 def structure(roots: Sequence[Node]) -> tuple[Any, list[Node]]:
-    """The cache key of ``roots`` and their leaves (inputs and scalars) in slot order."""
-    order = toposort(roots)
-    index = {node: i for i, node in enumerate(order)}
-    leaves = []
+    """The cache key of ``roots`` and their leaves (inputs and scalars) in slot order.
+
+    One walk in ``toposort``'s order (arguments before users, left to right); each node's
+    entry names its arguments by position in that order. Note: written as one loop, not
+    toposort then a second pass, since it runs on every compute.
+    """
+    index: dict[int, int] = {}
+    leaves: list[Node] = []
     entries: list[tuple[Any, ...]] = []
-    for node in order:
-        if node.op in LEAVES:
-            leaves.append(node)
-            entries.append((node.op, node.shape, node.dtype.str))
-        else:
-            entries.append(
-                (node.op, tuple(index[a] for a in node.args), node.key[2], node.shape, node.dtype.str)
-            )
+    for root in roots:
+        stack: list[tuple[Node, bool]] = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                index[id(node)] = len(entries)
+                if node.op in LEAVES:
+                    leaves.append(node)
+                    entries.append((node.op, node.shape, node.dtype.str))
+                else:
+                    args = tuple([index[id(a)] for a in node.args])
+                    entries.append((node.op, args, node.key[2], node.shape, node.dtype.str))
+            elif id(node) not in index:
+                index[id(node)] = -1  # seen; its entry comes after its arguments'
+                stack.append((node, True))
+                stack.extend([(a, False) for a in reversed(node.args) if id(a) not in index])
     settings = config.get()
-    return (tuple(entries), tuple(index[r] for r in roots), settings.fuse, settings.checks), leaves
+    root_entries = tuple([index[id(r)] for r in roots])
+    return (tuple(entries), root_entries, settings.fuse, settings.checks), leaves
 
 
 def plan_for(roots: Sequence[Node]) -> tuple[Plan, list[Any]]:
