@@ -62,8 +62,7 @@ from lazyfuse.functions import (
 )
 from lazyfuse.runtime.compile import KernelCompileError
 from lazyfuse.tensor import Tensor, asarray, cache_info, compute, explain
-
-__version__ = "0.1.0"
+from lazyfuse.version import __version__
 
 __all__ = [
     "AxisError",

@@ -29,6 +29,9 @@ def _flag(name: str, default: str) -> bool:
     return os.environ.get(name, default).strip().lower() not in ("", "0", "false", "no")
 
 
+MATH_CHOICES = ("fast", "libm")
+
+
 @dataclass(frozen=True)
 class Config:
     """Settings read once from the environment at import time."""
@@ -40,6 +43,13 @@ class Config:
     fuse: bool
     # kernels whose loops cover fewer elements run serially: starting threads costs more
     serial_below: int
+    # "fast": exp, log, tanh, ... from lazyfuse.codegen.fastmath (vectorized by LLVM);
+    # "libm": the C library's, one call per element
+    math: str = "fast"
+
+    def __post_init__(self) -> None:
+        if self.math not in MATH_CHOICES:
+            raise ValueError(f"LAZYFUSE_MATH / math: expected one of {MATH_CHOICES}, got {self.math!r}")
 
 
 def _from_environment() -> Config:
@@ -50,6 +60,7 @@ def _from_environment() -> Config:
         parallel=_flag("LAZYFUSE_PARALLEL", "1"),
         fuse=_flag("LAZYFUSE_FUSE", "1"),
         serial_below=int(os.environ.get("LAZYFUSE_SERIAL_BELOW", "16384") or 0),
+        math=os.environ.get("LAZYFUSE_MATH", "libm").strip().lower() or "libm",
     )
 
 

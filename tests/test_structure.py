@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -236,4 +237,91 @@ def test_small_sizes_run_a_serial_variant():
         np.testing.assert_allclose(expr.compute(), np.exp(np.arange(10.0) * 0.125 - 3.0), rtol=1e-12)
     stem = expr.kernels()[0].name.rsplit("_", 1)[0]  # the name without its rank
     used = {options for spec, options in list(runtime_compile._CACHE) if spec.stem == stem}
-    assert Options(parallel=False) in used
+    assert Options(parallel=False, math=config.get().math) in used
+
+
+def test_an_elementwise_chain_allocates_only_its_output():
+    """Peak memory (NumPy reports its buffers to tracemalloc) of a cached fused chain is
+    its output; NumPy's version of the same chain holds temporaries too."""
+    rng = np.random.default_rng(0)
+    a, b, c, d = (rng.random(200_000) for _ in range(4))
+    ta, tb, tc, td = map(lf.asarray, (a, b, c, d))
+
+    def chain(x, y, z, w, exp):
+        return (x * y + z) * exp(-w)
+
+    chain(ta, tb, tc, td, lf.exp).compute()  # compile and plan first
+    tracemalloc.start()
+    try:
+        result = chain(ta, tb, tc, td, lf.exp).compute()
+        ours = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        expected = chain(a, b, c, d, np.exp)
+        numpy_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_allclose(result, expected, rtol=1e-12)
+    assert result.nbytes <= ours < result.nbytes + 64 * 1024, (ours, result.nbytes)
+    assert numpy_peak >= 2 * result.nbytes  # the oracle's temporaries: the test can tell
+
+
+def _plan_key(tensor):
+    from lazyfuse.runtime import plans
+
+    return plans.structure([tensor.node])[0]
+
+
+def test_the_plan_key_has_named_parts_and_no_sizes():
+    def expr(shape, dtype=np.float64):
+        x = lf.asarray(np.ones(shape, dtype))
+        return (x * 2.0 + x.sum(axis=0)).T
+
+    small, large = _plan_key(expr((3, 4))), _plan_key(expr((50, 7)))
+    assert small._fields == ("graph", "dtypes", "shapes", "sizes", "settings", "versions")
+    assert small == large  # sizes are symbols: one plan serves both
+    assert small.sizes is None
+    assert _plan_key(expr((3, 3))).shapes != small.shapes  # equal sizes are a different pattern
+    assert _plan_key(expr((1, 4))).shapes != small.shapes  # 1 broadcasts: stays in the key
+    assert _plan_key(expr((0, 4))).shapes != small.shapes  # so does an empty axis
+    assert _plan_key(expr((3, 4), np.float32)).dtypes != small.dtypes
+    assert "cpu" in small.settings and lf.__version__ in small.versions
+    with config.override(fuse=False):
+        assert _plan_key(expr((3, 4))).settings != small.settings
+    # a reshape that regroups axes (or indexing) depends on the sizes themselves
+    regroup = _plan_key(lf.asarray(np.ones((4, 6))).reshape(6, 4) + 1.0)
+    assert regroup.sizes == (4, 6)
+    assert _plan_key(lf.asarray(np.ones((4, 6)))[1:] + 1.0).sizes == (4, 6)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_new_sizes_reuse_the_plan_and_the_kernels(parallel):
+    """Softmax-like rows, a broadcast and a transpose at several sizes: one plan, no
+    compile after the first size, results as NumPy's."""
+    from lazyfuse.runtime import plans
+
+    def expr(x, b, exp):
+        e = exp(x - x.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True) + b).T
+
+    rng = np.random.default_rng(3)
+    with config.override(parallel=parallel, serial_below=0):
+        for k, (rows, cols) in enumerate([(3, 5), (40, 17), (7, 1000), (2, 3)]):
+            x, b = rng.standard_normal((rows, cols)), rng.standard_normal(cols)
+            before = lf.cache_info()
+            got = expr(lf.asarray(x), lf.asarray(b), lf.exp).compute()
+            np.testing.assert_allclose(got, expr(x, b, np.exp), rtol=1e-12, atol=1e-15)
+            if k:
+                after = lf.cache_info()
+                assert (after["misses"], after["compiles"]) == (before["misses"], before["compiles"])
+    assert plans.STATS["misses"] >= 1
+
+
+def test_debug_names_the_part_of_the_key_that_missed(capsys):
+    x = lf.asarray(np.ones((3, 4)))
+    (x * 2.0 - 1.0).compute()
+    with config.override(debug=1):
+        (x.astype(np.float32) * 2.0 - 1.0).compute()
+        (lf.asarray(np.ones((3, 3))) * 2.0 - 1.0).compute()
+    err = capsys.readouterr().err
+    assert "plan miss: new graph, dtypes" in err
+    assert "plan miss: new shapes" in err

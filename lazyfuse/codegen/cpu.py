@@ -14,10 +14,13 @@ reduced axis into chunks that run in parallel and combines their partial results
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +43,25 @@ class Options:
     """Code generation options; part of the compiled kernel's identity."""
 
     parallel: bool = True
+    math: str = "fast"  # "fast": lazyfuse.codegen.fastmath; "libm": the C library's
+
+
+# The ops whose float versions call lazyfuse.codegen.fastmath when ``math == "fast"``.
+FAST_MATH = {
+    Op.EXP: "exp_{K}({0})",
+    Op.LOG: "log_{K}({0})",
+    Op.SIN: "sin_{K}({0})",
+    Op.COS: "cos_{K}({0})",
+    Op.TANH: "tanh_{K}({0})",
+    Op.SIGMOID: "sigmoid_{K}({0})",
+    Op.POW: "pow_{K}({0}, {1})",
+}
+_FAST_MATH_CALL = re.compile(r"\b((?:exp|expm1|log|log1p|sin|cos|tanh|sigmoid|pow)_f(?:32|64))\(")
+
+
+@functools.cache
+def _fastmath_version() -> str:
+    return hashlib.sha256(Path(__file__).with_name("fastmath.py").read_bytes()).hexdigest()[:12]
 
 
 def numpy_type(dtype: np.dtype) -> str:
@@ -69,6 +91,12 @@ def generate(spec: KernelSpec, options: Options = Options()) -> str:
         bound = ", ".join(f"{n} = {f.name} ({f.where})" for n, f in spec.user_functions)
         out.line(f"# user functions, bound by the runtime before the first call: {bound}")
     out.lines(["import numpy as np", "from numba import njit, prange", ""])
+    fast = sorted(set(_FAST_MATH_CALL.findall(kernel)))
+    if fast:
+        # Note: the fastmath module's hash is in the source, so the file name changes with it
+        # and Numba's disk cache never serves a kernel built against an older version.
+        out.line(f"# vectorizable math: lazyfuse.codegen.fastmath (version {_fastmath_version()})")
+        out.lines([f"from lazyfuse.codegen.fastmath import {', '.join(fast)}", ""])
     for helper in _helpers_used(kernel):
         out.lines([*helper.strip("\n").split("\n"), "", ""])
     return out.text() + "\n" + kernel
@@ -84,13 +112,16 @@ def _signature(spec: KernelSpec, parallel: bool) -> str:
     return f"{decorator}\ndef {spec.name}({', '.join(args)}):"
 
 
-def expression(e: Expr) -> str:
+def expression(e: Expr, math: str = "fast") -> str:
     """The scalar source of one expression, operands cast to the op's loop dtypes."""
     args = [cast(a, s, t) for a, s, t in zip(e.args, e.arg_dtypes, e.loop, strict=True)]
     if e.op in (Op.MAP, Op.ZIP):
         return f"{e.fn}({', '.join(args)})"
     picked = e.dtype if e.op is Op.CAST else e.loop[-1]
-    template = pick(ELEMENTWISE[e.op].cpu, picked)
+    if math == "fast" and e.op in FAST_MATH and kind(e.loop[-1]) == "f":
+        template = FAST_MATH[e.op]
+    else:
+        template = pick(ELEMENTWISE[e.op].cpu, picked)
     text = template.format(*args, T=numpy_type(e.dtype), K=_suffix(e.loop[-1]))
     if e.op is Op.CAST or e.dtype not in (np.dtype(np.int32), np.dtype(np.float32)):
         return text
@@ -123,6 +154,7 @@ class _LoopKernel:
         self.outer = [f"i{d}" for d in range(spec.n_outer)]
         self.inner = [f"r{d}" for d in range(spec.n_inner)]
         self.parallel = options.parallel and (spec.n_outer > 0 or spec.n_inner > 0)
+        self.math = options.math
         self.loads = {ld.var: ld for ld in spec.loads}
         self.exprs = {e.target: e for e in spec.exprs}
         # parameters are arguments; accumulators are defined by their pass
@@ -336,7 +368,7 @@ class _LoopKernel:
             expr = self.exprs[var]
             for arg in expr.args:
                 self._compute(arg, inner)
-            self.body.line(f"{var} = {expression(expr)}")
+            self.body.line(f"{var} = {expression(expr, self.math)}")
             if var in self.buffered:
                 self.body.line(f"row_{var}[r0] = {var}")
         self.emitted.add(var)

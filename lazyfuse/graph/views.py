@@ -12,15 +12,16 @@ from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import Op
 
 
-def apply_view(node: Node, array: np.ndarray) -> np.ndarray:
-    """``array`` (the value of ``node.args[0]``) seen through the view ``node``."""
+def apply_view(node: Node, array: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``array`` (the value of ``node.args[0]``) seen through the view ``node``, whose
+    shape is ``shape`` when given (a plan made for other sizes), else its own."""
     op, attrs = node.op, node.attrs
     if op is Op.RESHAPE:
-        return array.reshape(node.shape)
+        return array.reshape(node.shape if shape is None else shape)
     if op is Op.PERMUTE:
         return array.transpose(attrs[0])
     if op is Op.EXPAND:
-        return np.broadcast_to(array, node.shape)
+        return np.broadcast_to(array, node.shape if shape is None else shape)
     if op is Op.INDEX:
         return array[attrs[0]]  # type: ignore[no-any-return]
     raise ValueError(f"{op} is not a view")

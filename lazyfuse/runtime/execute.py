@@ -29,13 +29,15 @@ from lazyfuse.runtime.compile import CompiledKernel, kernel_for, write_source
 
 
 def options() -> cpu.Options:
-    return cpu.Options(parallel=config.get().parallel)
+    settings = config.get()
+    return cpu.Options(parallel=settings.parallel, math=settings.math)
 
 
 def plan(roots: Sequence[Node]) -> tuple[list[Node], fuse.Plan, list[kernels.KernelCall]]:
-    """The optimized (skeleton) roots, their fusion plan and one kernel call per group."""
-    found, _ = plans.plan_for(roots)
-    return found.roots, found.grouped, found.calls
+    """The optimized (skeleton) roots, their fusion plan and one kernel call per group,
+    made for these roots' own shapes (not from the plan cache)."""
+    made = plans.fresh_plan(roots)
+    return made.roots, made.grouped, made.calls
 
 
 def compiled(roots: Sequence[Node]) -> list[CompiledKernel]:
@@ -54,9 +56,10 @@ def kernel_source_path(node: Node) -> str:
 def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray]:
     """Compute ``roots``; stored intermediates are dropped after their last use. With
     ``out`` (one root), the kernel that computes the root writes into it."""
-    found, values = plans.plan_for(roots)
+    found, values, resize = plans.plan_for(roots)
     if config.get().debug >= 2:
-        _report_plan(found.roots, found.grouped)
+        shown = found if resize is None else plans.fresh_plan(roots)
+        _report_plan(shown.roots, shown.grouped)
     calls = found.calls
     last_use = {base: i for i, call in enumerate(calls) for base, _, _ in call.loads}
     keep = {fuse.base_of(r)[0] for r in found.roots}
@@ -65,55 +68,64 @@ def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray
         stored[found.roots[0]] = out  # the kernel that computes the root writes into it
     opts = options()
     for i, call in enumerate(calls):
-        _call(call, stored, values, opts)
+        _call(call, stored, values, opts, resize)
         for base, _, _ in call.loads:
             if last_use.get(base) == i and base not in keep:
                 stored.pop(base, None)
-    results = [np.asarray(_viewed(r, stored, values)) for r in found.roots]
+    results = [np.asarray(_viewed(r, stored, values, resize)) for r in found.roots]
     if out is not None and results[0] is not out:  # a view or an input: nothing computed it
         np.copyto(out, results[0])
         results[0] = out
     return results
 
 
-def _viewed(node: Node, stored: dict[Node, np.ndarray], values: list[Any]) -> Any:
+def _viewed(
+    node: Node, stored: dict[Node, np.ndarray], values: list[Any], resize: plans.Resize | None
+) -> Any:
     """The value of ``node``: a stored value or a slot's value, seen through its views."""
     if node.op is Op.INPUT:
         return values[node.attrs[0].index]
     if node.op is Op.SCALAR:
         return np.asarray(values[node.attrs[0].index], dtype=node.dtype)
     if node.op in VIEWS:
-        return apply_view(node, _viewed(node.args[0], stored, values))
+        shape = resize(node.shape) if resize else node.shape
+        return apply_view(node, _viewed(node.args[0], stored, values, resize), shape)
     return stored[node]
 
 
 def _call(
-    call: kernels.KernelCall, stored: dict[Node, np.ndarray], values: list[Any], opts: cpu.Options
+    call: kernels.KernelCall,
+    stored: dict[Node, np.ndarray],
+    values: list[Any],
+    opts: cpu.Options,
+    resize: plans.Resize | None,
 ) -> None:
     for node, operand in call.checks:
         row = ELEMENTWISE[node.op]
         assert row.precondition is not None
-        row.precondition(node.attrs[0], _viewed(operand, stored, values))
+        row.precondition(node.attrs[0], _viewed(operand, stored, values, resize))
     arrays = []
     for base, chain, inner in call.loads:
-        value = _viewed(chain[-1] if chain else base, stored, values)
-        arrays.append(_arrange(value, inner, call))
+        value = _viewed(chain[-1] if chain else base, stored, values, resize)
+        arrays.append(_arrange(value, inner, call, resize))
     params = [p.dtype.type(values[p.attrs[0].index]) for p in call.params]
     outputs = []
     for root, store in zip(call.outputs, call.spec.stores, strict=True):
         if root not in stored:  # else the user's ``out``
-            stored[root] = np.empty(root.shape, root.dtype)
-        outputs.append(_arrange(stored[root], store.inner, call))
+            stored[root] = np.empty(resize(root.shape) if resize else root.shape, root.dtype)
+        outputs.append(_arrange(stored[root], store.inner, call, resize))
     if uses_blas(call.spec):
         with np.errstate(all="ignore"):  # like the generated kernels: IEEE results, no warnings
             np.matmul(arrays[0], arrays[1], out=outputs[0])
         return
-    variant, arrays, outputs, extents = _layout(call, arrays, outputs)
+    extents = resize(call.extents) if resize else call.extents
+    variant, arrays, outputs, extents = _layout(call, arrays, outputs, extents)
     parallel = opts.parallel and math.prod(extents) >= config.get().serial_below  # measured: ~16k
-    kernel = call.kernels.get((variant, parallel))
+    kernel_options = cpu.Options(parallel, opts.math)
+    kernel = call.kernels.get((variant, kernel_options))
     if kernel is None:
-        kernel = call.kernels[variant, parallel] = kernel_for(
-            _variant_spec(call.spec, variant), cpu.Options(parallel)
+        kernel = call.kernels[variant, kernel_options] = kernel_for(
+            _variant_spec(call.spec, variant), kernel_options
         )
     started = time.perf_counter()
     if call.spec.kind == "matmul":
@@ -132,12 +144,12 @@ def uses_blas(spec: kernels.KernelSpec) -> bool:
 
 
 def _layout(
-    call: kernels.KernelCall, arrays: list[np.ndarray], outputs: list[np.ndarray]
+    call: kernels.KernelCall, arrays: list[np.ndarray], outputs: list[np.ndarray], extents: tuple[int, ...]
 ) -> tuple[str, list[np.ndarray], list[np.ndarray], tuple[int, ...]]:
     """Which variant of the kernel fits these arrays, and the arrays as it wants them:
     'C' (all C-contiguous; elementwise kernels flattened), 'F', 'pad' (strided
     elementwise arrays lifted to ELEMENTWISE_RANK axes) or 'A' (any strides)."""
-    spec, extents = call.spec, call.extents
+    spec = call.spec
     elementwise = spec.kind == "loop" and spec.n_inner == 0
     if all(a.flags.c_contiguous for a in [*arrays, *outputs]):
         if elementwise:  # one flat loop
@@ -165,14 +177,16 @@ def _numba_layout(a: np.ndarray) -> str:
     return "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else "A"
 
 
-def _arrange(value: np.ndarray, inner: bool, call: kernels.KernelCall) -> np.ndarray:
+def _arrange(
+    value: np.ndarray, inner: bool, call: kernels.KernelCall, resize: plans.Resize | None
+) -> np.ndarray:
     """Present an array in the kernel's index space: kept axes first, reduced last
     (inner), or the kept axes alone (outer). Both are views, never copies."""
     if call.spec.kind != "loop" or call.spec.n_inner == 0:
         return value
     if inner:
         return value.transpose(call.permutation)
-    return value.reshape(call.kept)
+    return value.reshape(resize(call.kept) if resize else call.kept)
 
 
 def _report_plan(roots: Sequence[Node], grouped: fuse.Plan) -> None:

@@ -3,23 +3,31 @@
 A plan is made for a *skeleton* of the user's graph, where every input array and
 scalar is a numbered slot, so the cache holds no user data and one plan serves every
 call with the same structure: the user's arrays and scalars fill the slots when it runs.
-The key is the graph's structure (ops, how nodes connect, attributes, shapes, dtypes)
-and the settings that change plans. Sizes are in the key for now: a new size plans
-again (no compile: kernels do not depend on sizes).
+
+The key (:class:`PlanKey`) has named parts. Sizes are not in it: each shape is written
+with its sizes replaced by symbols by equality (0 and 1 stay, since broadcasting and
+empty axes change plans), so ``x + y.sum(axis=0)`` at 1000x10 and at 50x7 share a plan,
+and the runtime maps the plan's sizes to the call's (:func:`resizer`). Only a graph
+with a reshape that regroups axes or with indexing keys on its sizes too (``sizes``).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+import llvmlite
+import numba
 
 from lazyfuse import config
 from lazyfuse.graph import fuse, kernels, passes
 from lazyfuse.graph.node import Node, make
-from lazyfuse.graph.ops import LEAVES
+from lazyfuse.graph.ops import LEAVES, Op
 from lazyfuse.graph.traverse import toposort
+from lazyfuse.version import __version__
 
 
 class Slot:
@@ -36,20 +44,36 @@ class Slot:
 
 @dataclass
 class Plan:
-    """Optimized skeleton roots, the fusion plan, and the bound kernel calls."""
+    """Optimized skeleton roots, the fusion plan, the bound kernel calls, and the sizes
+    (in symbol order) of the graph it was made for."""
 
     roots: list[Node]
     grouped: fuse.Plan
     calls: list[kernels.KernelCall]
+    sizes: tuple[int, ...] = ()
 
 
-_PLANS: dict[Any, Plan] = {}
+class PlanKey(NamedTuple):
+    """What a plan depends on, part by part (LAZYFUSE_DEBUG names the parts of a miss)."""
+
+    graph: tuple[Any, ...]  # per node: op, argument positions, attributes; the roots
+    dtypes: tuple[str, ...]
+    shapes: tuple[Any, ...]  # leaves', broadcasts' and reshapes' shapes, sizes as symbols
+    sizes: tuple[int, ...] | None  # the sizes themselves, only where the plan needs them
+    settings: tuple[Any, ...]  # target, fuse, checks
+    versions: tuple[str, ...]  # lazyfuse, numba, llvmlite
+
+
+_PLANS: dict[PlanKey, Plan] = {}
 _LOCK = threading.Lock()
 STATS = {"hits": 0, "misses": 0}
+VERSIONS = (__version__, numba.__version__, llvmlite.__version__)
+_SHAPED = frozenset({Op.INPUT, Op.EXPAND, Op.RESHAPE})  # other shapes follow from args and attrs
 
 
-def structure(roots: Sequence[Node]) -> tuple[Any, list[Node]]:
-    """The cache key of ``roots`` and their leaves (inputs and scalars) in slot order.
+def structure(roots: Sequence[Node]) -> tuple[PlanKey, list[Node], tuple[int, ...]]:
+    """The cache key of ``roots``, their leaves (inputs and scalars) in slot order, and
+    the graph's sizes in symbol order.
 
     One walk in ``toposort``'s order (arguments before users, left to right); each node's
     entry names its arguments by position in that order. Note: written as one loop, not
@@ -57,43 +81,106 @@ def structure(roots: Sequence[Node]) -> tuple[Any, list[Node]]:
     """
     index: dict[int, int] = {}
     leaves: list[Node] = []
-    entries: list[tuple[Any, ...]] = []
+    graph: list[tuple[Any, ...]] = []
+    dtypes: list[str] = []
+    shapes: list[tuple[int, ...]] = []
+    symbols: dict[int, int] = {}  # size -> symbol (-2, -3, ...)
+    generic = True
     for root in roots:
         stack: list[tuple[Node, bool]] = [(root, False)]
         while stack:
             node, expanded = stack.pop()
             if expanded:
-                index[id(node)] = len(entries)
-                if node.op in LEAVES:
+                index[id(node)] = len(graph)
+                op = node.op
+                dtypes.append(node.dtype.str)
+                if op in LEAVES:  # its attrs are the user's data: not part of the key
                     leaves.append(node)
-                    entries.append((node.op, node.shape, node.dtype.str))
+                    graph.append((op,))
                 else:
-                    args = tuple([index[id(a)] for a in node.args])
-                    entries.append((node.op, args, node.key[2], node.shape, node.dtype.str))
+                    graph.append((op, tuple([index[id(a)] for a in node.args]), node.key[2]))
+                if op in _SHAPED:
+                    shapes.append(
+                        tuple([d if d < 2 else symbols.setdefault(d, -2 - len(symbols)) for d in node.shape])
+                    )
+                    if op is Op.RESHAPE and not _moves_unit_axes(node):
+                        generic = False
+                elif op is Op.INDEX:
+                    generic = False
             elif id(node) not in index:
                 index[id(node)] = -1  # seen; its entry comes after its arguments'
                 stack.append((node, True))
                 stack.extend([(a, False) for a in reversed(node.args) if id(a) not in index])
     settings = config.get()
-    root_entries = tuple([index[id(r)] for r in roots])
-    return (tuple(entries), root_entries, settings.fuse, settings.checks), leaves
+    sizes = tuple(symbols)
+    key = PlanKey(
+        (tuple(graph), tuple([index[id(r)] for r in roots])),
+        tuple(dtypes),
+        tuple(shapes),
+        None if generic else sizes,
+        ("cpu", settings.fuse, settings.checks),
+        VERSIONS,
+    )
+    return key, leaves, sizes
 
 
-def plan_for(roots: Sequence[Node]) -> tuple[Plan, list[Any]]:
-    """The plan for ``roots`` (made on a miss) and the values that fill its slots."""
-    key, leaves = structure(roots)
+def _moves_unit_axes(node: Node) -> bool:
+    """A reshape that only adds or drops size-1 axes (as broadcasting does): valid for
+    any sizes with the same pattern."""
+    return [d for d in node.shape if d != 1] == [d for d in node.args[0].shape if d != 1]
+
+
+def plan_for(roots: Sequence[Node]) -> tuple[Plan, list[Any], Resize | None]:
+    """The plan for ``roots`` (made on a miss), the values that fill its slots, and the
+    map from the plan's sizes to these roots' (None when they are the same)."""
+    key, leaves, sizes = structure(roots)
     values = [leaf.attrs[0] for leaf in leaves]
     found = _PLANS.get(key)
     if found is not None:
         STATS["hits"] += 1
-        return found, values
-    made = _make(roots, leaves)
+        return found, values, resizer(found.sizes, sizes)
+    if config.get().debug:
+        _report_miss(key)
+    made = _make(roots, leaves, sizes)
     with _LOCK:
         STATS["misses"] += 1
-        return _PLANS.setdefault(key, made), values
+        found = _PLANS.setdefault(key, made)
+    return found, values, resizer(found.sizes, sizes)
 
 
-def _make(roots: Sequence[Node], leaves: list[Node]) -> Plan:
+def fresh_plan(roots: Sequence[Node]) -> Plan:
+    """A plan made for these very roots, not cached (for ``explain``: its shapes are the
+    roots' own, where a cached plan's may be another call's sizes)."""
+    _, leaves, sizes = structure(roots)
+    return _make(roots, leaves, sizes)
+
+
+Resize = Callable[[tuple[int, ...]], tuple[int, ...]]
+
+
+def resizer(planned: tuple[int, ...], actual: tuple[int, ...]) -> Resize | None:
+    """The shape map from a plan's sizes to a call's, or None when they are equal."""
+    if planned == actual:
+        return None
+    table = dict(zip(planned, actual, strict=True))
+    return lambda shape: tuple([table.get(d, d) for d in shape])
+
+
+def _report_miss(key: PlanKey) -> None:
+    """Name the parts of ``key`` that differ from the closest cached key (most parts equal)."""
+    with _LOCK:
+        known = list(_PLANS)
+    if not known:
+        print("[lazyfuse] plan miss: the first plan of this process", file=sys.stderr)
+        return
+    closest = max(known, key=lambda k: sum(a == b for a, b in zip(k, key, strict=True)))
+    parts = [name for name, a, b in zip(PlanKey._fields, closest, key, strict=True) if a != b]
+    print(
+        f"[lazyfuse] plan miss: new {', '.join(parts)} (closest cached plan differs there)", file=sys.stderr
+    )
+
+
+def _make(roots: Sequence[Node], leaves: list[Node], sizes: tuple[int, ...]) -> Plan:
     slots = {leaf: make(leaf.op, (), (Slot(k),), leaf.shape, leaf.dtype) for k, leaf in enumerate(leaves)}
     skeleton: dict[Node, Node] = {}
     for node in toposort(roots):
@@ -105,7 +192,7 @@ def _make(roots: Sequence[Node], leaves: list[Node]) -> Plan:
     optimized = passes.optimize([skeleton[r] for r in roots])
     order = toposort(optimized)
     grouped = fuse.plan(optimized)
-    return Plan(optimized, grouped, [kernels.bind(g, order) for g in grouped.groups])
+    return Plan(optimized, grouped, [kernels.bind(g, order) for g in grouped.groups], sizes)
 
 
 def clear() -> None:
