@@ -43,11 +43,20 @@ class Config:
     fuse: bool
     # kernels whose loops cover fewer elements run serially: starting threads costs more
     serial_below: int
-    # "fast": exp, log, tanh, ... from lazyfuse.codegen.fastmath (vectorized by LLVM);
+    # "fast": exp, log, tanh, ... from lazyfuse.runtime.fastmath (vectorized by LLVM);
     # "libm": the C library's, one call per element
     math: str = "fast"
+    # where compute() runs when it is not told: "cpu" or "cuda"
+    target: str = "cpu"
+    # CUDA: threads per block of row kernels (a power of two), the matmul tile's side
+    cuda_block: int = 256
+    cuda_tile: int = 32
 
     def __post_init__(self) -> None:
+        if self.cuda_block < 1 or self.cuda_block & (self.cuda_block - 1) or self.cuda_block > 1024:
+            raise ValueError(f"LAZYFUSE_CUDA_BLOCK: a power of two up to 1024, got {self.cuda_block}")
+        if not 1 <= self.cuda_tile <= 32:
+            raise ValueError(f"LAZYFUSE_CUDA_TILE: from 1 to 32 (tile x tile threads), got {self.cuda_tile}")
         if self.math not in MATH_CHOICES:
             raise ValueError(f"LAZYFUSE_MATH / math: expected one of {MATH_CHOICES}, got {self.math!r}")
 
@@ -60,7 +69,10 @@ def _from_environment() -> Config:
         parallel=_flag("LAZYFUSE_PARALLEL", "1"),
         fuse=_flag("LAZYFUSE_FUSE", "1"),
         serial_below=int(os.environ.get("LAZYFUSE_SERIAL_BELOW", "16384") or 0),
-        math=os.environ.get("LAZYFUSE_MATH", "libm").strip().lower() or "libm",
+        math=os.environ.get("LAZYFUSE_MATH", "fast").strip().lower() or "fast",
+        target=os.environ.get("LAZYFUSE_TARGET", "cpu").strip().lower() or "cpu",
+        cuda_block=int(os.environ.get("LAZYFUSE_CUDA_BLOCK", "256") or 256),
+        cuda_tile=int(os.environ.get("LAZYFUSE_CUDA_TILE", "32") or 32),
     )
 
 

@@ -20,10 +20,9 @@ from lazyfuse.graph.passes import PIPELINE
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.verify import verify
 from lazyfuse.runtime import compile as runtime_compile
-from lazyfuse.runtime import execute, plans
-from lazyfuse.runtime.compile import CompiledKernel
+from lazyfuse.runtime import cuda_execute, execute, plans
 
-TARGETS = ("cpu",)
+TARGETS = ("cpu", "cuda")
 
 
 class Tensor:
@@ -66,9 +65,10 @@ class Tensor:
         return f"lazyfuse.Tensor(shape={self.shape}, dtype={self.dtype}, op={self.node.op.name.lower()})"
 
     # running ---------------------------------------------------------------------
-    def compute(self, target: str = "cpu", out: np.ndarray | None = None) -> np.ndarray:
+    def compute(self, target: str | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """Run the expression; returns a NumPy array (0-d for a scalar result).
 
+        ``target``: "cpu" or "cuda" (default: LAZYFUSE_TARGET, else "cpu").
         ``out``: a NumPy array of this tensor's shape and dtype, not overlapping any
         input, that the result is written into (and returned)."""
         return compute(self, target=target, out=out)[0]
@@ -85,16 +85,18 @@ class Tensor:
             )
         return bool(self.compute())
 
-    def kernels(self) -> list[CompiledKernel]:
+    def kernels(self, target: str | None = None) -> list[Any]:
         """The kernels that compute this tensor, each with ``name``, ``target``, ``source``
-        and ``path``: the versions for arrays of any strides. When every array a kernel
-        reads and writes is C-contiguous, the runtime calls a variant with the same body
-        (an elementwise one as one flat loop), named ``..._flat`` or ``..._c``."""
+        and ``path``. On the CPU: the versions for arrays of any strides; when every array
+        a kernel reads and writes is C-contiguous, the runtime calls a variant with the
+        same body (an elementwise one as one flat loop), named ``..._flat`` or ``..._c``."""
+        if _target(target) == "cuda":
+            return cuda_execute.compiled([self.node])  # type: ignore[no-any-return]
         return execute.compiled([self.node])
 
-    def explain(self) -> str:
+    def explain(self, target: str | None = None) -> str:
         """The graph (one line per node) and the source of every kernel that computes it."""
-        return explain(self)
+        return explain(self, target=target)
 
     # operators -------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
@@ -331,9 +333,12 @@ def unary(op: Op, x: Any) -> Tensor:
     return Tensor(build.elementwise(op, asarray(x).node))
 
 
-def _check_target(target: str) -> None:
-    if target not in TARGETS:
-        raise LazyfuseError(f"compute: unknown target {target!r}; available: {', '.join(TARGETS)}")
+def _target(target: str | None) -> str:
+    """``target``, or LAZYFUSE_TARGET's when None; an unknown one is a LazyfuseError."""
+    chosen = config.get().target if target is None else target
+    if chosen not in TARGETS:
+        raise LazyfuseError(f"compute: unknown target {chosen!r}; available: {', '.join(TARGETS)}")
+    return chosen
 
 
 def _check_out(tensor: Tensor, out: Any) -> None:
@@ -351,10 +356,13 @@ def _check_out(tensor: Tensor, out: Any) -> None:
             raise ValueError(f"compute: out overlaps an input of shape {leaf.shape}; pass a separate array")
 
 
-def compute(*tensors: Any, target: str = "cpu", out: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-    """Compute several tensors with one plan; returns a tuple of NumPy arrays. ``out``
-    (with one tensor): the array the result is written into."""
-    _check_target(target)
+def compute(
+    *tensors: Any, target: str | None = None, out: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
+    """Compute several tensors with one plan; returns a tuple of NumPy arrays. ``target``:
+    "cpu" or "cuda" (default: LAZYFUSE_TARGET, else "cpu"). ``out`` (with one tensor):
+    the array the result is written into."""
+    chosen = _target(target)
     wrapped = [asarray(t) for t in tensors]
     if out is not None:
         if len(wrapped) != 1:
@@ -363,11 +371,15 @@ def compute(*tensors: Any, target: str = "cpu", out: np.ndarray | None = None) -
     roots = [t.node for t in wrapped]
     if config.get().checks:
         verify(roots)
+    if chosen == "cuda":
+        return tuple(cuda_execute.run(roots, out=out))
     return tuple(execute.run(roots, out=out))
 
 
-def explain(*tensors: Tensor) -> str:
-    """The graph, the graph after fusion with every refusal's reason, and each kernel's source."""
+def explain(*tensors: Tensor, target: str | None = None) -> str:
+    """The graph, the graph after fusion with every refusal's reason, and each kernel's
+    source for ``target`` ("cpu" or "cuda"; default: LAZYFUSE_TARGET, else "cpu")."""
+    cuda = _target(target) == "cuda"
     written = [asarray(t).node for t in tensors]
     roots, grouped, calls = execute.plan(written)
     lines = ["graph:"] + ["  " + ln for ln in format_graph(written)]
@@ -376,10 +388,11 @@ def explain(*tensors: Tensor) -> str:
         lines.extend("  " + ln for ln in format_graph(roots))
     lines.append("after fusion:")
     lines.extend("  " + ln for ln in format_fusion(roots, grouped.groups, grouped.decisions))
-    kernels = execute.compiled(roots)
+    kernels: list[Any] = cuda_execute.compiled(roots) if cuda else execute.compiled(roots)
     lines.append(f"kernels ({len(kernels)}):")
     for call, kernel in zip(calls, kernels, strict=True):
-        runs = " (runs as numpy.matmul: BLAS for float products)" if execute.uses_blas(call.spec) else ""
+        blas = not cuda and execute.uses_blas(call.spec)
+        runs = " (runs as numpy.matmul: BLAS for float products)" if blas else ""
         lines.append(f"  {kernel.name}: file {kernel.path}{runs}")
         lines.extend("    | " + ln for ln in kernel.source.rstrip("\n").split("\n"))
     return "\n".join(lines)

@@ -9,12 +9,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, settings
+# The CUDA tests run on Numba's simulator unless NUMBA_ENABLE_CUDASIM=0 is set (a
+# machine with a GPU). Note: pytest imports numba (for the warning filter in
+# pyproject.toml) before this file, so Numba's settings are read again; numba.cuda
+# itself is imported later, by the CUDA target.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+from numba.core import config as numba_config
 
-import lazyfuse as lf
-from lazyfuse import config
+numba_config.reload_config()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+import lazyfuse as lf  # noqa: E402
+from lazyfuse import config  # noqa: E402
 
 # Every new (op, dtypes, rank, layout) compiles a Numba kernel (0.1-0.7 s): the first
 # example of a test is slow, so no deadline; few examples, since the differential
@@ -24,6 +33,13 @@ settings.register_profile(
     deadline=None,
     max_examples=int(os.environ.get("LAZYFUSE_TEST_EXAMPLES", "20")),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+# The CUDA target's runs of the differential tests (tests/test_cuda.py): the simulator
+# runs each CUDA thread as a Python thread, so fewer examples.
+settings.register_profile(
+    "cuda",
+    parent=settings.get_profile("lazyfuse"),
+    max_examples=int(os.environ.get("LAZYFUSE_CUDA_TEST_EXAMPLES", "4")),
 )
 settings.load_profile("lazyfuse")
 

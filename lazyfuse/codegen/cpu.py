@@ -43,10 +43,11 @@ class Options:
     """Code generation options; part of the compiled kernel's identity."""
 
     parallel: bool = True
-    math: str = "fast"  # "fast": lazyfuse.codegen.fastmath; "libm": the C library's
+    math: str = "fast"  # "fast": lazyfuse.runtime.fastmath; "libm": the C library's
 
 
-# The ops whose float versions call lazyfuse.codegen.fastmath when ``math == "fast"``.
+# The ops whose float versions call lazyfuse.runtime.fastmath when ``math == "fast"``
+# (its functions are within 1 ulp; see its docstring). pow stays the C library's.
 FAST_MATH = {
     Op.EXP: "exp_{K}({0})",
     Op.LOG: "log_{K}({0})",
@@ -54,14 +55,17 @@ FAST_MATH = {
     Op.COS: "cos_{K}({0})",
     Op.TANH: "tanh_{K}({0})",
     Op.SIGMOID: "sigmoid_{K}({0})",
-    Op.POW: "pow_{K}({0}, {1})",
 }
 _FAST_MATH_CALL = re.compile(r"\b((?:exp|expm1|log|log1p|sin|cos|tanh|sigmoid|pow)_f(?:32|64))\(")
 
 
 @functools.cache
 def _fastmath_version() -> str:
-    return hashlib.sha256(Path(__file__).with_name("fastmath.py").read_bytes()).hexdigest()[:12]
+    """A hash of the fastmath module: in the kernel's source, so in its file name, so a
+    kernel compiled against another version of it is never loaded from the disk cache.
+    Note: read as a file, not imported (codegen does not import the runtime)."""
+    path = Path(__file__).parents[1] / "runtime" / "fastmath.py"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def numpy_type(dtype: np.dtype) -> str:
@@ -95,9 +99,9 @@ def generate(spec: KernelSpec, options: Options = Options()) -> str:
     if fast:
         # Note: the fastmath module's hash is in the source, so the file name changes with it
         # and Numba's disk cache never serves a kernel built against an older version.
-        out.line(f"# vectorizable math: lazyfuse.codegen.fastmath (version {_fastmath_version()})")
-        out.lines([f"from lazyfuse.codegen.fastmath import {', '.join(fast)}", ""])
-    for helper in _helpers_used(kernel):
+        out.line(f"# math: lazyfuse.runtime.fastmath, vectorizable (version {_fastmath_version()})")
+        out.lines([f"from lazyfuse.runtime.fastmath import {', '.join(fast)}", ""])
+    for helper in cpu_helpers.sources_used(kernel):
         out.lines([*helper.strip("\n").split("\n"), "", ""])
     return out.text() + "\n" + kernel
 
@@ -407,14 +411,3 @@ def _matmul(spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
                     y = cast(b_kj, a1.dtype, dt)
                     update = f"out0[{row}] or (x0 and {y})" if dt == np.bool_ else f"out0[{row}] + x0 * {y}"
                     body.line(f"out0[{row}] = {update}")
-
-
-def _helpers_used(kernel: str) -> list[str]:
-    pattern = r"\b((?:floor_divide|remainder|power|maximum|minimum)_(?:i|f|f32|f64))\("
-    sources = []
-    for name in sorted(set(re.findall(pattern, kernel))):
-        key = name if name in cpu_helpers.TEMPLATES else name.rstrip("0123456789")
-        suffix = name.rsplit("_", 1)[1]
-        type_name = {"f32": "np.float32", "f64": "np.float64"}.get(suffix, "")
-        sources.append(cpu_helpers.TEMPLATES[key].format(S=suffix, T=type_name))
-    return sources

@@ -6,6 +6,8 @@ is emitted into a kernel's file only when its template uses it.
 
 from __future__ import annotations
 
+import re
+
 # NumPy's integer floor division: x // 0 == 0, MIN // -1 wraps to MIN.
 FLOOR_DIVIDE_I = """
 @njit(cache=True)
@@ -94,3 +96,15 @@ TEMPLATES = {
     "maximum_f": MAXIMUM_F,
     "minimum_f": MINIMUM_F,
 }
+
+
+def sources_used(kernel: str) -> list[str]:
+    """The source of each helper ``kernel`` calls, for its dtype (``floor_divide_f32``)."""
+    pattern = r"\b((?:floor_divide|remainder|power|maximum|minimum)_(?:i|f|f32|f64))\("
+    sources = []
+    for name in sorted(set(re.findall(pattern, kernel))):
+        key = name if name in TEMPLATES else name.rstrip("0123456789")
+        suffix = name.rsplit("_", 1)[1]
+        type_name = {"f32": "np.float32", "f64": "np.float64"}.get(suffix, "")
+        sources.append(TEMPLATES[key].format(S=suffix, T=type_name))
+    return sources

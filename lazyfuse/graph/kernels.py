@@ -247,6 +247,22 @@ def contiguous(spec: KernelSpec, layout: str = "C") -> KernelSpec:
     return replace(spec, name=f"{spec.name}_c", layout="C")
 
 
+def rows(spec: KernelSpec) -> KernelSpec:
+    """A reduction ``spec`` over C-contiguous (rows, row) arrays: the kept axes flattened
+    to one axis of rows, the reduced ones to one row axis (the CUDA target's form)."""
+    assert spec.kind == "loop" and spec.n_inner > 0
+    domain = "rows x one row axis, C-contiguous arrays"
+    return replace(
+        spec,
+        name=f"{spec.stem}_rows",
+        n_outer=1,
+        n_inner=1,
+        layout="C",
+        leading_reduction=False,
+        description=(*spec.description[:1], domain),
+    )
+
+
 def bind(group: Group, order: Sequence[Node]) -> KernelCall:
     """The spec of ``group``'s kernel and how to call it."""
     if group.matmul:

@@ -149,6 +149,12 @@ def _read(path: Path) -> str | None:
 def _load(spec: KernelSpec, options: cpu.Options) -> CompiledKernel:
     source = cpu.generate(spec, options)
     path = write_source(spec.name, source)
+    module = import_kernel(path, spec, {name: user.compiled for name, user in spec.user_functions})
+    return CompiledKernel(spec.name, "cpu", source, path, getattr(module, spec.name), signature(spec))
+
+
+def import_kernel(path: Path, spec: KernelSpec, bound: dict[str, Any]) -> Any:
+    """Import a generated kernel file as a module, with ``bound`` (its user functions) set."""
     module_name = f"lazyfuse_kernel_{path.stem}"
     if spec.user_functions:  # a private module each: its user functions are its own
         module_name += f"_{id(spec)}"
@@ -158,9 +164,9 @@ def _load(spec: KernelSpec, options: cpu.Options) -> CompiledKernel:
     # Note: Numba's disk cache re-imports the kernel's module by name when it loads.
     sys.modules[module_name] = module
     module_spec.loader.exec_module(module)
-    for name, user in spec.user_functions:
-        setattr(module, name, user.compiled)
-    return CompiledKernel(spec.name, "cpu", source, path, getattr(module, spec.name), signature(spec))
+    for name, function in bound.items():
+        setattr(module, name, function)
+    return module
 
 
 def signature(spec: KernelSpec) -> tuple[Any, ...]:

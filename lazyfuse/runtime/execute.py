@@ -107,13 +107,13 @@ def _call(
     arrays = []
     for base, chain, inner in call.loads:
         value = _viewed(chain[-1] if chain else base, stored, values, resize)
-        arrays.append(_arrange(value, inner, call, resize))
+        arrays.append(arrange(value, inner, call, resize))
     params = [p.dtype.type(values[p.attrs[0].index]) for p in call.params]
     outputs = []
     for root, store in zip(call.outputs, call.spec.stores, strict=True):
         if root not in stored:  # else the user's ``out``
             stored[root] = np.empty(resize(root.shape) if resize else root.shape, root.dtype)
-        outputs.append(_arrange(stored[root], store.inner, call, resize))
+        outputs.append(arrange(stored[root], store.inner, call, resize))
     if uses_blas(call.spec):
         with np.errstate(all="ignore"):  # like the generated kernels: IEEE results, no warnings
             np.matmul(arrays[0], arrays[1], out=outputs[0])
@@ -177,7 +177,7 @@ def _numba_layout(a: np.ndarray) -> str:
     return "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else "A"
 
 
-def _arrange(
+def arrange(
     value: np.ndarray, inner: bool, call: kernels.KernelCall, resize: plans.Resize | None
 ) -> np.ndarray:
     """Present an array in the kernel's index space: kept axes first, reduced last

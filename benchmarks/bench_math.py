@@ -1,0 +1,116 @@
+"""Vectorizable scalar math (``lazyfuse.runtime.fastmath``) against NumPy, numexpr and a
+Numba ``prange`` loop calling the C library, one function at a time over 1e7 elements.
+
+    python benchmarks/bench_math.py [--n 10000000] [--repeats 7] [--only exp,log]
+
+Every contender allocates its output, with NumPy's allocator for all (the Numba loops
+get ``np.empty_like(x)`` from their Python wrapper: NumPy asks the kernel for huge pages on
+large arrays, Numba's own allocator does not, and the 4 KiB page faults of a fresh 80 MB
+array alone cost more than an exp over it). GB/s counts the bytes read and written.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numba
+import numexpr
+import numpy as np
+from numba import prange
+
+from lazyfuse.runtime import fastmath
+from lazyfuse.timing import median_seconds
+
+NUMEXPR_THREADS = 2
+
+
+def _sigmoid_numpy(x):
+    return 1 / (1 + np.exp(-x))
+
+
+# name: (NumPy function, numexpr expression or None, input range)
+CASES = {
+    "exp": (np.exp, "exp(x)", (-10.0, 10.0)),
+    "expm1": (np.expm1, "expm1(x)", (-10.0, 10.0)),
+    "log": (np.log, "log(x)", (1e-3, 1e3)),
+    "log1p": (np.log1p, "log1p(x)", (-0.9, 1e3)),
+    "tanh": (np.tanh, "tanh(x)", (-10.0, 10.0)),
+    "sigmoid": (_sigmoid_numpy, "1 / (1 + exp(-x))", (-10.0, 10.0)),
+    "sin": (np.sin, "sin(x)", (-100.0, 100.0)),
+    "cos": (np.cos, "cos(x)", (-100.0, 100.0)),
+}
+
+
+def _prange_loop(scalar):
+    """A hand-written parallel loop calling ``scalar`` (fastmath's, or a NumPy ufunc,
+    which Numba lowers to the C library)."""
+
+    @numba.njit(parallel=True, error_model="numpy")
+    def kernel(x, out):
+        for i in prange(x.shape[0]):
+            out[i] = scalar(x[i])
+
+    def run(x):
+        out = np.empty_like(x)
+        kernel(x, out)
+        return out
+
+    return run
+
+
+def _libm_scalar(name: str, dtype):
+    if name == "sigmoid":
+        one = dtype.type(1)
+
+        @numba.njit(inline="always", error_model="numpy")
+        def sigmoid(x):
+            return one / (one + np.exp(-x))
+
+        return sigmoid
+    return getattr(np, name)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--only", default="", help="comma-separated function names")
+    args = parser.parse_args(argv)
+    numexpr.set_num_threads(NUMEXPR_THREADS)
+    names = [n for n in CASES if not args.only or n in args.only.split(",")]
+    rng = np.random.default_rng(0)
+    print(
+        f"n = {args.n:.0e}, {numba.config.NUMBA_NUM_THREADS} Numba threads, numexpr {NUMEXPR_THREADS} threads"
+    )
+    columns = ("fastmath ms", "GB/s", "x NumPy", "x numexpr", "x Numba+libm")
+    widths = (11, 6, 8, 9, 12)
+    header = f"{'function':9} {'dtype':7} " + " ".join(
+        f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)
+    )
+    print(header)
+    print("-" * len(header))
+    for name in names:
+        numpy_fn, expression, (low, high) = CASES[name]
+        for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
+            x = rng.uniform(low, high, args.n).astype(dtype)
+            ours = _prange_loop(fastmath.FUNCTIONS[(name, "f32" if dtype == np.float32 else "f64")])
+            libm = _prange_loop(_libm_scalar(name, dtype))
+            t_ours = median_seconds(lambda x=x, f=ours: f(x), repeats=args.repeats)
+            t_numpy = median_seconds(lambda x=x, f=numpy_fn: f(x), repeats=args.repeats)
+            t_libm = median_seconds(lambda x=x, f=libm: f(x), repeats=args.repeats)
+            if expression is not None:
+                t_ne = median_seconds(
+                    lambda x=x, e=expression: numexpr.evaluate(e, local_dict={"x": x}), repeats=args.repeats
+                )
+                ne_ratio = f"{t_ne / t_ours:9.2f}"
+            else:
+                ne_ratio = f"{'-':>9}"
+            gbs = 2 * x.nbytes / t_ours / 1e9
+            print(
+                f"{name:9} {dtype.name:7} {t_ours * 1e3:11.2f} {gbs:6.1f} {t_numpy / t_ours:8.2f} {ne_ratio} "
+                f"{t_libm / t_ours:12.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

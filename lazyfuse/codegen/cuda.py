@@ -1,0 +1,291 @@
+"""CUDA source from the same kernel specs as the CPU target (``numba.cuda.jit``).
+
+The runtime hands CUDA kernels C-contiguous device arrays in one of three forms, so
+three kernel shapes cover every spec:
+
+- elementwise (``kernels.contiguous``: one flat axis): one thread per element, in a
+  grid-stride loop, so any grid size is correct;
+- rows (``kernels.rows``: kept axes flattened to rows, reduced axes to one row axis):
+  one block per row (grid-stride over rows). Each pass over the row folds per thread,
+  then a shared-memory tree combines the block's partials (padded with the
+  reduction's identity); per-row results go out from thread 0, per-element results
+  in a last strided loop. A user's fold (``lf.reduce``) must stay a left fold in C
+  order, so thread 0 runs it alone;
+- matmul: ``tile`` x ``tile`` shared-memory tiles, grid axes over column tiles, row
+  tiles and the batch (each a grid-stride loop), edge tiles padded with zeros; every
+  ``syncthreads`` is reached by all threads of the block.
+
+Scalar code (expressions, casts, identities, helpers) is the CPU target's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from lazyfuse.codegen import cpu_helpers
+from lazyfuse.codegen.cpu import cast, combine, expression, identity, numpy_type
+from lazyfuse.codegen.source import SourceBuilder
+from lazyfuse.graph.kernels import Accumulate, KernelSpec
+from lazyfuse.graph.ops import Op
+
+# Numba's types for shared-memory arrays, by NumPy dtype name.
+SHARED_TYPES = {
+    "bool": "boolean",
+    "int32": "int32",
+    "int64": "int64",
+    "float32": "float32",
+    "float64": "float64",
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """CUDA code generation options; part of the kernel's identity. ``block``: threads
+    per block of row kernels (a power of two); ``tile``: the matmul tile's side."""
+
+    block: int = 256
+    tile: int = 32
+
+
+def generate(spec: KernelSpec, options: Options = Options()) -> str:
+    """The complete source file of ``spec``'s CUDA kernel."""
+    body = SourceBuilder()
+    if spec.kind == "matmul":
+        _matmul(spec, body, options)
+    elif spec.n_inner == 0:
+        _Elementwise(spec, body).emit()
+    else:
+        _Rows(spec, body, options).emit()
+    kernel = body.text()
+    out = SourceBuilder()
+    out.line(f"# lazyfuse kernel {spec.name} (target: cuda)")
+    out.lines([f"# {line}" for line in spec.description])
+    if spec.user_functions:
+        bound = ", ".join(f"{n} = {f.name} ({f.where})" for n, f in spec.user_functions)
+        out.line(f"# user functions, bound by the runtime as device functions: {bound}")
+    imports = ["import numpy as np", "from numba import cuda", f"from numba import {_shared_imports(kernel)}"]
+    out.lines([*imports, ""])
+    for helper in _device_helpers(kernel):
+        out.lines([*helper.strip("\n").split("\n"), "", ""])
+    return out.text() + "\n" + kernel
+
+
+def _shared_imports(kernel: str) -> str:
+    used = sorted(set(re.findall(r"dtype=(boolean|int32|int64|float32|float64)\)", kernel)))
+    return ", ".join(used) if used else "int64"
+
+
+def _device_helpers(kernel: str) -> list[str]:
+    """The CPU helpers the kernel calls, as device functions."""
+    return [
+        re.sub(r"@njit\([^)]*\)", "@cuda.jit(device=True)", source)
+        for source in cpu_helpers.sources_used(kernel)
+    ]
+
+
+class _Scalar:
+    """Emits the scalar code of one element or row: loads, expressions, each once per scope."""
+
+    def __init__(self, spec: KernelSpec, body: SourceBuilder, index: dict[bool, str]) -> None:
+        self.spec, self.body, self.index = spec, body, index
+        self.loads = {ld.var: ld for ld in spec.loads}
+        self.exprs = {e.target: e for e in spec.exprs}
+        self.given = {p.name for p in spec.params} | {a.target for a in spec.accumulates}
+        self.emitted: set[str] = set()
+
+    def compute(self, var: str) -> None:
+        if var in self.emitted or var in self.given:
+            return
+        if var in self.loads:
+            load = self.loads[var]
+            self.body.line(f"{var} = {load.array}[{self.index[load.inner]}]")
+        else:
+            expr = self.exprs[var]
+            for arg in expr.args:
+                self.compute(arg)
+            self.body.line(f"{var} = {expression(expr, 'libm')}")
+        self.emitted.add(var)
+
+    def is_inner(self, var: str) -> bool:
+        if var in self.loads:
+            return self.loads[var].inner
+        return var in self.exprs and self.exprs[var].inner
+
+    def outer_dependencies(self, var: str) -> None:
+        """Emit, once per row, the per-row values ``var`` needs."""
+        if var in self.emitted:
+            return
+        if not self.is_inner(var):
+            self.compute(var)
+        elif var in self.exprs:
+            for arg in self.exprs[var].args:
+                self.outer_dependencies(arg)
+
+
+def _signature(spec: KernelSpec) -> str:
+    args = [ld.array for ld in spec.loads] + [p.name for p in spec.params] + [s.array for s in spec.stores]
+    args += ["n0"] + (["m0"] if spec.n_inner else [])
+    return f"@cuda.jit(cache=True)\ndef {spec.name}({', '.join(args)}):"
+
+
+class _Elementwise:
+    def __init__(self, spec: KernelSpec, body: SourceBuilder) -> None:
+        assert spec.n_outer == 1 and spec.layout == "C", "CUDA elementwise kernels run over one flat axis"
+        self.spec, self.body = spec, body
+
+    def emit(self) -> None:
+        body = self.body
+        body.lines(_signature(self.spec).split("\n"))
+        with body.indent():
+            body.line("start = cuda.grid(1)")
+            body.line("stride = cuda.gridsize(1)")
+            with body.indent("for i0 in range(start, n0, stride):"):
+                scalar = _Scalar(self.spec, body, {False: "i0", True: "i0"})
+                for acc in sorted(self.spec.accumulates, key=lambda a: a.phase):  # over no axes: one step
+                    scalar.compute(acc.value)
+                    value = cast(acc.value, acc.value_dtype, acc.dtype)
+                    body.line(f"{acc.target} = {combine(acc, _start(acc), value)}")
+                for store in self.spec.stores:
+                    scalar.compute(store.value)
+                    body.line(f"{store.array}[i0] = {cast(store.value, store.value_dtype, store.dtype)}")
+
+
+class _Rows:
+    """One block per row; see the module docstring."""
+
+    def __init__(self, spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
+        assert spec.n_outer == 1 and spec.n_inner == 1, "CUDA row kernels take (rows, row) arrays"
+        self.spec, self.body, self.block = spec, body, options.block
+        self.scalar = _Scalar(spec, body, {False: "i0", True: "i0, r0"})
+
+    def emit(self) -> None:
+        body, spec = self.body, self.spec
+        body.lines(_signature(spec).split("\n"))
+        with body.indent():
+            body.line(f"# one block of {self.block} threads per row")
+            body.line("tid = cuda.threadIdx.x")
+            for acc in spec.accumulates:
+                shared = SHARED_TYPES[acc.dtype.name]
+                body.line(f"shared_{acc.target} = cuda.shared.array({self.block}, dtype={shared})")
+            with body.indent("for i0 in range(cuda.blockIdx.x, n0, cuda.gridDim.x):"):
+                for phase in sorted({a.phase for a in spec.accumulates}):
+                    self._pass([a for a in spec.accumulates if a.phase == phase])
+                self._stores()
+
+    def _pass(self, accumulates: list[Accumulate]) -> None:
+        """Per-thread partial folds over the row, then the block's tree of partials."""
+        body = self.body
+        for acc in accumulates:
+            self.scalar.outer_dependencies(acc.value)
+        tree = [a for a in accumulates if a.op is not Op.REDUCE]
+        folds = [a for a in accumulates if a.op is Op.REDUCE]
+        if tree:
+            for acc in tree:
+                body.line(f"{acc.target} = {_start(acc)}")
+            with body.indent(f"for r0 in range(tid, m0, {self.block}):"):
+                self._fold(tree)
+            for acc in tree:
+                body.line(f"shared_{acc.target}[tid] = {acc.target}")
+            body.line("cuda.syncthreads()")
+            body.line(f"half = {self.block // 2}")
+            with body.indent("while half > 0:"):
+                with body.indent("if tid < half:"):
+                    for acc in tree:
+                        slot, other = f"shared_{acc.target}[tid]", f"shared_{acc.target}[tid + half]"
+                        body.line(f"{slot} = {combine(acc, slot, other)}")
+                body.line("cuda.syncthreads()")
+                body.line("half //= 2")
+        if folds:  # a left fold in C order: thread 0 alone
+            with body.indent("if tid == 0:"):
+                for acc in folds:
+                    body.line(f"{acc.target} = {_start(acc)}")
+                with body.indent("for r0 in range(m0):"):
+                    self._fold(folds)
+                for acc in folds:
+                    body.line(f"shared_{acc.target}[0] = {acc.target}")
+            body.line("cuda.syncthreads()")
+        for acc in accumulates:
+            body.line(f"{acc.target} = shared_{acc.target}[0]")
+        body.line("cuda.syncthreads()  # every thread has read the results before the next row")
+
+    def _fold(self, accumulates: list[Accumulate]) -> None:
+        saved = set(self.scalar.emitted)
+        for acc in accumulates:
+            self.scalar.compute(acc.value)
+            value = cast(acc.value, acc.value_dtype, acc.dtype)
+            self.body.line(f"{acc.target} = {combine(acc, acc.target, value)}")
+        self.scalar.emitted = saved  # values of one element are not visible after its loop
+
+    def _stores(self) -> None:
+        body, spec = self.body, self.spec
+        row = [s for s in spec.stores if not s.inner]
+        if row:
+            for store in row:
+                self.scalar.outer_dependencies(store.value)
+            with body.indent("if tid == 0:"):
+                saved = set(self.scalar.emitted)
+                for store in row:
+                    self.scalar.compute(store.value)
+                    body.line(f"{store.array}[i0] = {cast(store.value, store.value_dtype, store.dtype)}")
+                self.scalar.emitted = saved
+        per_element = [s for s in spec.stores if s.inner]
+        if per_element:
+            for store in per_element:
+                self.scalar.outer_dependencies(store.value)
+            with body.indent(f"for r0 in range(tid, m0, {self.block}):"):
+                saved = set(self.scalar.emitted)
+                for store in per_element:
+                    self.scalar.compute(store.value)
+                    body.line(f"{store.array}[i0, r0] = {cast(store.value, store.value_dtype, store.dtype)}")
+                self.scalar.emitted = saved
+        self.scalar.emitted = {v for v in self.scalar.emitted if v in self.scalar.given}
+
+
+def _start(acc: Accumulate) -> str:
+    return acc.start if acc.start is not None else identity(acc.op, acc.dtype)
+
+
+def _matmul(spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
+    """``out[b] = a[b] @ c[b]`` for (batch, m, k) @ (batch, k, n) C-contiguous arrays.
+    The grid's axes (column tiles, row tiles, batch) stride over the output's tiles, so
+    any grid size is correct; the loop bounds depend on the block only, so every thread
+    of a block reaches each ``syncthreads``."""
+    a0, a1 = spec.loads
+    dt = spec.stores[0].dtype
+    shared, t = SHARED_TYPES[dt.name], options.tile
+    zero = "False" if dt == np.bool_ else f"{numpy_type(dt)}(0)"
+    body.line(f"@cuda.jit(cache=True)\ndef {spec.name}(a0, a1, out0):")
+    with body.indent():
+        body.line(f"# {t}x{t} tiles of both operands in shared memory")
+        body.line(f"tile_a = cuda.shared.array(({t}, {t}), dtype={shared})")
+        body.line(f"tile_b = cuda.shared.array(({t}, {t}), dtype={shared})")
+        body.lines(["tx = cuda.threadIdx.x", "ty = cuda.threadIdx.y"])
+        body.lines(
+            ["batch = out0.shape[0]", "m = out0.shape[1]", "n = out0.shape[2]", "k_size = a0.shape[2]"]
+        )
+        with (
+            body.indent("for b in range(cuda.blockIdx.z, batch, cuda.gridDim.z):"),
+            body.indent(f"for row_tile in range(cuda.blockIdx.y, ({t - 1} + m) // {t}, cuda.gridDim.y):"),
+            body.indent(f"for column_tile in range(cuda.blockIdx.x, ({t - 1} + n) // {t}, cuda.gridDim.x):"),
+        ):
+            body.line(f"i = row_tile * {t} + ty")
+            body.line(f"j = column_tile * {t} + tx")
+            body.line(f"acc = {zero}")
+            with body.indent(f"for k0 in range(0, k_size, {t}):"):
+                body.line("# edge tiles are padded with zeros")
+                x = cast("a0[b, i, k0 + tx]", a0.dtype, dt)
+                y = cast("a1[b, k0 + ty, j]", a1.dtype, dt)
+                body.line(f"tile_a[ty, tx] = {x} if i < m and k0 + tx < k_size else {zero}")
+                body.line(f"tile_b[ty, tx] = {y} if k0 + ty < k_size and j < n else {zero}")
+                body.line("cuda.syncthreads()")
+                with body.indent(f"for k in range({t}):"):
+                    if dt == np.bool_:
+                        body.line("acc = acc or (tile_a[ty, k] and tile_b[k, tx])")
+                    else:
+                        body.line("acc = acc + tile_a[ty, k] * tile_b[k, tx]")
+                body.line("cuda.syncthreads()")
+            with body.indent("if i < m and j < n:"):
+                body.line("out0[b, i, j] = acc")

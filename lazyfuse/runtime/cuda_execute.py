@@ -1,0 +1,251 @@
+"""Running plans on the CUDA target (``numba.cuda``; Numba's simulator when
+``NUMBA_ENABLE_CUDASIM=1``).
+
+The plan and its kernel specs are the CPU target's; only the arrays' form differs.
+Each kernel gets C-contiguous device arrays: elementwise kernels one flat axis, row
+kernels (rows, row), matmul (batch, m, k) and (batch, k, n). An input is copied to
+the device once per compute, in that form (a view is made contiguous on the host
+first: a transpose or a broadcast costs host memory, not device reads). Computed
+values stay on the device and are read there by later kernels when their form fits;
+only the requested results come back.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lazyfuse import config
+from lazyfuse.codegen import cuda as cuda_codegen
+from lazyfuse.errors import LazyfuseError
+from lazyfuse.graph import kernels
+from lazyfuse.graph.node import Node
+from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
+from lazyfuse.graph.views import apply_view
+from lazyfuse.runtime import plans
+from lazyfuse.runtime.compile import import_kernel, write_source
+from lazyfuse.runtime.execute import arrange
+
+# CUDA's launch limits for every device of compute capability 3.0 and later (the
+# simulator does not report them).
+MAX_GRID_X, MAX_GRID_YZ, MAX_THREADS = 2**31 - 1, 65535, 1024
+# The simulator runs blocks one after another, each thread a Python thread: a few
+# blocks, striding over the rest of the data (grid-stride loops), test the same code.
+SIMULATOR_MAX_BLOCKS = 2
+
+
+def max_blocks() -> int:
+    from numba.core import config as numba_config
+
+    return SIMULATOR_MAX_BLOCKS if getattr(numba_config, "ENABLE_CUDASIM", 0) else MAX_GRID_X
+
+
+@dataclass
+class CudaKernel:
+    """A generated CUDA kernel: ``name``, ``target``, ``source``, where it lives, and its
+    ``numba.cuda`` dispatcher (compiled on its first launch)."""
+
+    name: str
+    target: str
+    source: str
+    path: Path
+    function: Any
+
+
+@dataclass
+class OnDevice:
+    """A computed value on the device: C-contiguous, axes in ``order`` (the value
+    transposed by ``order``; None: its own order)."""
+
+    array: Any
+    shape: tuple[int, ...]
+    order: tuple[int, ...] | None = None
+
+
+_KERNELS: dict[tuple[Any, ...], CudaKernel] = {}
+_DEVICE_FUNCTIONS: dict[int, Any] = {}
+_LOCK = threading.Lock()
+
+
+def numba_cuda() -> Any:
+    """``numba.cuda``, or a LazyfuseError that says how to get a device or the simulator."""
+    from numba import cuda
+
+    if not cuda.is_available():
+        raise LazyfuseError(
+            "compute(target='cuda'): no CUDA GPU is available to Numba (numba.cuda.is_available() "
+            "is False). On a machine with a GPU: pip install 'lazyfuse[cuda]'. Without one, "
+            "Numba's CUDA simulator runs the same kernels slowly: set NUMBA_ENABLE_CUDASIM=1 "
+            "in the environment before Python starts."
+        )
+    return cuda
+
+
+def options() -> cuda_codegen.Options:
+    settings = config.get()
+    return cuda_codegen.Options(block=settings.cuda_block, tile=settings.cuda_tile)
+
+
+def kernel_spec(call: kernels.KernelCall) -> kernels.KernelSpec:
+    """The spec in the CUDA target's array form."""
+    spec = call.spec
+    if spec.kind == "matmul":
+        return spec
+    return kernels.contiguous(spec) if spec.n_inner == 0 else kernels.rows(spec)
+
+
+def kernel_for(spec: kernels.KernelSpec, opts: cuda_codegen.Options) -> CudaKernel:
+    """The CUDA kernel for ``spec``, generated and imported once per process."""
+    key = (spec, opts)
+    found = _KERNELS.get(key)
+    if found is not None:
+        return found
+    with _LOCK:
+        if key not in _KERNELS:
+            cuda = numba_cuda()
+            source = cuda_codegen.generate(spec, opts)
+            path = write_source(spec.name + "_cuda", source)
+            bound = {name: _device_function(cuda, user) for name, user in spec.user_functions}
+            module = import_kernel(path, spec, bound)
+            _KERNELS[key] = CudaKernel(spec.name, "cuda", source, path, getattr(module, spec.name))
+        return _KERNELS[key]
+
+
+def _device_function(cuda: Any, user: Any) -> Any:
+    """A user's scalar function (lf.map / zip / reduce) as a CUDA device function."""
+    if id(user) not in _DEVICE_FUNCTIONS:
+        _DEVICE_FUNCTIONS[id(user)] = (user, cuda.jit(device=True)(user.fn))
+    return _DEVICE_FUNCTIONS[id(user)][1]
+
+
+def compiled(roots: Sequence[Node]) -> list[CudaKernel]:
+    """The CUDA kernels that compute ``roots``, in order (generated, not yet launched)."""
+    made = plans.fresh_plan(roots)
+    return [kernel_for(kernel_spec(call), options()) for call in made.calls]
+
+
+def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray]:
+    """Compute ``roots`` on the device; results come back as NumPy arrays."""
+    cuda = numba_cuda()
+    found, values, resize = plans.plan_for(roots)
+    run = _Run(cuda, values, resize)
+    for call in found.calls:
+        run.call(call)
+    results = [np.asarray(run.host(r)) for r in found.roots]
+    if out is not None:
+        np.copyto(out, results[0])
+        results[0] = out
+    return results
+
+
+class _Run:
+    """The state of one compute: values on the device, inputs already copied there."""
+
+    def __init__(self, cuda: Any, values: list[Any], resize: plans.Resize | None) -> None:
+        self.cuda, self.values, self.resize = cuda, values, resize
+        self.stored: dict[Node, OnDevice] = {}
+        self.copied: dict[tuple[Any, ...], Any] = {}
+
+    def shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return self.resize(shape) if self.resize else shape
+
+    def host(self, node: Node) -> Any:
+        """``node``'s value as a NumPy array (a computed value is copied back)."""
+        if node.op is Op.INPUT:
+            return self.values[node.attrs[0].index]
+        if node.op is Op.SCALAR:
+            return np.asarray(self.values[node.attrs[0].index], dtype=node.dtype)
+        if node.op in VIEWS:
+            return apply_view(node, self.host(node.args[0]), self.shape(node.shape))
+        held = self.stored[node]
+        value = held.array.copy_to_host()
+        if held.order is None:
+            return value.reshape(held.shape)
+        arranged = value.reshape(tuple(held.shape[a] for a in held.order))
+        return arranged.transpose(np.argsort(held.order))
+
+    def call(self, call: kernels.KernelCall) -> None:
+        for node, operand in call.checks:
+            row = ELEMENTWISE[node.op]
+            assert row.precondition is not None
+            row.precondition(node.attrs[0], self.host(operand))
+        spec = kernel_spec(call)
+        kernel = kernel_for(spec, options())
+        arrays = [self._load(call, base, chain, inner) for base, chain, inner in call.loads]
+        outputs = [
+            self._output(call, root, store.inner)
+            for root, store in zip(call.outputs, spec.stores, strict=True)
+        ]
+        if spec.kind == "matmul":
+            self._launch_matmul(kernel, arrays, outputs)
+            return
+        params = [p.dtype.type(self.values[p.attrs[0].index]) for p in call.params]
+        extents = self.shape(call.extents)
+        if spec.n_inner == 0:
+            size = math.prod(extents)
+            if size:
+                threads = options().block
+                blocks = min(math.ceil(size / threads), max_blocks())
+                kernel.function[blocks, threads](*arrays, *params, *outputs, size)
+            return
+        kept = call.spec.n_outer  # the plan's axes; the CUDA spec has flattened them
+        rows, cols = math.prod(extents[:kept]), math.prod(extents[kept:])
+        if rows:
+            block = options().block
+            kernel.function[min(rows, max_blocks()), block](*arrays, *params, *outputs, rows, cols)
+
+    def _form(self, call: kernels.KernelCall, shape: tuple[int, ...], inner: bool) -> tuple[int, ...]:
+        """The shape a kernel takes an array in: flat, (rows, row) or (rows,), (batch, m, k)."""
+        spec = call.spec
+        if spec.kind == "matmul":
+            return (math.prod(shape[:-2]), *shape[-2:])
+        if spec.n_inner == 0:
+            return (math.prod(shape),)
+        extents = self.shape(call.extents)
+        rows = math.prod(extents[: spec.n_outer])
+        return (rows, math.prod(extents[spec.n_outer :])) if inner else (rows,)
+
+    def _load(self, call: kernels.KernelCall, base: Node, chain: tuple[Node, ...], inner: bool) -> Any:
+        held = self.stored.get(base)
+        natural = (
+            call.spec.kind == "matmul" or call.spec.n_inner == 0 or not inner or _identity(call.permutation)
+        )
+        if held is not None and not chain and held.order is None and natural:
+            return held.array.reshape(*self._form(call, held.shape, inner))
+        key = (base, chain, inner, call.permutation, call.kept)
+        if key not in self.copied:
+            value = self.host(chain[-1] if chain else base)
+            value = arrange(value, inner, call, self.resize)
+            host = np.ascontiguousarray(value).reshape(self._form(call, value.shape, inner))
+            self.copied[key] = self.cuda.to_device(host)
+        return self.copied[key]
+
+    def _output(self, call: kernels.KernelCall, root: Node, inner: bool) -> Any:
+        shape = self.shape(root.shape)
+        spec = call.spec
+        order = None
+        if spec.kind == "loop" and spec.n_inner and inner and not _identity(call.permutation):
+            order = call.permutation
+        arranged = shape if order is None else tuple(shape[a] for a in order)
+        array = self.cuda.device_array(self._form(call, arranged, inner), dtype=root.dtype)
+        self.stored[root] = OnDevice(array, shape, order)
+        return array
+
+    def _launch_matmul(self, kernel: CudaKernel, arrays: list[Any], outputs: list[Any]) -> None:
+        a, b = arrays
+        batch, m, n = outputs[0].shape
+        if not (batch and m and n):
+            return
+        tile, most = options().tile, max_blocks()
+        grid = (min(math.ceil(n / tile), most), min(math.ceil(m / tile), most, MAX_GRID_YZ))
+        kernel.function[(*grid, min(batch, most, MAX_GRID_YZ)), (tile, tile)](a, b, outputs[0])
+
+
+def _identity(permutation: tuple[int, ...]) -> bool:
+    return permutation == tuple(range(len(permutation)))

@@ -1,0 +1,775 @@
+"""Branch-free scalar math that LLVM vectorizes inside Numba loops.
+
+Every public function (``exp_f64``, ``exp_f32``, ... and ``FUNCTIONS``, keyed by
+``(name, "f64" | "f32")``) is ``@njit(inline="always", error_model="numpy", cache=True)``
+with no C library call on its hot path and no data-dependent branch: special cases are
+conditional expressions (LLVM ``select``), 2^k is built from integer bits and exponents are
+read from them (one ``bitcast`` intrinsic per direction and dtype). Numba inlines them into
+the calling njit function (LLVM's own inliner left some calls in place), so a loop
+``out[i] = exp_f64(x[i])`` over ``range`` or ``prange`` becomes a SIMD loop: 8 doubles or
+16 floats per AVX-512 vector. The float32 versions compute in float32 throughout (every
+constant is an ``np.float32``) with shorter polynomials. Call them from kernels compiled
+without ``fastmath`` flags: Numba-level inlining gives their operations the caller's flags,
+and ``nnan``/``ninf`` would remove the NaN and infinity handling.
+
+Methods
+-------
+exp
+    k = round(x / ln2) (the 1.5 * 2^52 shift trick), r = x - k ln2 with ln2 in two parts
+    (Cody-Waite: k * LN2_HI is exact), keeping the rounding error r_lo; exp(r) = 1 + r +
+    (r_lo + r^2 P(r)), P the Taylor series 1/2! + r/3! + ... (to r^13 for f64, r^8 for
+    f32), 1 + r split exactly (Fast2Sum); times 2^(k // 2) * 2^(k - k // 2), two normal
+    factors, so subnormal results are rounded once and overflow gives inf naturally.
+    x is clamped first (+inf -> inf, -inf -> 0); NaN is passed through.
+expm1
+    The same reduction and P (to r^16 / r^8), then (a + b + c) m with a = 2^k - 1,
+    b = 2^k r, c = 2^k q, m = 1 for k <= 0 and a = 1 - 2^-k, b = r, c = q, m = 2^k for
+    k > 0 (q = r_lo + r^2 P(r)): |a| >= |b|, so a + b is split exactly and nothing is
+    lost where 2^k (1 + e) - 1 cancels. For k = 0, r = x exactly; -0.0 is preserved.
+log, log1p
+    x = 2^e (1 + f), 1 + f in [sqrt(1/2), sqrt(2)), from the bits (subnormals scaled by
+    2^52 / 2^23 first); s = f / (2 + f), log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), R
+    the Taylor series of 2 atanh(s) / s - 2 (terms 2 s^2n / (2n + 1), n <= 10 for f64,
+    5 for f32; |s| <= 0.1716); plus e ln2 in two parts. log1p works on u = fl(1 + x) and
+    adds the rounding error c of u back as c / u. log(0) = -inf, log(x < 0) = NaN,
+    log1p(-1) = -inf, log1p(-0.0) = -0.0.
+tanh
+    t = expm1(2 |x|) as a double-double (|x| clamped at 20 / 9, where tanh rounds to 1),
+    t / (t + 2) by one division and one exact-residual correction (Dekker's product by
+    Veltkamp splitting: no FMA needed); the sign bit of x is copied in (-0.0 stays).
+sigmoid
+    e = exp(-|x|) in (0, 1] as a double-double; 1 / (1 + e) for x >= 0, e / (1 + e) for
+    x < 0, with the same corrected division: no overflow, and correct subnormal results for
+    x < -708 (where NumPy's ``1 / (1 + np.exp(-x))`` underflows to 0: the tests compare with
+    the exact value; the two differ only there).
+sin, cos
+    k = round(x 2/pi), r = x - k pi/2 with pi/2 in four parts (Cody-Waite): the first
+    three have 26 (f64) / 12 (f32) significant bits, so k * part is exact for |k| < 2^27
+    / 2^12; the fourth is the rest (pi/2 to about 134 / 60 bits); the rounding errors of
+    the last subtractions are kept (TwoSum) as r_lo. sin and cos of r + r_lo by Taylor
+    series on |r| <= pi/4 (to r^17 / r^16 for f64, r^9 / r^10 for f32), picked and
+    signed by k mod 4. Exact over |x| <= SIN_LIMIT_F64 = 2^26 (f32: SIN_LIMIT_F32 = 4096,
+    |k| <= 2608), checked at the doubles / floats nearest to multiples of pi/2.
+    Beyond the limit (and for inf and NaN) the element goes to the C library's sin/cos,
+    behind a branch. The call site names masked vector variants (LLVM's
+    "vector-function-abi-variant" attribute), so LLVM still vectorizes the loop: each
+    vector calls the variant with the mask of lanes beyond the limit; it returns at once
+    when the mask is empty (the cost for ordinary arguments: one call per vector) and
+    else calls the C library for those lanes only. Huge arguments cost a scalar libm call
+    each; a vectorized Payne-Hanek reduction would remove that (not written).
+
+Measured accuracy: max error in ulp, float64 against NumPy's long double (x87 80-bit)
+function rounded to float64, float32 against NumPy's float64 function rounded to float32,
+over the sweeps of ``tests/test_fastmath.py`` (f64: 1e6 points per function, uniform and
+linear over the interesting interval, log-spaced magnitudes 5e-324..1.8e308 of both signs,
+the thresholds; f32: every 4099th bit pattern plus 1e6 points over the interval):
+
+    function   float64   float32
+    exp        0.75      0.75
+    expm1      0.94      0.89
+    log        0.80      0.80
+    log1p      0.80      0.81
+    tanh       0.76      0.75
+    sigmoid    0.76      0.76
+    sin        0.79      0.77
+    cos        0.77      0.79
+
+pow is not written yet (see FUNCTIONS for what is).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+__all__ = ["FUNCTIONS"]
+
+
+# --- bit casts -------------------------------------------------------------------------
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The int64 holding the bits of float64 ``x``."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, bits):
+    """The float64 whose bits are the integer ``bits`` (cast to int64 first)."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = context.cast(builder, args[0], signature.args[0], types.int64)
+        return builder.bitcast(value, ir.DoubleType())
+
+    return types.float64(bits), codegen
+
+
+@intrinsic
+def _f32_bits(typingctx, x):
+    """The int32 holding the bits of float32 ``x``."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(types.float32), codegen
+
+
+@intrinsic
+def _bits_f32(typingctx, bits):
+    """The float32 whose bits are the integer ``bits`` (truncated to int32 first)."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = context.cast(builder, args[0], signature.args[0], types.int32)
+        return builder.bitcast(value, ir.FloatType())
+
+    return types.float32(bits), codegen
+
+
+@intrinsic
+def _muladd(typingctx, a, b, c):
+    """a * b + c as llvm.fmuladd: fused when the target has FMA."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        lltype = args[0].type
+        name = "llvm.fmuladd.f64" if a == types.float64 else "llvm.fmuladd.f32"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(lltype, [lltype] * 3), name)
+        return builder.call(fn, args)
+
+    return a(a, a, a), codegen
+
+
+# --- constants ---------------------------------------------------------------------------
+# Derived with exact rational arithmetic (ln2 = 2 atanh(1/3), pi by Machin's formula, both
+# to 300 bits): each "HI" part is rounded to few significant bits so that k * HI is exact,
+# each "LO" part is the rest rounded to the working precision.
+
+_jit = numba.njit(cache=True, error_model="numpy", inline="always")
+
+F32 = np.float32
+I32 = np.int32
+
+LOG2E = 1.4426950408889634  # 1 / ln2
+LN2_HI = 0.6931471805598903  # ln2 to 42 bits: k * LN2_HI exact for |k| < 2^11
+LN2_LO = 5.497923018708371e-14  # ln2 - LN2_HI
+SHIFT_F64 = 6755399441055744.0  # 1.5 * 2^52: (v + SHIFT) - SHIFT rounds v to an integer
+EXP_MAX_F64 = 710.0  # exp overflows above 709.78; clamping here keeps k <= 1024
+EXP_MIN_F64 = -746.0  # exp underflows to 0 below -745.13; clamping keeps k >= -1077
+EXPM1_MIN_F64 = -40.0  # expm1(x) rounds to -1 below about -38
+TANH_MAX_F64 = 20.0  # tanh(x) rounds to 1 above about 19.06
+MIN_NORMAL_F64 = 2.2250738585072014e-308
+TWO52 = 4503599627370496.0
+SQRT_HALF_BITS_F64 = 0x3FE6A09E667F3BCD  # bits of sqrt(1/2)
+SIGN_BIT_F64 = -0x8000000000000000
+SPLIT_F64 = 134217729.0  # 2^27 + 1: Veltkamp's split into two 26-bit halves
+
+LOG2E_F32 = F32(1.4426950408889634)
+LN2_HI_F32 = F32(0.693145751953125)  # ln2 to 16 bits: k * LN2_HI_F32 exact for |k| < 2^8
+LN2_LO_F32 = F32(1.428606765330187e-06)
+SHIFT_F32 = F32(12582912.0)  # 1.5 * 2^23
+EXP_MAX_F32 = F32(89.0)  # exp overflows above 88.72
+EXP_MIN_F32 = F32(-104.0)  # exp underflows to 0 below -103.97
+EXPM1_MIN_F32 = F32(-20.0)  # expm1(x) rounds to -1 below about -17.3
+TANH_MAX_F32 = F32(9.0)  # tanh(x) rounds to 1 above about 9.01 - the rest is exact
+MIN_NORMAL_F32 = F32(1.1754943508222875e-38)
+TWO23_F32 = F32(8388608.0)
+SQRT_HALF_BITS_F32 = I32(0x3F3504F3)
+SIGN_BIT_F32 = I32(-0x80000000)
+SPLIT_F32 = F32(4097.0)  # 2^12 + 1
+ZERO_F32, HALF_F32, ONE_F32, TWO_F32 = F32(0.0), F32(0.5), F32(1.0), F32(2.0)
+INF_F32, NAN_F32 = F32(np.inf), F32(np.nan)
+
+# pi/2 = PIO2_1 + PIO2_2 + PIO2_3 + PIO2_4 (+ 2e-41 / 1e-28): the first three rounded to
+# 26 (f64) / 12 (f32) significant bits, so k PIO2_i is exact for |k| < 2^27 / 2^12.
+TWO_OVER_PI = 0.6366197723675814
+PIO2_1 = 1.5707963407039642  # 0x1.921fb58p+0
+PIO2_2 = -1.3909067675399456e-08  # -0x1.dde974p-27
+PIO2_3 = 6.123233932053594e-17  # 0x1.1a62630p-54
+PIO2_4 = 6.36831716351095e-25  # 0x1.8a2e03707344ap-81
+SIN_LIMIT_F64 = 67108864.0  # 2^26: |k| < 2^26 and the reduction is checked to 0.5 ulp
+TWO_OVER_PI_F32 = F32(0.6366197723675814)
+PIO2_1_F32 = F32(1.57080078125)  # 0x1.922p+0
+PIO2_2_F32 = F32(-4.453584551811218e-06)  # -0x1.2aep-18
+PIO2_3_F32 = F32(-8.706138032721356e-10)  # -0x1.deap-31
+PIO2_4_F32 = F32(6.223372171896613e-14)
+SIN_LIMIT_F32 = F32(4096.0)  # |k| <= 2608 < 2^12
+
+# Taylor coefficients, highest degree first (for Horner), rounded to the working type.
+# expm1(r) = r + r^2 P(r), P(r) = 1/2! + r/3! + ...: |r| <= ln2/2, so the first omitted
+# term, r^17/17! (f64, P to degree 14) or r^9/9! (f32, P to degree 6), is below 1e-22 /
+# 2e-10: small against the result even where expm1 = 2^k (1 + e) - 1 cancels (k = 1).
+EXPM1_POLY_F64 = tuple(1.0 / math.factorial(n) for n in range(16, 1, -1))
+# exp alone needs no more than r^13 / 13! (its first omitted term is 4e-18 of the result).
+EXP_POLY_F64 = EXPM1_POLY_F64[3:]
+EXPM1_POLY_F32 = tuple(F32(1.0 / math.factorial(n)) for n in range(8, 1, -1))
+# 2 atanh(s) / s - 2 = z R(z), z = s^2, R(z) = 2/3 + 2/5 z + 2/7 z^2 + ...: s^2 <= 0.0295,
+# so the first omitted term (z^10 * 2/21 f64, z^5 * 2/11 f32) is below 3e-17 / 2e-9.
+LOG_POLY_F64 = tuple(2.0 / (2 * n + 1) for n in range(10, 0, -1))
+LOG_POLY_F32 = tuple(F32(2.0 / (2 * n + 1)) for n in range(5, 0, -1))
+
+
+# sin(r) = r + r z S(z), cos(r) = 1 - z/2 + z^2 C(z), z = r^2, |r| <= pi/4: Taylor series,
+# first omitted terms r^19/19! (f64) / r^11/11! (f32) for sin, r^18/18! / r^12/12! for cos:
+# below 1e-19 / 2e-9 of the result.
+SIN_POLY_F64 = tuple((-1.0) ** n / math.factorial(2 * n + 1) for n in range(8, 0, -1))
+COS_POLY_F64 = tuple((-1.0) ** n / math.factorial(2 * n) for n in range(8, 1, -1))
+SIN_POLY_F32 = tuple(F32((-1.0) ** n / math.factorial(2 * n + 1)) for n in range(4, 0, -1))
+COS_POLY_F32 = tuple(F32((-1.0) ** n / math.factorial(2 * n)) for n in range(5, 1, -1))
+
+
+# Polynomials step with llvm.fmuladd: one FMA where the CPU has it (the same or better
+# rounding, half the instructions), a multiply and an add where it does not. Everything
+# else is strict IEEE arithmetic, which the error-free transformations (Fast2Sum, Dekker's
+# product) rely on.
+@_jit
+def _horner_f64(coeffs, r):
+    p = coeffs[0]
+    for i in range(1, len(coeffs)):
+        p = _muladd(p, r, coeffs[i])
+    return p
+
+
+@_jit
+def _horner_f32(coeffs, r):
+    p = coeffs[0]
+    for i in range(1, len(coeffs)):
+        p = _muladd(p, r, coeffs[i])
+    return p
+
+
+# --- error-free transformations (no FMA needed) ------------------------------------------
+
+
+@_jit
+def _two_sum(a, b):
+    """(s, e) with s = fl(a + b) and a + b = s + e exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@_jit
+def _two_prod_f64(a, b):
+    """(p, e) with p = fl(a b) and a b = p + e exactly (Dekker, Veltkamp splitting)."""
+    p = a * b
+    ca = SPLIT_F64 * a
+    a_hi = ca - (ca - a)
+    a_lo = a - a_hi
+    cb = SPLIT_F64 * b
+    b_hi = cb - (cb - b)
+    b_lo = b - b_hi
+    return p, ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+@_jit
+def _two_prod_f32(a, b):
+    p = a * b
+    ca = SPLIT_F32 * a
+    a_hi = ca - (ca - a)
+    a_lo = a - a_hi
+    cb = SPLIT_F32 * b
+    b_hi = cb - (cb - b)
+    b_lo = b - b_hi
+    return p, ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+@_jit
+def _div_dd_f64(n_hi, n_lo, d_hi, d_lo):
+    """(n_hi + n_lo) / (d_hi + d_lo) to about 0.5 ulp: one division and one correction
+    step, q0 + (n - q0 d) / d with the residual computed exactly."""
+    inv = 1.0 / d_hi
+    q0 = n_hi * inv
+    p, p_err = _two_prod_f64(q0, d_hi)
+    residual = ((n_hi - p) - p_err) + (n_lo - q0 * d_lo)
+    return q0 + residual * inv
+
+
+@_jit
+def _div_dd_f32(n_hi, n_lo, d_hi, d_lo):
+    inv = ONE_F32 / d_hi
+    q0 = n_hi * inv
+    p, p_err = _two_prod_f32(q0, d_hi)
+    residual = ((n_hi - p) - p_err) + (n_lo - q0 * d_lo)
+    return q0 + residual * inv
+
+
+# --- exp, expm1 ----------------------------------------------------------------------------
+
+
+@_jit
+def _pow2_f64(k):
+    """2^k for integer k in [-1022, 1023], from the exponent bits."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@_jit
+def _pow2_f32(k):
+    """2^k for integer k in [-126, 127], from the exponent bits."""
+    return _bits_f32((k + I32(127)) << I32(23))
+
+
+@_jit
+def _exp_reduce_f64(x):
+    """(k, r, r_lo) with x = k ln2 + r + r_lo, |r| <= ln2/2 (x already clamped):
+    x - k LN2_HI is exact, r_lo keeps the rounding error of subtracting k LN2_LO."""
+    kd = (x * LOG2E + SHIFT_F64) - SHIFT_F64
+    t = x - kd * LN2_HI
+    r = t - kd * LN2_LO
+    return np.int64(kd), r, (t - r) - kd * LN2_LO
+
+
+@_jit
+def _exp_reduce_f32(x):
+    kd = (x * LOG2E_F32 + SHIFT_F32) - SHIFT_F32
+    t = x - kd * LN2_HI_F32
+    r = t - kd * LN2_LO_F32
+    return np.int32(kd), r, (t - r) - kd * LN2_LO_F32
+
+
+@_jit
+def _exp_dd_f64(x):
+    """(k, hi, lo) with exp(x) = 2^k (hi + lo), x in [EXP_MIN_F64, EXP_MAX_F64]:
+    1 + r + (r_lo + r^2 P(r)) with 1 + r split exactly (Fast2Sum)."""
+    k, r, r_lo = _exp_reduce_f64(x)
+    s = 1.0 + r
+    tail = ((1.0 - s) + r) + (r_lo + r * r * _horner_f64(EXP_POLY_F64, r))
+    hi = s + tail
+    return k, hi, (s - hi) + tail
+
+
+@_jit
+def _exp_dd_f32(x):
+    k, r, r_lo = _exp_reduce_f32(x)
+    s = ONE_F32 + r
+    tail = ((ONE_F32 - s) + r) + (r_lo + r * r * _horner_f32(EXPM1_POLY_F32, r))
+    hi = s + tail
+    return k, hi, (s - hi) + tail
+
+
+@_jit
+def _scale_f64(v, k):
+    """v 2^k for k in [-2044, 2046], as two normal factors: a subnormal result is rounded
+    once, an overflow gives inf."""
+    half = k >> 1
+    return v * _pow2_f64(half) * _pow2_f64(k - half)
+
+
+@_jit
+def _scale_f32(v, k):
+    half = k >> I32(1)
+    return v * _pow2_f32(half) * _pow2_f32(k - half)
+
+
+@_jit
+def _exp_core_f64(x):
+    k, hi, _ = _exp_dd_f64(x)
+    return _scale_f64(hi, k)
+
+
+@_jit
+def _exp_core_f32(x):
+    k, hi, _ = _exp_dd_f32(x)
+    return _scale_f32(hi, k)
+
+
+@_jit
+def exp_f64(x):
+    clamped = x if x < EXP_MAX_F64 else EXP_MAX_F64  # NaN -> EXP_MAX, restored below
+    clamped = clamped if clamped > EXP_MIN_F64 else EXP_MIN_F64
+    result = _exp_core_f64(clamped)
+    return result if x == x else x
+
+
+@_jit
+def exp_f32(x):
+    clamped = x if x < EXP_MAX_F32 else EXP_MAX_F32
+    clamped = clamped if clamped > EXP_MIN_F32 else EXP_MIN_F32
+    result = _exp_core_f32(clamped)
+    return result if x == x else x
+
+
+@_jit
+def _expm1_dd_f64(x):
+    """(hi, lo), hi + lo = expm1(x) for x in [EXPM1_MIN_F64, EXP_MAX_F64] (-0.0 gives
+    +0.0), as (a + b + c) m: for k <= 0, a + b + c = 2^k - 1 + 2^k r + 2^k q and m = 1;
+    for k > 0, 1 - 2^-k + r + q and m = 2^k; q = r_lo + r^2 P(r). |a| >= |b|, so a + b is
+    split exactly (Fast2Sum): no cancellation loses bits."""
+    k, r, r_lo = _exp_reduce_f64(x)
+    q = r_lo + r * r * _horner_f64(EXPM1_POLY_F64, r)
+    k_neg = k if k < 0 else 0
+    k_pos = k if k > 1 else 1
+    scale = _pow2_f64(k_neg)
+    k_inv = k_pos if k_pos < 100 else 100  # 1 - 2^-k == 1 for all k >= 54
+    positive = k > 0
+    inv = _pow2_f64(-k_inv)
+    a = (1.0 - inv) if positive else scale - 1.0
+    b = r if positive else scale * r
+    c = (q + ((1.0 - a) - inv)) if positive else scale * q  # keeps the bits 1 - 2^-k lost
+    s = a + b
+    tail = ((a - s) + b) + c
+    hi = s + tail
+    lo = (s - hi) + tail
+    half_m = _pow2_f64(k_pos - 1)  # m = 2 half_m: 2^1024 overflows
+    if_positive = ((hi * half_m) * 2.0, (lo * half_m) * 2.0)
+    return if_positive if positive else (hi, lo)
+
+
+@_jit
+def _expm1_dd_f32(x):
+    k, r, r_lo = _exp_reduce_f32(x)
+    q = r_lo + r * r * _horner_f32(EXPM1_POLY_F32, r)
+    k_neg = k if k < I32(0) else I32(0)
+    k_pos = k if k > I32(1) else I32(1)
+    scale = _pow2_f32(k_neg)
+    k_inv = k_pos if k_pos < I32(40) else I32(40)
+    positive = k > I32(0)
+    inv = _pow2_f32(-k_inv)
+    a = (ONE_F32 - inv) if positive else scale - ONE_F32
+    b = r if positive else scale * r
+    c = (q + ((ONE_F32 - a) - inv)) if positive else scale * q
+    s = a + b
+    tail = ((a - s) + b) + c
+    hi = s + tail
+    lo = (s - hi) + tail
+    half_m = _pow2_f32(k_pos - I32(1))
+    if_positive = ((hi * half_m) * TWO_F32, (lo * half_m) * TWO_F32)
+    return if_positive if positive else (hi, lo)
+
+
+@_jit
+def expm1_f64(x):
+    clamped = x if x < EXP_MAX_F64 else EXP_MAX_F64
+    clamped = clamped if clamped > EXPM1_MIN_F64 else EXPM1_MIN_F64
+    result, _ = _expm1_dd_f64(clamped)
+    return x if (x == 0.0 or x != x) else result  # keeps -0.0 and NaN
+
+
+@_jit
+def expm1_f32(x):
+    clamped = x if x < EXP_MAX_F32 else EXP_MAX_F32
+    clamped = clamped if clamped > EXPM1_MIN_F32 else EXPM1_MIN_F32
+    result, _ = _expm1_dd_f32(clamped)
+    return x if (x == ZERO_F32 or x != x) else result
+
+
+# --- log, log1p ----------------------------------------------------------------------------
+
+
+@_jit
+def _log_split_f64(x):
+    """(e, f) with x = 2^e (1 + f), 1 + f in [sqrt(1/2), sqrt(2)); x positive normal."""
+    bits = _f64_bits(x)
+    e = (bits - SQRT_HALF_BITS_F64) >> 52
+    return e, _bits_f64(bits - (e << 52)) - 1.0
+
+
+@_jit
+def _log_split_f32(x):
+    bits = _f32_bits(x)
+    e = (bits - SQRT_HALF_BITS_F32) >> I32(23)
+    return e, _bits_f32(bits - (e << I32(23))) - ONE_F32
+
+
+@_jit
+def _log_core_f64(e, f, low):
+    """e ln2 + log(1 + f) + low, with |low| a small correction."""
+    s = f / (2.0 + f)
+    z = s * s
+    r = z * _horner_f64(LOG_POLY_F64, z)
+    hfsq = 0.5 * f * f
+    ed = np.float64(e)
+    return ed * LN2_HI + (f - (hfsq - (s * (hfsq + r) + (ed * LN2_LO + low))))
+
+
+@_jit
+def _log_core_f32(e, f, low):
+    s = f / (TWO_F32 + f)
+    z = s * s
+    r = z * _horner_f32(LOG_POLY_F32, z)
+    hfsq = HALF_F32 * f * f
+    ed = np.float32(e)
+    return ed * LN2_HI_F32 + (f - (hfsq - (s * (hfsq + r) + (ed * LN2_LO_F32 + low))))
+
+
+@_jit
+def log_f64(x):
+    small = x < MIN_NORMAL_F64  # subnormals: scale into the normal range first
+    e, f = _log_split_f64(x * TWO52 if small else x)
+    result = _log_core_f64(e - 52 if small else e, f, 0.0)
+    result = -np.inf if x == 0.0 else result
+    result = np.nan if x < 0.0 else result
+    return result if x < np.inf else x + x  # inf and NaN
+
+
+@_jit
+def log_f32(x):
+    small = x < MIN_NORMAL_F32
+    e, f = _log_split_f32(x * TWO23_F32 if small else x)
+    result = _log_core_f32(e - I32(23) if small else e, f, ZERO_F32)
+    result = -INF_F32 if x == ZERO_F32 else result
+    result = NAN_F32 if x < ZERO_F32 else result
+    return result if x < INF_F32 else x + x
+
+
+@_jit
+def log1p_f64(x):
+    u = 1.0 + x
+    # u = 1 + x - c exactly: c is the rounding error of u (c / u corrects log(u)).
+    c = (1.0 - (u - x)) if u >= 2.0 else (x - (u - 1.0))
+    e, f = _log_split_f64(u)
+    result = _log_core_f64(e, f, c / u)
+    result = x if x == 0.0 else result  # keeps -0.0
+    result = -np.inf if x == -1.0 else result
+    result = np.nan if x < -1.0 else result
+    return result if x < np.inf else x + x
+
+
+@_jit
+def log1p_f32(x):
+    u = ONE_F32 + x
+    c = (ONE_F32 - (u - x)) if u >= TWO_F32 else (x - (u - ONE_F32))
+    e, f = _log_split_f32(u)
+    result = _log_core_f32(e, f, c / u)
+    result = x if x == ZERO_F32 else result
+    result = -INF_F32 if x == -ONE_F32 else result
+    result = NAN_F32 if x < -ONE_F32 else result
+    return result if x < INF_F32 else x + x
+
+
+# --- tanh, sigmoid --------------------------------------------------------------------------
+
+
+@_jit
+def tanh_f64(x):
+    a = abs(x)
+    a = a if a < TANH_MAX_F64 else TANH_MAX_F64  # NaN -> TANH_MAX, restored below
+    t_hi, t_lo = _expm1_dd_f64(2.0 * a)
+    d_hi, d_err = _two_sum(t_hi, 2.0)
+    magnitude = _div_dd_f64(t_hi, t_lo, d_hi, d_err + t_lo)  # t / (t + 2)
+    result = _bits_f64(_f64_bits(magnitude) | (_f64_bits(x) & SIGN_BIT_F64))
+    return result if x == x else x
+
+
+@_jit
+def tanh_f32(x):
+    a = abs(x)
+    a = a if a < TANH_MAX_F32 else TANH_MAX_F32
+    t_hi, t_lo = _expm1_dd_f32(TWO_F32 * a)
+    d_hi, d_err = _two_sum(t_hi, TWO_F32)
+    magnitude = _div_dd_f32(t_hi, t_lo, d_hi, d_err + t_lo)
+    result = _bits_f32(_f32_bits(magnitude) | (_f32_bits(x) & SIGN_BIT_F32))
+    return result if x == x else x
+
+
+@_jit
+def sigmoid_f64(x):
+    """1 / (1 + e) for x >= 0, e / (1 + e) for x < 0, e = exp(-|x|) in (0, 1] carried
+    as hi + lo: never overflows, and subnormal results for x < -708 are right."""
+    a = abs(x)
+    clamped = a if a < -EXP_MIN_F64 else -EXP_MIN_F64
+    k, e_hi, e_lo = _exp_dd_f64(-clamped)
+    e_hi = _scale_f64(e_hi, k)
+    e_lo = _scale_f64(e_lo, k)
+    d_hi, d_lo = _two_sum(1.0, e_hi)
+    positive = x >= 0.0
+    result = _div_dd_f64(1.0 if positive else e_hi, 0.0 if positive else e_lo, d_hi, d_lo + e_lo)
+    return result if x == x else x
+
+
+@_jit
+def sigmoid_f32(x):
+    a = abs(x)
+    clamped = a if a < -EXP_MIN_F32 else -EXP_MIN_F32
+    k, e_hi, e_lo = _exp_dd_f32(-clamped)
+    e_hi = _scale_f32(e_hi, k)
+    e_lo = _scale_f32(e_lo, k)
+    d_hi, d_lo = _two_sum(ONE_F32, e_hi)
+    positive = x >= ZERO_F32
+    result = _div_dd_f32(ONE_F32 if positive else e_hi, ZERO_F32 if positive else e_lo, d_hi, d_lo + e_lo)
+    return result if x == x else x
+
+
+# --- sin, cos ---------------------------------------------------------------------------------
+
+
+@_jit
+def _sincos_f64(x, shift):
+    """sin(x + shift pi/2) for |x| <= SIN_LIMIT_F64 (shift 0: sin, 1: cos). The reduced
+    argument is r + r_lo: the rounding errors of the last two subtractions are kept."""
+    kd = (x * TWO_OVER_PI + SHIFT_F64) - SHIFT_F64
+    t2 = (x - kd * PIO2_1) - kd * PIO2_2  # exact for |k| < 2^27
+    t3, e3 = _two_sum(t2, -(kd * PIO2_3))
+    r, e4 = _two_sum(t3, -(kd * PIO2_4))
+    r_lo = e3 + e4
+    z = r * r
+    half_z = 0.5 * z
+    sin_r = r + (r * z * _horner_f64(SIN_POLY_F64, z) + r_lo * (1.0 - half_z))
+    w = 1.0 - half_z
+    cos_r = w + ((((1.0 - w) - half_z) + z * z * _horner_f64(COS_POLY_F64, z)) - r * r_lo)
+    quadrant = np.int64(kd) + shift
+    value = sin_r if (quadrant & 1) == 0 else cos_r
+    return -value if (quadrant & 2) != 0 else value
+
+
+@_jit
+def _sincos_f32(x, shift):
+    kd = (x * TWO_OVER_PI_F32 + SHIFT_F32) - SHIFT_F32
+    # In float32 only the first step is exact: the others keep their errors (TwoSum).
+    t2, e2 = _two_sum(x - kd * PIO2_1_F32, -(kd * PIO2_2_F32))
+    t3, e3 = _two_sum(t2, -(kd * PIO2_3_F32))
+    r, e4 = _two_sum(t3, -(kd * PIO2_4_F32))
+    r_lo = (e2 + e3) + e4
+    z = r * r
+    half_z = HALF_F32 * z
+    sin_r = r + (r * z * _horner_f32(SIN_POLY_F32, z) + r_lo * (ONE_F32 - half_z))
+    w = ONE_F32 - half_z
+    cos_r = w + ((((ONE_F32 - w) - half_z) + z * z * _horner_f32(COS_POLY_F32, z)) - r * r_lo)
+    quadrant = np.int32(kd) + shift
+    value = sin_r if (quadrant & I32(1)) == I32(0) else cos_r
+    return -value if (quadrant & I32(2)) != I32(0) else value
+
+
+# The C library for |x| beyond the reduction's range, inf and NaN. The call site names
+# masked vector variants (LLVM's "vector-function-abi-variant"): the vectorizer then keeps
+# the loop vectorized and passes each vector with a mask of the lanes that need the C
+# library; a variant returns at once when no lane does, else calls it lane by lane. The
+# scalar wrapper is not known to LLVM as libm's sin, so it is never speculated.
+_VARIANT_WIDTHS = (2, 4, 8, 16, 32)
+
+
+def _define_scalar_wrapper(module, fnty, symbol):
+    wrapper = cgutils.get_or_insert_function(module, fnty, f"lazyfuse_fastmath_{symbol}")
+    if wrapper.is_declaration:
+        wrapper.linkage = "internal"
+        for attribute in ("noinline", "nounwind", "readnone"):
+            wrapper.attributes.add(attribute)
+        inner = ir.IRBuilder(wrapper.append_basic_block("entry"))
+        libm = cgutils.get_or_insert_function(module, fnty, symbol)
+        inner.ret(inner.call(libm, wrapper.args))
+    return wrapper
+
+
+def _define_masked_variant(module, scalar, lltype, width):
+    """<width x T> f(<width x T> x, <width x i1> mask): scalar(x[i]) where mask[i], else x[i]."""
+    vector, mask_type = ir.VectorType(lltype, width), ir.VectorType(ir.IntType(1), width)
+    name = f"{scalar.name}_masked{width}"
+    fn = cgutils.get_or_insert_function(module, ir.FunctionType(vector, [vector, mask_type]), name)
+    if not fn.is_declaration:
+        return fn
+    fn.linkage = "weak_odr"  # kept until the vectorizer has seen the call (internal is dropped)
+    fn.attributes.add("nounwind")
+    x, mask = fn.args
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    bits = builder.bitcast(mask, ir.IntType(width))
+    lanes_block = fn.append_basic_block("lanes")
+    done_block = fn.append_basic_block("none")
+    builder.cbranch(
+        builder.icmp_unsigned("==", bits, ir.Constant(ir.IntType(width), 0)), done_block, lanes_block
+    )
+    builder.position_at_end(done_block)
+    builder.ret(x)
+    builder.position_at_end(lanes_block)
+    result = x
+    for lane in range(width):
+        index = ir.Constant(ir.IntType(32), lane)
+        call_block = fn.append_basic_block(f"call{lane}")
+        next_block = fn.append_basic_block(f"next{lane}")
+        before = builder.block
+        builder.cbranch(builder.extract_element(mask, index), call_block, next_block)
+        builder.position_at_end(call_block)
+        updated = builder.insert_element(
+            result, builder.call(scalar, [builder.extract_element(x, index)]), index
+        )
+        builder.branch(next_block)
+        builder.position_at_end(next_block)
+        phi = builder.phi(vector)
+        phi.add_incoming(result, before)
+        phi.add_incoming(updated, call_block)
+        result = phi
+    builder.ret(result)
+    return fn
+
+
+def _libm_call(name):
+    def typer(typingctx, x):
+        if not isinstance(x, types.Float):
+            return None
+
+        def codegen(context, builder, signature, args):
+            lltype = args[0].type
+            symbol = name if x == types.float64 else name + "f"
+            module = builder.module
+            scalar = _define_scalar_wrapper(module, ir.FunctionType(lltype, [lltype]), symbol)
+            variants = []
+            for width in _VARIANT_WIDTHS:
+                variant = _define_masked_variant(module, scalar, lltype, width)
+                variants.append(f"_ZGV_LLVM_M{width}v_{scalar.name}({variant.name})")
+            call = builder.call(scalar, args)
+            # A string attribute, which llvmlite's attribute set does not validate.
+            set.add(call.attributes, '"vector-function-abi-variant"="{}"'.format(",".join(variants)))
+            return call
+
+        return x(x), codegen
+
+    return intrinsic(typer)
+
+
+_libm_sin = _libm_call("sin")
+_libm_cos = _libm_call("cos")
+
+
+@_jit
+def sin_f64(x):
+    if not abs(x) <= SIN_LIMIT_F64:  # huge, inf, NaN: the C library (not vectorized)
+        return _libm_sin(x)
+    result = _sincos_f64(x, 0)
+    return x if x == 0.0 else result  # keeps -0.0
+
+
+@_jit
+def sin_f32(x):
+    if not abs(x) <= SIN_LIMIT_F32:
+        return _libm_sin(x)
+    result = _sincos_f32(x, I32(0))
+    return x if x == ZERO_F32 else result
+
+
+@_jit
+def cos_f64(x):
+    if not abs(x) <= SIN_LIMIT_F64:
+        return _libm_cos(x)
+    return _sincos_f64(x, 1)
+
+
+@_jit
+def cos_f32(x):
+    if not abs(x) <= SIN_LIMIT_F32:
+        return _libm_cos(x)
+    return _sincos_f32(x, I32(1))
+
+
+FUNCTIONS = {
+    (name, dtype): globals()[f"{name}_{dtype}"]
+    for name in ("exp", "expm1", "log", "log1p", "tanh", "sigmoid", "sin", "cos")
+    for dtype in ("f64", "f32")
+}

@@ -1,0 +1,158 @@
+"""The CUDA target (on Numba's simulator: tests/conftest.py sets NUMBA_ENABLE_CUDASIM=1).
+
+The differential tests of the CPU target run again here, with every ``compute()``
+going to CUDA (``config.override(target="cuda")``), blocks of 8 threads and 8x8
+matmul tiles, so small arrays already cross block and tile edges (the simulator runs
+each CUDA thread as a Python thread and waits on every ``syncthreads``: small blocks
+keep it fast). Then tests of what only the CUDA target has: rows longer than a block,
+launch edges, matmul shapes and 32x32 tiles, device functions, the generated source.
+The simulator runs a user's function as plain Python, so ``lf.map`` of float32 values
+(which Numba computes in float32) is tested on the CPU only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+import lazyfuse as lf
+from lazyfuse import config
+from tests.test_elementwise import (  # noqa: F401  (collected again, for CUDA)
+    test_broadcasting_and_strided_layouts,
+    test_every_dtype_pair_matches_numpy,
+    test_every_unary_function_on_0d_and_empty_inputs,
+    test_python_scalars_are_weak_on_either_side,
+    test_unary_functions_match_numpy,
+    test_where_broadcasts_three_operands,
+)
+from tests.test_fusion_random import test_fused_kernels_agree_with_the_interpreter  # noqa: F401
+from tests.test_matmul import (  # noqa: F401
+    test_bool_matmul_is_logical,
+    test_integer_products_wrap_like_numpy,
+)
+from tests.test_reductions import (  # noqa: F401
+    test_empty_axes,
+    test_fused_producers_and_consumers,
+    test_nan_propagates_and_large_int_sums_are_exact,
+    test_reductions_on_every_dtype,
+)
+from tests.test_user_functions import (  # noqa: F401
+    test_reduce_is_a_left_fold_in_c_order,
+    test_zip_broadcasts_mixed_dtypes_and_layouts,
+)
+from tests.test_views import test_random_chains_of_views_and_arithmetic  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def _on_cuda():
+    """Every compute() in this module runs on the CUDA target, with small blocks."""
+    settings.load_profile("cuda")
+    try:
+        with config.override(target="cuda", cuda_block=8, cuda_tile=8):
+            yield
+    finally:
+        settings.load_profile("lazyfuse")
+
+
+def test_compute_really_ran_on_cuda():
+    x = lf.asarray(np.arange(5.0))
+    assert "cuda.jit" in (x * 2.0).kernels()[0].source
+    assert [k.target for k in (x * 2.0).kernels()] == ["cuda"]
+
+
+@pytest.mark.parametrize("cols", [1, 7, 8, 9, 33, 100])
+def test_rows_shorter_and_longer_than_a_block(cols):
+    """A block of 8 threads per row: rows of 1..100 elements, softmax and layernorm."""
+    rng = np.random.default_rng(cols)
+    x = rng.standard_normal((3, cols)).astype(np.float32)
+    t = lf.asarray(x)
+    e = lf.exp(t - t.max(axis=-1, keepdims=True))
+    softmax = e / e.sum(axis=-1, keepdims=True)
+    centered = t - t.mean(axis=-1, keepdims=True)
+    layernorm = centered / lf.sqrt((centered * centered).mean(axis=-1, keepdims=True) + 1e-5)
+    got_softmax, got_layernorm = lf.compute(softmax, layernorm)
+    ex = np.exp(x - x.max(axis=-1, keepdims=True))
+    np.testing.assert_allclose(got_softmax, ex / ex.sum(axis=-1, keepdims=True), rtol=1e-5, atol=1e-7)
+    cx = x - x.mean(axis=-1, keepdims=True)
+    expected = cx / np.sqrt((cx * cx).mean(axis=-1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(got_layernorm, expected, rtol=1e-4, atol=1e-5)  # float32 sums of 100 terms
+    assert len(softmax.kernels()) == 1 and len(layernorm.kernels()) == 1
+
+
+@pytest.mark.parametrize("size", [31, 32, 33, 1025])
+def test_elementwise_launches_cover_every_element(size):
+    x = np.arange(size, dtype=np.int64)
+    np.testing.assert_array_equal((lf.asarray(x) * 3 + 1).compute(), x * 3 + 1)
+    np.testing.assert_array_equal(lf.asarray(x).sum().compute(), x.sum())
+
+
+MATMUL_SHAPES = [
+    ((3, 5), (5, 4)),
+    ((9, 2), (2, 9)),
+    ((5,), (5, 3)),
+    ((2, 1, 3, 2), (3, 2, 2)),
+    ((0, 3), (3, 2)),
+]
+
+
+@pytest.mark.parametrize(("shape_a", "shape_b"), MATMUL_SHAPES, ids=str)
+def test_matmul_shapes_dtypes_and_an_epilogue(shape_a, shape_b):
+    """8x8 tiles: edge tiles, 1-D operands, broadcast batches, empty; every dtype pair."""
+    rng = np.random.default_rng(1)
+    cases, expected = [], []
+    for da, db in [("float64", "float32"), ("int32", "int64"), ("bool", "bool"), ("float32", "int32")]:
+        a = rng.integers(-3, 4, shape_a).astype(da)
+        b = rng.integers(-3, 4, shape_b).astype(db)
+        cases += [lf.asarray(a) @ b, lf.maximum(lf.asarray(a) @ lf.asarray(b).T.T, 0)]
+        expected += [a @ b, np.maximum(a @ b, 0)]
+    for got, want in zip(lf.compute(*cases), expected, strict=True):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)  # small integers: exact in every dtype
+
+
+def test_matmul_with_32x32_tiles():
+    """The default tile: 33x33 and a batched (2,45,33) @ (2,33,40) with an epilogue."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((33, 33)), rng.standard_normal((33, 33))
+    c, d = rng.standard_normal((2, 45, 33)), rng.standard_normal((2, 33, 40))
+    with config.override(cuda_tile=32):
+        got = lf.compute(lf.asarray(a) @ b, lf.relu(lf.asarray(c) @ d + 1.0))
+    np.testing.assert_allclose(got[0], a @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[1], np.maximum(c @ d + 1.0, 0), rtol=1e-12, atol=1e-12)
+
+
+def test_a_user_function_runs_as_a_device_function():
+    def clipped_square(v):
+        return min(v * v, 10.0)
+
+    x = np.linspace(-5, 5, 40)
+    expr = lf.map(clipped_square, x)
+    np.testing.assert_allclose(expr.compute(), np.minimum(x * x, 10.0), rtol=1e-12)
+    assert "device functions: fn" in expr.kernels()[0].source or "clipped_square" in expr.kernels()[0].source
+
+
+def test_the_cuda_source_has_the_block_reduction_and_explain_shows_it():
+    t = lf.asarray(np.ones((4, 50)))
+    source = t.sum(axis=1).kernels()[0].source
+    assert "cuda.shared.array(8," in source and "cuda.syncthreads()" in source
+    assert "for i0 in range(cuda.blockIdx.x, n0, cuda.gridDim.x):" in source
+    text = t.sum(axis=1).explain()
+    assert "target: cuda" in text
+
+
+def test_out_and_results_come_back_to_the_host():
+    x = np.arange(12.0).reshape(3, 4)
+    out = np.empty((4, 3))
+    result = (lf.asarray(x).T * 2.0).compute(out=out)
+    assert result is out
+    np.testing.assert_array_equal(out, x.T * 2)
+    assert isinstance(lf.asarray(x).sum(axis=0).compute(), np.ndarray)
+
+
+def test_without_a_gpu_or_the_simulator_the_error_says_what_to_do(monkeypatch):
+    from numba import cuda
+
+    monkeypatch.setattr(cuda, "is_available", lambda: False)
+    with pytest.raises(lf.LazyfuseError, match="NUMBA_ENABLE_CUDASIM=1"):
+        (lf.asarray(np.ones(3)) + 1.0).compute()

@@ -1,0 +1,300 @@
+"""The vectorizable scalar math of ``lazyfuse.runtime.fastmath``: within 2 ulp of the exact
+result everywhere (float64 against x87 long double, float32 against float64), NumPy's
+NaNs, infinities and signed zeros, and SIMD code when called from another njit loop.
+
+Every function is called through one compiled loop per (function, dtype), shared by all
+tests (``_LOOPS``): arrays in, arrays out, never a compile per example.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from numba import prange
+
+from lazyfuse.runtime import fastmath
+
+MAX_ULP = 2.0
+DTYPES = {"f64": np.float64, "f32": np.float32}
+NAMES = ("exp", "expm1", "log", "log1p", "tanh", "sigmoid", "sin", "cos")
+CASES = [(name, dtype) for name in NAMES for dtype in DTYPES]
+TINY = {"f64": 5e-324, "f32": 1e-45}
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+# NumPy's function; applied to np.longdouble (f64) or np.float64 (f32) it is the reference.
+NUMPY = {
+    "exp": np.exp,
+    "expm1": np.expm1,
+    "log": np.log,
+    "log1p": np.log1p,
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "sin": np.sin,
+    "cos": np.cos,
+}
+
+_LOOPS: dict[tuple[str, str, bool], object] = {}
+
+
+def _loop(name: str, dtype: str, parallel: bool = False):
+    """A compiled loop ``out[i] = <name>_<dtype>(x[i])`` (``prange`` and parallel=True
+    when ``parallel``), compiled once for contiguous 1-d arrays and cached."""
+    key = (name, dtype, parallel)
+    if key not in _LOOPS:
+        scalar = fastmath.FUNCTIONS[(name, dtype)]
+        if parallel:
+
+            @numba.njit(parallel=True, error_model="numpy")
+            def loop(x, out):
+                for i in prange(x.shape[0]):
+                    out[i] = scalar(x[i])
+        else:
+
+            @numba.njit(error_model="numpy")
+            def loop(x, out):
+                for i in range(x.shape[0]):
+                    out[i] = scalar(x[i])
+
+        array = numba.from_dtype(np.dtype(DTYPES[dtype]))[::1]
+        loop.compile((array, array))
+        _LOOPS[key] = loop
+    return _LOOPS[key]
+
+
+def compute(name: str, dtype: str, x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=DTYPES[dtype])
+    out = np.empty_like(x)
+    _loop(name, dtype)(x, out)
+    return out
+
+
+def _quiet(fn, x):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(x)
+
+
+def reference(name: str, dtype: str, x: np.ndarray) -> np.ndarray:
+    """The exact result in a wider type: long double for f64, float64 for f32."""
+    wide = np.longdouble if dtype == "f64" else np.float64
+    return _quiet(lambda v: NUMPY[name](v.astype(wide)), x)
+
+
+def ulp_errors(name: str, dtype: str, x: np.ndarray, got: np.ndarray) -> np.ndarray:
+    """|got - exact| in ulps of the exact result rounded to the dtype (NaN where both
+    are NaN, 0 where both are the same infinity, inf for a wrong infinity)."""
+    exact = reference(name, dtype, x)
+    rounded = _quiet(lambda e: e.astype(DTYPES[dtype]), exact)
+    with np.errstate(all="ignore"):
+        spacing = np.spacing(np.abs(rounded)).astype(exact.dtype)
+        errors = np.abs((got.astype(exact.dtype) - exact) / spacing).astype(np.float64)
+    same = (got == rounded) | (np.isnan(got) & np.isnan(rounded))
+    errors[same] = 0.0
+    errors[np.isnan(got) != np.isnan(rounded)] = np.inf
+    return errors
+
+
+def assert_accurate(name: str, dtype: str, x: np.ndarray) -> None:
+    """Within MAX_ULP of the exact result; NaNs where NumPy gives NaN; infinities and
+    signed zeros where the exactly rounded result has them."""
+    x = np.asarray(x, dtype=DTYPES[dtype])
+    got = compute(name, dtype, x)
+    numpy_result = _quiet(NUMPY[name], x)
+    bad_nan = np.isnan(got) != np.isnan(numpy_result)
+    assert not bad_nan.any(), f"{name}_{dtype}: NaN differs from NumPy at x={x[bad_nan][:5]}"
+    errors = ulp_errors(name, dtype, x, got)
+    worst = int(np.argmax(errors))
+    assert errors[worst] <= MAX_ULP, (
+        f"{name}_{dtype}({x[worst]!r}) = {got[worst]!r}: {errors[worst]:.3g} ulp "
+        f"(exact {reference(name, dtype, x[worst : worst + 1])[0]!r})"
+    )
+    exact = _quiet(lambda e: e.astype(DTYPES[dtype]), reference(name, dtype, x))
+    special = (exact == 0) | np.isinf(exact)
+    mismatch = special & ((got != exact) | (np.signbit(got) != np.signbit(exact)))
+    assert not mismatch.any(), f"{name}_{dtype}: zero/infinity differs at x={x[mismatch][:5]}"
+
+
+# --- inputs --------------------------------------------------------------------------------
+
+# The interesting interval of each function (where the result is neither trivial nor
+# saturated), for linear sweeps; log-spaced sweeps cover every magnitude besides.
+RANGES = {
+    "f64": {
+        "exp": (-746.0, 710.0),
+        "expm1": (-40.0, 710.0),
+        "log": (0.0, 4.0),
+        "log1p": (-1.0, 4.0),
+        "tanh": (-20.0, 20.0),
+        "sigmoid": (-746.0, 40.0),
+        "sin": (-fastmath.SIN_LIMIT_F64, fastmath.SIN_LIMIT_F64),
+        "cos": (-fastmath.SIN_LIMIT_F64, fastmath.SIN_LIMIT_F64),
+    },
+    "f32": {
+        "exp": (-104.0, 89.0),
+        "expm1": (-20.0, 89.0),
+        "log": (0.0, 4.0),
+        "log1p": (-1.0, 4.0),
+        "tanh": (-10.0, 10.0),
+        "sigmoid": (-104.0, 20.0),
+        "sin": (-float(fastmath.SIN_LIMIT_F32), float(fastmath.SIN_LIMIT_F32)),
+        "cos": (-float(fastmath.SIN_LIMIT_F32), float(fastmath.SIN_LIMIT_F32)),
+    },
+}
+
+
+def sweep_f64(name: str, n: int = 50_000) -> np.ndarray:
+    rng = np.random.default_rng(len(name))
+    low, high = RANGES["f64"][name]
+    magnitudes = _quiet(lambda top: np.geomspace(5e-324, top, n), 1.7976931348623157e308)
+    parts = [
+        rng.uniform(low, high, n),
+        np.linspace(low, high, n),
+        magnitudes,
+        -magnitudes,
+        rng.uniform(-1.0, 1.0, n),
+    ]
+    if name in ("sin", "cos"):  # the doubles nearest to multiples of pi/2, where sin or cos cancel
+        near = rng.integers(1, int(fastmath.SIN_LIMIT_F64 / np.pi * 2), n) * (np.pi / 2)
+        parts += [near, np.nextafter(near, np.inf), np.nextafter(near, 0)]
+    return np.concatenate(parts)
+
+
+def sweep_f32() -> np.ndarray:
+    """Every 4099th float32 bit pattern (about a million: all exponents and signs)."""
+    return np.arange(0, 2**32, 4099, dtype=np.uint64).astype(np.uint32).view(np.float32)
+
+
+def special_values(dtype: str) -> np.ndarray:
+    info = np.finfo(DTYPES[dtype])
+    values = [
+        0.0,
+        -0.0,
+        np.inf,
+        -np.inf,
+        np.nan,
+        float(info.smallest_subnormal),
+        -float(info.smallest_subnormal),
+        float(info.smallest_normal),
+        float(info.max),
+        -float(info.max),
+        1.0,
+        -1.0,
+        0.5,
+        2.0,
+        -0.5,
+        1e-300,
+        np.pi,
+        -np.pi,
+        np.pi / 2,
+        -np.pi / 2,
+        3 * np.pi / 2,
+        1e5 * np.pi,
+        1e22,
+        2.0**60,
+    ]
+    if dtype == "f64":  # overflow/underflow thresholds of exp, expm1, sigmoid, tanh
+        values += [
+            709.782712893384,
+            709.7827128933841,
+            -708.3964185322641,
+            -745.1332191019411,
+            -745.1332191019412,
+            -37.5,
+            -38.0,
+            19.06,
+            22.0,
+            -709.78,
+            6.7e7,
+            -6.7e7,
+        ]
+    else:
+        values += [88.72283, 88.72284, -87.33654, -103.97208, -103.972084, -17.3, 9.01, 4096.0, 4097.0, 5e4]
+    values = _quiet(lambda v: np.array(v, dtype=DTYPES[dtype]), values)
+    return _quiet(lambda v: np.concatenate([v, np.nextafter(v, np.inf), np.nextafter(v, -np.inf)]), values)
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "dtype"), CASES)
+def test_special_values_match_numpy_and_are_accurate(name, dtype):
+    assert_accurate(name, dtype, special_values(dtype))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float64_dense_sweep_within_2_ulp(name):
+    assert_accurate(name, "f64", sweep_f64(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float32_bit_pattern_sweep_within_2_ulp(name):
+    x = sweep_f32()
+    low, high = RANGES["f32"][name]
+    interesting = np.linspace(low, high, 200_000, dtype=np.float32)
+    assert_accurate(name, "f32", np.concatenate([x, interesting]))
+
+
+@pytest.mark.parametrize("name", ("sin", "cos"))
+def test_float32_sin_cos_near_multiples_of_half_pi(name):
+    k = np.arange(1, int(float(fastmath.SIN_LIMIT_F32) / np.pi * 2))
+    centres = (k * (np.pi / 2)).astype(np.float32).view(np.int32)
+    x = np.concatenate([(centres + d).view(np.float32) for d in range(-8, 9)])
+    assert_accurate(name, "f32", np.concatenate([x, -x]))
+
+
+@pytest.mark.parametrize(("name", "dtype"), CASES)
+def test_random_floats_within_2_ulp(name, dtype):
+    width = 64 if dtype == "f64" else 32
+    floats = st.floats(width=width, allow_nan=True, allow_infinity=True, allow_subnormal=True)
+
+    @given(hnp.arrays(DTYPES[dtype], st.integers(1, 64), elements=floats))
+    def check(x):
+        assert_accurate(name, dtype, x)
+
+    check()
+
+
+def test_sigmoid_is_exact_where_numpys_expression_underflows():
+    x = np.array([-720.0, -740.0, -745.0], dtype=np.float64)
+    got = compute("sigmoid", "f64", x)
+    assert (got > 0).all() and (_quiet(_sigmoid, x) == 0).all()
+    assert ulp_errors("sigmoid", "f64", x, got).max() <= MAX_ULP
+
+
+def test_functions_table_is_complete():
+    assert set(fastmath.FUNCTIONS) == {(name, dtype) for name in NAMES for dtype in DTYPES}
+
+
+_VECTOR = {"f64": re.compile(r"<(4|8|16) x double>"), "f32": re.compile(r"<(8|16|32) x float>")}
+_LIBM = re.compile(r"call [^\n]*@(llvm\.)?(exp|expm1|log|log1p|tanh|sin|cos|pow)f?(\.[a-z0-9]+)?\(")
+
+
+def _kernel_functions(llvm_ir: str) -> list[str]:
+    """The bodies of the IR's functions, but the masked C library fallbacks sin/cos have."""
+    bodies = llvm_ir.split("\ndefine ")[1:]
+    return [body for body in bodies if not re.match(r"[^@]*@lazyfuse_fastmath_", body)]
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["range", "prange"])
+@pytest.mark.parametrize(("name", "dtype"), CASES)
+def test_loop_calling_the_function_is_vectorized_without_libm(name, dtype, parallel):
+    loop = _loop(name, dtype, parallel)
+    bodies = _kernel_functions(loop.inspect_llvm(loop.signatures[0]))
+    assert any(_VECTOR[dtype].search(body) for body in bodies), f"{name}_{dtype}: no SIMD types"
+    calls = [m.group(0) for body in bodies for m in _LIBM.finditer(body)]
+    assert not calls, f"{name}_{dtype}: calls the C library in the loop: {calls[:3]}"
+    x = np.linspace(0.5, 2.0, 1000, dtype=DTYPES[dtype])  # and the parallel loop computes the same
+    out = np.empty_like(x)
+    loop(x, out)
+    np.testing.assert_array_equal(out, compute(name, dtype, x))
