@@ -6,8 +6,8 @@ matmul tiles, so small arrays already cross block and tile edges (the simulator 
 each CUDA thread as a Python thread and waits on every ``syncthreads``: small blocks
 keep it fast). Then tests of what only the CUDA target has: rows longer than a block,
 launch edges, matmul shapes and 32x32 tiles, device functions, the generated source.
-The simulator runs a user's function as plain Python, so ``lf.map`` of float32 values
-(which Numba computes in float32) is tested on the CPU only.
+The simulator runs a user's function as plain Python, so ``lf.map`` and ``lf.zip`` of
+float32 values (which Numba computes in float32) are tested on the CPU only.
 """
 
 from __future__ import annotations
@@ -37,10 +37,7 @@ from tests.test_reductions import (  # noqa: F401
     test_nan_propagates_and_large_int_sums_are_exact,
     test_reductions_on_every_dtype,
 )
-from tests.test_user_functions import (  # noqa: F401
-    test_reduce_is_a_left_fold_in_c_order,
-    test_zip_broadcasts_mixed_dtypes_and_layouts,
-)
+from tests.test_user_functions import test_reduce_is_a_left_fold_in_c_order  # noqa: F401
 from tests.test_views import test_random_chains_of_views_and_arithmetic  # noqa: F401
 
 

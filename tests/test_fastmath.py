@@ -298,3 +298,23 @@ def test_loop_calling_the_function_is_vectorized_without_libm(name, dtype, paral
     out = np.empty_like(x)
     loop(x, out)
     np.testing.assert_array_equal(out, compute(name, dtype, x))
+
+
+def test_generated_kernels_use_the_fast_functions_and_vectorize():
+    """The kernel lazyfuse generates for exp(x) (not only a hand-written loop) calls no
+    C library function and holds SIMD code; with LAZYFUSE_MATH=libm it calls np.exp."""
+    import lazyfuse as lf
+    from lazyfuse import config
+
+    x = lf.asarray(np.linspace(-1.0, 1.0, 64))
+    fast = lf.exp(x).kernels()[0]
+    assert "from lazyfuse.runtime.fastmath import exp_f64" in fast.source
+    assert "np.exp" not in fast.source
+    fast.compile()  # its one signature (compute() may run a contiguous variant)
+    bodies = _kernel_functions(fast.function.inspect_llvm(fast.signature))
+    assert any(_VECTOR["f64"].search(body) for body in bodies)
+    assert not [m.group(0) for body in bodies for m in _LIBM.finditer(body)]
+    with config.override(math="libm"):
+        libm = lf.exp(x).kernels()[0]
+        assert "np.exp(" in libm.source and "fastmath" not in libm.source
+        np.testing.assert_allclose(lf.exp(x).compute(), np.exp(np.linspace(-1.0, 1.0, 64)), rtol=1e-15)
