@@ -328,3 +328,36 @@ def test_debug_names_the_part_of_the_key_that_missed(capsys):
     err = capsys.readouterr().err
     assert "plan miss: new graph, dtypes" in err
     assert "plan miss: new shapes" in err
+
+
+GOLDEN = pathlib.Path(__file__).parent / "golden"
+
+
+def _golden_cases():
+    x = lf.asarray(np.ones((4, 6)))
+    f32 = lf.asarray(np.ones((4, 6), np.float32))
+    i64 = lf.asarray(np.ones((3, 3), np.int64))
+    b = lf.asarray(np.ones(6))
+    e = lf.exp(f32 - f32.max(axis=1, keepdims=True))
+    return {
+        "chain": (x * x + 1.5) * lf.exp(-x),
+        "softmax_f32": e / e.sum(axis=1, keepdims=True),
+        "row_distance": ((x - b) ** 2).sum(axis=1),
+        "column_sum": x.sum(axis=0),
+        "int_matmul_epilogue": lf.maximum(i64 @ i64 + 1, 0),
+    }
+
+
+@pytest.mark.parametrize("name", list(_golden_cases()))
+def test_generated_source_matches_its_golden_file(name):
+    """The full source of a few kernels, as reviewed. After an intended change of the code
+    generator, rewrite them with LAZYFUSE_UPDATE_GOLDEN=1 and review the diff."""
+    import os
+    import re
+
+    source = "\n# ---- next kernel ----\n".join(k.source for k in _golden_cases()[name].kernels())
+    source = re.sub(r"\(version [0-9a-f]+\)", "(version ...)", source)  # the fastmath module's hash
+    path = GOLDEN / f"{name}.py.txt"
+    if os.environ.get("LAZYFUSE_UPDATE_GOLDEN"):
+        path.write_text(source)
+    assert source == path.read_text(), f"generated source of {name} changed; see {path}"
