@@ -361,3 +361,24 @@ def test_generated_source_matches_its_golden_file(name):
     if os.environ.get("LAZYFUSE_UPDATE_GOLDEN"):
         path.write_text(source)
     assert source == path.read_text(), f"generated source of {name} changed; see {path}"
+
+
+def test_an_epilogue_writes_over_the_product_it_reads_last():
+    """The product's buffer is dying when the epilogue reads it at the same index: the
+    epilogue writes there (peak memory: one result), and the answers stay NumPy's."""
+    rng = np.random.default_rng(0)
+    a, b, bias = rng.standard_normal((300, 40)), rng.standard_normal((40, 200)), rng.standard_normal(200)
+    expr = lambda: lf.maximum(lf.asarray(a) @ b + bias, 0.0)  # noqa: E731
+    expr().compute()  # plan and compile first
+    tracemalloc.start()
+    try:
+        result = expr().compute()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_allclose(result, np.maximum(a @ b + bias, 0.0), rtol=1e-12, atol=1e-12)
+    assert peak < 1.5 * result.nbytes, (peak, result.nbytes)
+    # a value still needed later (returned too) is never written over
+    product, relu = lf.compute(lf.asarray(a) @ b, lf.maximum(lf.asarray(a) @ b + bias, 0.0))
+    np.testing.assert_allclose(product, a @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(relu, np.maximum(a @ b + bias, 0.0), rtol=1e-12, atol=1e-12)

@@ -68,6 +68,8 @@ def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray
         stored[found.roots[0]] = out  # the kernel that computes the root writes into it
     opts = options()
     for i, call in enumerate(calls):
+        dying = {base for base, _, _ in call.loads if last_use.get(base) == i and base not in keep}
+        stored.update(_donated(call, stored, dying, resize))
         _call(call, stored, values, opts, resize)
         for base, _, _ in call.loads:
             if last_use.get(base) == i and base not in keep:
@@ -77,6 +79,34 @@ def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray
         np.copyto(out, results[0])
         results[0] = out
     return results
+
+
+def _donated(
+    call: kernels.KernelCall, stored: dict[Node, np.ndarray], dying: set[Node], resize: plans.Resize | None
+) -> dict[Node, np.ndarray]:
+    """Outputs of an elementwise kernel written into the buffer of an input it reads for
+    the last time, at the same index (the epilogue after a product writes over the
+    product): no new allocation, and one buffer less in memory. Each element is read
+    before it is written, in the same iteration, so the kernel sees the old values."""
+    if call.spec.kind != "loop" or call.spec.n_inner:
+        return {}
+    direct = {base for base, chain, _ in call.loads if not chain}
+    viewed = {base for base, chain, _ in call.loads if chain}
+    donors = [
+        b for b in call.loads if b[0] in dying and b[0] in direct and b[0] not in viewed and b[0] in stored
+    ]
+    given: dict[Node, np.ndarray] = {}
+    for root in call.outputs:
+        if root in stored:  # the user's ``out``
+            continue
+        for base, _, _ in donors:
+            buffer = stored[base]
+            shape = resize(root.shape) if resize else root.shape
+            fits = buffer.shape == shape and buffer.dtype == root.dtype and buffer.flags.c_contiguous
+            if fits and not any(buffer is b for b in given.values()):
+                given[root] = buffer
+                break
+    return given
 
 
 def _viewed(
