@@ -390,9 +390,10 @@ def explain(*tensors: Tensor, target: str | None = None) -> str:
     lines.extend("  " + ln for ln in format_fusion(roots, grouped.groups, grouped.decisions))
     kernels: list[Any] = cuda_execute.compiled(roots) if cuda else execute.compiled(roots)
     lines.append(f"kernels ({len(kernels)}):")
-    for call, kernel in zip(calls, kernels, strict=True):
-        blas = not cuda and execute.uses_blas(call.spec)
-        runs = " (runs as numpy.matmul: BLAS for float products)" if blas else ""
+    # Note: on CUDA a full reduction is two kernels (no BLAS there): no call to pair with.
+    blas = [False] * len(kernels) if cuda else [execute.uses_blas(call.spec) for call in calls]
+    for kernel, uses_blas in zip(kernels, blas, strict=True):
+        runs = " (runs as numpy.matmul: BLAS for float products)" if uses_blas else ""
         lines.append(f"  {kernel.name}: file {kernel.path}{runs}")
         lines.extend("    | " + ln for ln in kernel.source.rstrip("\n").split("\n"))
     return "\n".join(lines)

@@ -157,3 +157,19 @@ def test_without_a_gpu_or_the_simulator_the_error_says_what_to_do(monkeypatch):
     monkeypatch.setattr(cuda, "is_available", lambda: False)
     with pytest.raises(lf.LazyfuseError, match="NUMBA_ENABLE_CUDASIM=1"):
         (lf.asarray(np.ones(3)) + 1.0).compute()
+
+
+def test_full_reductions_run_in_two_stages():
+    """Many blocks write partial results, one block folds them (one pass of built-in
+    reductions); a reduction with two passes (x - x.mean()) stays in one block."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(1000)
+    t = lf.asarray(x)
+    names = [k.name for k in ((t - 1.0) ** 2).mean().kernels()]
+    assert names[0].endswith("_partials") and names[1].endswith("_final")
+    assert "partial_acc0[cuda.blockIdx.x]" in ((t - 1.0) ** 2).mean().kernels()[0].source
+    got = lf.compute(((t - 1.0) ** 2).mean(), t.max(), t.min(), lf.asarray(x > 0).sum(), (t - t.mean()).sum())
+    np.testing.assert_allclose(got[0], ((x - 1.0) ** 2).mean(), rtol=1e-12)
+    assert (got[1], got[2], got[3]) == (x.max(), x.min(), (x > 0).sum())
+    np.testing.assert_allclose(got[4], (x - x.mean()).sum(), atol=1e-12)
+    assert len((t - t.mean()).sum().kernels()) == 1

@@ -10,7 +10,8 @@ three kernel shapes cover every spec:
   then a shared-memory tree combines the block's partials (padded with the
   reduction's identity); per-row results go out from thread 0, per-element results
   in a last strided loop. A user's fold (``lf.reduce``) must stay a left fold in C
-  order, so thread 0 runs it alone;
+  order, so thread 0 runs it alone. A full reduction of one pass runs in two stages
+  (:func:`two_stage`): many blocks write partial results, one block folds them;
 - matmul: ``tile`` x ``tile`` shared-memory tiles, grid axes over column tiles, row
   tiles and the batch (each a grid-stride loop), edge tiles padded with zeros; every
   ``syncthreads`` is reached by all threads of the block.
@@ -21,14 +22,14 @@ Scalar code (expressions, casts, identities, helpers) is the CPU target's.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from lazyfuse.codegen import cpu_helpers
 from lazyfuse.codegen.cpu import cast, combine, expression, identity, numpy_type
 from lazyfuse.codegen.source import SourceBuilder
-from lazyfuse.graph.kernels import Accumulate, KernelSpec
+from lazyfuse.graph.kernels import Accumulate, KernelSpec, Load
 from lazyfuse.graph.ops import Op
 
 # Numba's types for shared-memory arrays, by NumPy dtype name.
@@ -55,6 +56,8 @@ def generate(spec: KernelSpec, options: Options = Options()) -> str:
     body = SourceBuilder()
     if spec.kind == "matmul":
         _matmul(spec, body, options)
+    elif spec.kind == "partials":
+        _Partials(spec, body, options).emit()
     elif spec.n_inner == 0:
         _Elementwise(spec, body).emit()
     else:
@@ -187,17 +190,7 @@ class _Rows:
                 body.line(f"{acc.target} = {_start(acc)}")
             with body.indent(f"for r0 in range(tid, m0, {self.block}):"):
                 self._fold(tree)
-            for acc in tree:
-                body.line(f"shared_{acc.target}[tid] = {acc.target}")
-            body.line("cuda.syncthreads()")
-            body.line(f"half = {self.block // 2}")
-            with body.indent("while half > 0:"):
-                with body.indent("if tid < half:"):
-                    for acc in tree:
-                        slot, other = f"shared_{acc.target}[tid]", f"shared_{acc.target}[tid + half]"
-                        body.line(f"{slot} = {combine(acc, slot, other)}")
-                body.line("cuda.syncthreads()")
-                body.line("half //= 2")
+            self._tree(tree)
         if folds:  # a left fold in C order: thread 0 alone
             with body.indent("if tid == 0:"):
                 for acc in folds:
@@ -210,6 +203,21 @@ class _Rows:
         for acc in accumulates:
             body.line(f"{acc.target} = shared_{acc.target}[0]")
         body.line("cuda.syncthreads()  # every thread has read the results before the next row")
+
+    def _tree(self, accumulates: list[Accumulate]) -> None:
+        """Each thread's partial into shared memory, then halves combined until [0]."""
+        body = self.body
+        for acc in accumulates:
+            body.line(f"shared_{acc.target}[tid] = {acc.target}")
+        body.line("cuda.syncthreads()")
+        body.line(f"half = {self.block // 2}")
+        with body.indent("while half > 0:"):
+            with body.indent("if tid < half:"):
+                for acc in accumulates:
+                    slot, other = f"shared_{acc.target}[tid]", f"shared_{acc.target}[tid + half]"
+                    body.line(f"{slot} = {combine(acc, slot, other)}")
+            body.line("cuda.syncthreads()")
+            body.line("half //= 2")
 
     def _fold(self, accumulates: list[Accumulate]) -> None:
         saved = set(self.scalar.emitted)
@@ -242,6 +250,66 @@ class _Rows:
                     body.line(f"{store.array}[i0, r0] = {cast(store.value, store.value_dtype, store.dtype)}")
                 self.scalar.emitted = saved
         self.scalar.emitted = {v for v in self.scalar.emitted if v in self.scalar.given}
+
+
+def two_stage(spec: KernelSpec) -> tuple[KernelSpec, KernelSpec] | None:
+    """A full reduction (the rows form of a spec with no kept axis) in two kernels: many
+    blocks fold strided parts of the one row into per-block partial results, then one
+    block folds the partials and computes the outputs. Only for one pass of built-in
+    reductions with per-row outputs; else None (one block does it all)."""
+    simple = (
+        spec.kind == "loop"
+        and spec.n_inner == 1
+        and spec.accumulates
+        and len({a.phase for a in spec.accumulates}) == 1
+        and all(a.op is not Op.REDUCE for a in spec.accumulates)
+        and not any(s.inner for s in spec.stores)
+        and all(ld.inner for ld in spec.loads)
+    )
+    if not simple:
+        return None
+    stem = spec.stem
+    partials = replace(spec, name=f"{stem}_partials", kind="partials", stores=())
+    parts = [Load(f"part{k}", f"x_part{k}", a.dtype, True) for k, a in enumerate(spec.accumulates)]
+    final = replace(
+        spec,
+        name=f"{stem}_final",
+        loads=tuple(parts),
+        exprs=tuple(e for e in spec.exprs if not e.inner),
+        accumulates=tuple(
+            replace(a, value=p.var, value_dtype=a.dtype) for a, p in zip(spec.accumulates, parts, strict=True)
+        ),
+        user_functions=(),
+        description=(*spec.description[:1], "second stage: folds the first stage's partial results"),
+    )
+    return partials, final
+
+
+class _Partials(_Rows):
+    """The first stage of a full reduction: block b folds elements b*block + tid, then
+    every gridDim*block-th; thread 0 writes the block's result to ``partial_*[b]``."""
+
+    def emit(self) -> None:
+        body, spec = self.body, self.spec
+        partials = [f"partial_{a.target}" for a in spec.accumulates]
+        args = [ld.array for ld in spec.loads] + [p.name for p in spec.params] + partials + ["n0", "m0"]
+        body.line(f"@cuda.jit(cache=True)\ndef {spec.name}({', '.join(args)}):")
+        with body.indent():
+            body.line(f"# first stage: blocks of {self.block} threads fold strided parts of one row")
+            body.lines(["tid = cuda.threadIdx.x", "i0 = 0"])
+            for acc in spec.accumulates:
+                shared = SHARED_TYPES[acc.dtype.name]
+                body.line(f"shared_{acc.target} = cuda.shared.array({self.block}, dtype={shared})")
+            for acc in spec.accumulates:
+                self.scalar.outer_dependencies(acc.value)
+                body.line(f"{acc.target} = {_start(acc)}")
+            first, step = f"cuda.blockIdx.x * {self.block} + tid", f"cuda.gridDim.x * {self.block}"
+            with body.indent(f"for r0 in range({first}, m0, {step}):"):
+                self._fold(list(spec.accumulates))
+            self._tree(list(spec.accumulates))
+            with body.indent("if tid == 0:"):
+                for acc, name in zip(spec.accumulates, partials, strict=True):
+                    body.line(f"{name}[cuda.blockIdx.x] = shared_{acc.target}[0]")
 
 
 def _start(acc: Accumulate) -> str:

@@ -38,6 +38,8 @@ MAX_GRID_X, MAX_GRID_YZ, MAX_THREADS = 2**31 - 1, 65535, 1024
 # The simulator runs blocks one after another, each thread a Python thread: a few
 # blocks, striding over the rest of the data (grid-stride loops), test the same code.
 SIMULATOR_MAX_BLOCKS = 2
+# The first stage of a full reduction: at most this many blocks (partial results).
+PARTIAL_BLOCKS = 1024
 
 
 def max_blocks() -> int:
@@ -127,7 +129,12 @@ def _device_function(cuda: Any, user: Any) -> Any:
 def compiled(roots: Sequence[Node]) -> list[CudaKernel]:
     """The CUDA kernels that compute ``roots``, in order (generated, not yet launched)."""
     made = plans.fresh_plan(roots)
-    return [kernel_for(kernel_spec(call), options()) for call in made.calls]
+    specs: list[kernels.KernelSpec] = []
+    for call in made.calls:
+        spec = kernel_spec(call)
+        stages = cuda_codegen.two_stage(spec) if call.spec.kind == "loop" and call.spec.n_outer == 0 else None
+        specs.extend(stages if stages else [spec])
+    return [kernel_for(spec, options()) for spec in specs]
 
 
 def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray]:
@@ -196,9 +203,24 @@ class _Run:
             return
         kept = call.spec.n_outer  # the plan's axes; the CUDA spec has flattened them
         rows, cols = math.prod(extents[:kept]), math.prod(extents[kept:])
+        block = options().block
+        stages = cuda_codegen.two_stage(spec) if kept == 0 else None  # a full reduction
+        if stages is not None:
+            arrays = self._partials(stages[0], arrays, params, cols)
+            kernel, cols = kernel_for(stages[1], options()), arrays[0].shape[1]
         if rows:
-            block = options().block
             kernel.function[min(rows, max_blocks()), block](*arrays, *params, *outputs, rows, cols)
+
+    def _partials(
+        self, first: kernels.KernelSpec, arrays: list[Any], params: list[Any], cols: int
+    ) -> list[Any]:
+        """Run a full reduction's first stage; returns the second stage's inputs: each
+        accumulator's per-block partial results, as one row."""
+        block = options().block
+        blocks = max(1, min(math.ceil(cols / block), PARTIAL_BLOCKS, max_blocks()))
+        partials = [self.cuda.device_array(blocks, dtype=acc.dtype) for acc in first.accumulates]
+        kernel_for(first, options()).function[blocks, block](*arrays, *params, *partials, 1, cols)
+        return [p.reshape(1, blocks) for p in partials]
 
     def _form(self, call: kernels.KernelCall, shape: tuple[int, ...], inner: bool) -> tuple[int, ...]:
         """The shape a kernel takes an array in: flat, (rows, row) or (rows,), (batch, m, k)."""

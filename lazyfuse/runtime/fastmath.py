@@ -228,6 +228,19 @@ LOG_POLY_F64 = tuple(2.0 / (2 * n + 1) for n in range(10, 0, -1))
 LOG_POLY_F32 = tuple(F32(2.0 / (2 * n + 1)) for n in range(5, 0, -1))
 
 
+# pow: log(1 + f) = 2 s + s^3 (2/3 + z Q(z)), z = s^2 <= 0.0295, Q the Taylor series
+# 2/5 + 2/7 z + ... + 2/25 z^10 (the first omitted term, 2/27 s^27, is below 2^-70 of
+# 2 s); 2/3 = C3_HI + C3_LO. powf (in float64) needs much less: log to z^7 (fdlibm's form,
+# as log_f64), exp to r^9 (first omitted terms below 2^-37 of the result).
+POW_LOG_POLY_F64 = tuple(2.0 / (2 * n + 1) for n in range(12, 1, -1))
+C3_HI = 0.6666666666666666
+C3_LO = 3.700743415417188e-17  # 2/3 - C3_HI
+TWO53 = 9007199254740992.0
+POWF_LOG_POLY = LOG_POLY_F64[3:]
+POWF_EXP_POLY = EXP_POLY_F64[4:]
+POWF_T_MAX = 200.0  # |y log x| beyond which float32 pow is 0 or inf (exp(200) is a normal double)
+
+
 # sin(r) = r + r z S(z), cos(r) = 1 - z/2 + z^2 C(z), z = r^2, |r| <= pi/4: Taylor series,
 # first omitted terms r^19/19! (f64) / r^11/11! (f32) for sin, r^18/18! / r^12/12! for cos:
 # below 1e-19 / 2e-9 of the result.
@@ -609,6 +622,117 @@ def sigmoid_f32(x):
     return result if x == x else x
 
 
+# --- pow --------------------------------------------------------------------------------------
+
+
+@_jit
+def _log_dd_f64(x):
+    """(hi, lo), hi + lo = log(x) to about 2^-68 relative, x positive and finite (subnormals
+    too). s = f / (2 + f) as sh + sl (one division, the residual computed exactly);
+    log(1 + f) = 2 s + s^3 R(s^2), R = 2/3 + z Q(z), with s^3 and the 2/3 carried as
+    double-doubles (that term needs about 60 bits) and z Q(z) in double."""
+    small = x < MIN_NORMAL_F64
+    e, f = _log_split_f64(x * TWO52 if small else x)
+    ed = np.float64(e - 52 if small else e)
+    d = 2.0 + f
+    d_lo = (2.0 - d) + f  # d + d_lo = 2 + f exactly
+    inv = 1.0 / d
+    sh = f * inv
+    p, p_err = _two_prod_f64(sh, d)
+    sl = (((f - p) - p_err) - sh * d_lo) * inv  # f - p is exact (Sterbenz)
+    zh, z_err = _two_prod_f64(sh, sh)
+    ch, c_err = _two_prod_f64(sh, zh)
+    cl = c_err + (sh * z_err + 3.0 * sl * zh)  # s^3 = ch + cl
+    z = zh + (z_err + 2.0 * sh * sl)  # sl / sh can reach 2^-52: z from sh alone is not enough
+    q = z * _horner_f64(POW_LOG_POLY_F64, z)
+    rh = C3_HI + q
+    rl = ((C3_HI - rh) + q) + C3_LO  # R = rh + rl
+    th, t_err = _two_prod_f64(ch, rh)
+    tl = t_err + (ch * rl + cl * rh)  # s^3 R = th + tl
+    s1, e1 = _two_sum(ed * LN2_HI, 2.0 * sh)
+    s2, e2 = _two_sum(s1, th)
+    lo = (e1 + e2) + ((ed * LN2_LO + 2.0 * sl) + tl)
+    hi = s2 + lo
+    return hi, (s2 - hi) + lo
+
+
+@_jit
+def _exp_of_dd_f64(hi, lo):
+    """exp(hi + lo) with |lo| <= ulp(hi) roughly: lo is folded into the reduced argument
+    (k from hi alone, r + r_lo = hi - k ln2 + lo by TwoSum), then as exp. hi is clamped to
+    [EXP_MIN_F64, EXP_MAX_F64] (lo dropped there: the result is 0 or inf); NaN is not
+    handled (pow's selects do)."""
+    inside = (hi > EXP_MIN_F64) & (hi < EXP_MAX_F64)
+    clamped = hi if hi < EXP_MAX_F64 else EXP_MAX_F64
+    clamped = clamped if clamped > EXP_MIN_F64 else EXP_MIN_F64
+    lo = lo if inside else 0.0
+    kd = (clamped * LOG2E + SHIFT_F64) - SHIFT_F64
+    t = clamped - kd * LN2_HI  # exact
+    r, r_lo = _two_sum(t, lo - kd * LN2_LO)
+    s = 1.0 + r
+    tail = ((1.0 - s) + r) + (r_lo + r * r * _horner_f64(EXP_POLY_F64, r))
+    return _scale_f64(s + tail, np.int64(kd))
+
+
+@_jit
+def _pow_select_f64(x, y, magnitude):
+    """NumPy's (C99's) pow(x, y) from magnitude = |x|^y for finite nonzero x and finite y:
+    the sign for negative x and odd integer y, NaN for negative finite x and non-integer
+    y, 0 / inf / 1 for zero or infinite x or infinite y, 1 for y = 0 and for x = 1."""
+    ax = abs(x)
+    ay = abs(y)
+    # y is an integer: |y| >= 2^52, or the 1.5 * 2^52 shift leaves it as it is
+    integer = (ay >= TWO52) | (((ay + TWO52) - TWO52) == ay)
+    small_y = ay if ay < TWO53 else 0.0  # above 2^53 every double is even; NaN -> 0
+    odd = integer & ((np.int64(small_y) & 1) == 1)
+    infinite = (ay == np.inf) | (ax == 0.0) | (ax == np.inf)
+    limit = np.inf if (ax > 1.0) == (y > 0.0) else 0.0  # |x| < 1, y -> inf gives 0, ...
+    limit = 1.0 if ax == 1.0 else limit  # (-1)^(+-inf) = 1
+    magnitude = limit if infinite else magnitude
+    sign = (_f64_bits(x) & SIGN_BIT_F64) if odd else np.int64(0)
+    result = _bits_f64(_f64_bits(magnitude) | sign)
+    nan = (x != x) | (y != y) | ((x < 0.0) & (x > -np.inf) & (integer == False))  # noqa: E712
+    result = np.nan if nan else result
+    return 1.0 if (y == 0.0) | (x == 1.0) else result
+
+
+@_jit
+def pow_f64(x, y):
+    """x^y = exp(y log|x|): log|x| as a double-double, y log|x| = hi + lo by Dekker's
+    product, exp of it with lo folded in; the special cases are selects."""
+    ax = abs(x)
+    regular = (ax > 0.0) & (ax < np.inf)
+    lh, ll = _log_dd_f64(ax if regular else 1.0)
+    yc = y if abs(y) < np.inf else 0.0  # NaN, +-inf -> 0, restored by the selects
+    p, p_err = _two_prod_f64(yc, lh)
+    magnitude = _exp_of_dd_f64(p, p_err + yc * ll)
+    return _pow_select_f64(x, y, magnitude)
+
+
+@_jit
+def pow_f32(x, y):
+    """In float64 (as glibc's powf): float32 x and y are exact there, float32 subnormals are
+    normal, and exp(y log|x|) with plain float64 log (to z^7) and exp (to r^9) is within
+    about 2^-30 ulp of float32 before the one final rounding."""
+    xd = np.float64(x)
+    yd = np.float64(y)
+    ax = abs(xd)
+    regular = (ax > 0.0) & (ax < np.inf)
+    e, f = _log_split_f64(ax if regular else 1.0)
+    s = f / (2.0 + f)
+    z = s * s
+    hfsq = 0.5 * f * f
+    ed = np.float64(e)
+    log_x = ed * LN2_HI + (f - (hfsq - (s * (hfsq + z * _horner_f64(POWF_LOG_POLY, z)) + ed * LN2_LO)))
+    t = (yd if abs(yd) < np.inf else 0.0) * log_x
+    t = t if t < POWF_T_MAX else POWF_T_MAX
+    t = t if t > -POWF_T_MAX else -POWF_T_MAX
+    k, r, r_lo = _exp_reduce_f64(t)
+    v = 1.0 + (r + (r_lo + r * r * _horner_f64(POWF_EXP_POLY, r)))
+    magnitude = v * _pow2_f64(k)
+    return np.float32(_pow_select_f64(xd, yd, magnitude))
+
+
 # --- sin, cos ---------------------------------------------------------------------------------
 
 
@@ -768,8 +892,9 @@ def cos_f32(x):
     return _sincos_f32(x, I32(1))
 
 
+# pow takes two arguments (x, y); the others one.
 FUNCTIONS = {
     (name, dtype): globals()[f"{name}_{dtype}"]
-    for name in ("exp", "expm1", "log", "log1p", "tanh", "sigmoid", "sin", "cos")
+    for name in ("exp", "expm1", "log", "log1p", "tanh", "sigmoid", "sin", "cos", "pow")
     for dtype in ("f64", "f32")
 }
