@@ -28,7 +28,7 @@ from lazyfuse.codegen import cpu_helpers
 from lazyfuse.codegen.source import SourceBuilder
 from lazyfuse.graph import dtypes
 from lazyfuse.graph.fuse import EXPENSIVE
-from lazyfuse.graph.kernels import Accumulate, Expr, KernelSpec
+from lazyfuse.graph.kernels import Accumulate, Expr, KernelSpec, Load
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op, kind, pick
 
 # Full reductions split their first reduced axis into this many chunks (one task each).
@@ -155,7 +155,37 @@ def combine(acc: Accumulate, left: str, right: str) -> str:
     return pick(REDUCTION[acc.op].combine, acc.dtype).format(acc=left, x=right)
 
 
-class _LoopKernel:
+class ScalarCode:
+    """What every target's kernel emitter shares: the spec's loads and expressions, the
+    values emitted so far in the current scope, and the hoisting of per-row values
+    (those that do not depend on the reduced axes) out of the loops over a row."""
+
+    loads: dict[str, Load]
+    exprs: dict[str, Expr]
+    emitted: set[str]
+
+    def _compute(self, var: str, inner: bool) -> None:
+        raise NotImplementedError
+
+    def is_inner(self, var: str) -> bool:
+        """Whether ``var`` changes along the reduced axes (a per-element value)."""
+        if var in self.loads:
+            return self.loads[var].inner
+        return var in self.exprs and self.exprs[var].inner
+
+    def outer_dependencies(self, var: str) -> None:
+        """Emit, at row level, every per-row value ``var`` needs (hoisted out of loops)."""
+        if var in self.emitted:
+            return
+        if not self.is_inner(var):
+            self._compute(var, inner=False)
+            return
+        if var in self.exprs:
+            for arg in self.exprs[var].args:
+                self.outer_dependencies(arg)
+
+
+class _LoopKernel(ScalarCode):
     """Emits a loop kernel: outer loops, passes over the reduced axes, stores."""
 
     def __init__(self, spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
@@ -278,7 +308,7 @@ class _LoopKernel:
         inner_stores = [s for s in self.spec.stores if s.inner]
         if inner_stores:
             for s in inner_stores:
-                self._outer_dependencies(s.value)
+                self.outer_dependencies(s.value)
             with self._inner_loops(parallel=not self.outer), self._scope():
                 for s in inner_stores:
                     self._compute(s.value, inner=True)
@@ -288,7 +318,7 @@ class _LoopKernel:
     def _pass(self, accumulates: list[Accumulate]) -> None:
         """One loop over the reduced axes that folds ``accumulates``."""
         for acc in accumulates:
-            self._outer_dependencies(acc.value)
+            self.outer_dependencies(acc.value)
         built_in = all(a.op is not Op.REDUCE for a in accumulates)
         chunked = not self.outer and self.parallel and built_in
         if chunked:
@@ -380,22 +410,6 @@ class _LoopKernel:
             yield
         finally:
             self.emitted = saved
-
-    def _is_inner(self, var: str) -> bool:
-        if var in self.loads:
-            return self.loads[var].inner
-        return var in self.exprs and self.exprs[var].inner
-
-    def _outer_dependencies(self, var: str) -> None:
-        """Emit, at row level, every per-row value ``var`` needs (hoisted out of loops)."""
-        if var in self.emitted:
-            return
-        if not self._is_inner(var):
-            self._compute(var, inner=False)
-            return
-        if var in self.exprs:
-            for arg in self.exprs[var].args:
-                self._outer_dependencies(arg)
 
     def _compute(self, var: str, inner: bool) -> None:
         """Emit ``var`` and what it needs, arguments first, each once per scope."""

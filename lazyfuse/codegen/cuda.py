@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from lazyfuse.codegen import cpu_helpers
-from lazyfuse.codegen.cpu import cast, combine, expression, identity, numpy_type
+from lazyfuse.codegen.cpu import ScalarCode, cast, combine, expression, identity, numpy_type
 from lazyfuse.codegen.source import SourceBuilder
 from lazyfuse.graph.kernels import Accumulate, KernelSpec, Load
 from lazyfuse.graph.ops import Op
@@ -89,7 +89,7 @@ def _device_helpers(kernel: str) -> list[str]:
     ]
 
 
-class _Scalar:
+class _Scalar(ScalarCode):
     """Emits the scalar code of one element or row: loads, expressions, each once per scope."""
 
     def __init__(self, spec: KernelSpec, body: SourceBuilder, index: dict[bool, str]) -> None:
@@ -97,9 +97,12 @@ class _Scalar:
         self.loads = {ld.var: ld for ld in spec.loads}
         self.exprs = {e.target: e for e in spec.exprs}
         self.given = {p.name for p in spec.params} | {a.target for a in spec.accumulates}
-        self.emitted: set[str] = set()
+        self.emitted = set()
 
     def compute(self, var: str) -> None:
+        self._compute(var, inner=True)
+
+    def _compute(self, var: str, inner: bool) -> None:
         if var in self.emitted or var in self.given:
             return
         if var in self.loads:
@@ -108,24 +111,9 @@ class _Scalar:
         else:
             expr = self.exprs[var]
             for arg in expr.args:
-                self.compute(arg)
+                self._compute(arg, inner)
             self.body.line(f"{var} = {expression(expr, 'libm')}")
         self.emitted.add(var)
-
-    def is_inner(self, var: str) -> bool:
-        if var in self.loads:
-            return self.loads[var].inner
-        return var in self.exprs and self.exprs[var].inner
-
-    def outer_dependencies(self, var: str) -> None:
-        """Emit, once per row, the per-row values ``var`` needs."""
-        if var in self.emitted:
-            return
-        if not self.is_inner(var):
-            self.compute(var)
-        elif var in self.exprs:
-            for arg in self.exprs[var].args:
-                self.outer_dependencies(arg)
 
 
 def _signature(spec: KernelSpec) -> str:

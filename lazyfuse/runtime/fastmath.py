@@ -236,6 +236,7 @@ POW_LOG_POLY_F64 = tuple(2.0 / (2 * n + 1) for n in range(12, 1, -1))
 C3_HI = 0.6666666666666666
 C3_LO = 3.700743415417188e-17  # 2/3 - C3_HI
 TWO53 = 9007199254740992.0
+POW_Y_MAX_F64 = 1e300
 POWF_LOG_POLY = LOG_POLY_F64[3:]
 POWF_EXP_POLY = EXP_POLY_F64[4:]
 POWF_T_MAX = 200.0  # |y log x| beyond which float32 pow is 0 or inf (exp(200) is a normal double)
@@ -703,7 +704,10 @@ def pow_f64(x, y):
     ax = abs(x)
     regular = (ax > 0.0) & (ax < np.inf)
     lh, ll = _log_dd_f64(ax if regular else 1.0)
-    yc = y if abs(y) < np.inf else 0.0  # NaN, +-inf -> 0, restored by the selects
+    # |y| <= 1e300 keeps Dekker's splitting finite and changes no result: x = +-1 gives
+    # log 0, any other x |y log x| > 1e284 (inf and NaN are the selects' business).
+    yc = y if y < POW_Y_MAX_F64 else POW_Y_MAX_F64
+    yc = yc if yc > -POW_Y_MAX_F64 else -POW_Y_MAX_F64
     p, p_err = _two_prod_f64(yc, lh)
     magnitude = _exp_of_dd_f64(p, p_err + yc * ll)
     return _pow_select_f64(x, y, magnitude)
