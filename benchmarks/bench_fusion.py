@@ -12,7 +12,6 @@ divided by the time) and each contender's speed as a ratio: >1 means lazyfuse is
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -24,7 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 import lazyfuse as lf
-from lazyfuse.timing import median_seconds
+from lazyfuse.timing import benchmark_arguments, median_seconds
 
 try:
     import numexpr
@@ -273,12 +272,7 @@ def run(w: Workload, budget: float) -> list[tuple[str, float, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    parser.add_argument("--budget", type=float, default=1.0, help="seconds of timing per contender")
-    args = parser.parse_args(argv)
+    args = benchmark_arguments(__doc__, argv)
     n, rows, cols = (100_000, 400, 250) if args.quick else (10_000_000, 4000, 2500)
     print(
         f"lazyfuse {lf.__version__}, numpy {np.__version__}, numba {numba.__version__}, "

@@ -12,7 +12,6 @@ as `explain()` shows it: BLAS (float) or the generated kernel (integers).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import numba
 import numpy as np
 
 import lazyfuse as lf
-from lazyfuse.timing import median_seconds
+from lazyfuse.timing import benchmark_arguments, median_seconds
 
 
 def relu_bias(a: Any, b: Any, bias: Any, maximum: Callable[..., Any]) -> Any:
@@ -83,12 +82,7 @@ def row(name: str, a: np.ndarray, b: np.ndarray, bias: np.ndarray, budget: float
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    parser.add_argument("--budget", type=float, default=1.0, help="seconds of timing per contender")
-    args = parser.parse_args(argv)
+    args = benchmark_arguments(__doc__, argv)
     print(
         f"lazyfuse {lf.__version__}, numpy {np.__version__}, numba {numba.__version__}; "
         f"{os.cpu_count()} cores, {numba.get_num_threads()} Numba threads"

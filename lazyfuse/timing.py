@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -19,3 +20,13 @@ def median_seconds(fn: Callable[[], Any], repeats: int = 5, budget: float = 0.0,
         fn()
         times.append(time.perf_counter() - before)
     return statistics.median(times)
+
+
+def benchmark_arguments(description: str | None, argv: list[str] | None) -> argparse.Namespace:
+    """The benchmarks' shared command line: ``--quick`` (small sizes) and ``--budget``."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--budget", type=float, default=1.0, help="seconds of timing per contender")
+    return parser.parse_args(argv)
