@@ -3,6 +3,7 @@ the expression, so errors point at the user's line and name the op."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,24 +74,39 @@ def elementwise(op: Op, *operands: Operand) -> Node:
     row = ELEMENTWISE[op]
     if len(operands) != row.arity:
         raise TypeError(f"{row.name} takes {row.arity} operands, got {len(operands)}")
-    if not any(isinstance(o, Node) for o in operands):
+    nodes = [o for o in operands if type(o) is Node]
+    if not nodes:
         raise TypeError(f"{row.name}: at least one operand must be a lazyfuse tensor")
-    kinds = [_dtype_of(o) for o in operands]
-    if op is Op.WHERE:
-        value = dtypes.result_type("where", *kinds[1:])
-        loop: tuple[np.dtype, ...] = (np.dtype(bool), value, value, value)
+    loop = _loop(op, tuple([_dtype_of(o) for o in operands]))
+    shape = nodes[0].shape
+    if all(n.shape == shape for n in nodes):  # Note: the common case, without broadcasting
+        args = tuple([_as_arg(o, dt, row.name) for o, dt in zip(operands, loop[:-1], strict=True)])
     else:
-        extra = [row.weak_operand] if row.weak_operand else []
-        assert row.ufunc is not None
-        loop = dtypes.resolve_ufunc(row.ufunc, row.name, (*kinds, *extra))
-        loop = (*loop[: row.arity], loop[-1])
-    args = _operands(row.name, operands, loop[:-1])
+        args = _operands(row.name, operands, loop[:-1])
     if op is Op.POW and _is_two(operands[1]):
         # Note: x ** 2 is exactly x * x (NumPy squares too); a multiply vectorizes, pow does not.
         return make(Op.MUL, (args[0], args[0]), ((loop[0], loop[0]),), args[0].shape, loop[-1])
     if row.precondition and args[row.checked_arg].op is Op.SCALAR:  # arrays: when computed
         row.precondition(loop, args[row.checked_arg].attrs[0])
     return make(op, args, (loop[:-1],), _shape_of(args), loop[-1], dtype_attrs=True)
+
+
+def _as_arg(operand: Operand, dtype: np.dtype, name: str) -> Node:
+    return operand if isinstance(operand, Node) else scalar_node(operand, dtype, name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _loop(op: Op, kinds: tuple[dtypes.DTypeLike, ...]) -> tuple[np.dtype, ...]:
+    """The dtypes ``op`` computes in, for operands of these dtypes (or Python scalar
+    types): ``(*inputs, output)``. Cached: it runs for every op a user writes."""
+    row = ELEMENTWISE[op]
+    if op is Op.WHERE:
+        value = dtypes.result_type("where", *kinds[1:])
+        return (np.dtype(bool), value, value, value)
+    extra = [row.weak_operand] if row.weak_operand else []
+    assert row.ufunc is not None
+    loop = dtypes.resolve_ufunc(row.ufunc, row.name, (*kinds, *extra))
+    return (*loop[: row.arity], loop[-1])
 
 
 def _is_two(operand: Operand) -> bool:
