@@ -1,7 +1,8 @@
 """Vectorizable scalar math (``lazyfuse.runtime.fastmath``) against NumPy, numexpr and a
-Numba ``prange`` loop calling the C library, one function at a time over 1e7 elements.
+Numba ``prange`` loop calling the C library, one function at a time over 1e7 elements
+(pow: two input arrays, x ** y).
 
-    python benchmarks/bench_math.py [--n 10000000] [--repeats 7] [--only exp,log]
+    python benchmarks/bench_math.py [--n 10000000] [--repeats 7] [--only exp,log,pow]
 
 Every contender allocates its output, with NumPy's allocator for all (the Numba loops
 get ``np.empty_like(x)`` from their Python wrapper: NumPy asks the kernel for huge pages on
@@ -38,12 +39,29 @@ CASES = {
     "sigmoid": (_sigmoid_numpy, "1 / (1 + exp(-x))", (-10.0, 10.0)),
     "sin": (np.sin, "sin(x)", (-100.0, 100.0)),
     "cos": (np.cos, "cos(x)", (-100.0, 100.0)),
+    # pow(x, y): x from this range, y uniform in POW_Y_RANGE (a second input array)
+    "pow": (np.power, "x**y", (0.1, 10.0)),
 }
+BINARY = {"pow"}
+POW_Y_RANGE = (-10.0, 10.0)
 
 
-def _prange_loop(scalar):
+def _prange_loop(scalar, binary: bool = False):
     """A hand-written parallel loop calling ``scalar`` (fastmath's, or a NumPy ufunc,
-    which Numba lowers to the C library)."""
+    which Numba lowers to the C library) on x, or on x and y when ``binary``."""
+    if binary:
+
+        @numba.njit(parallel=True, error_model="numpy")
+        def kernel2(x, y, out):
+            for i in prange(x.shape[0]):
+                out[i] = scalar(x[i], y[i])
+
+        def run2(x, y):
+            out = np.empty_like(x)
+            kernel2(x, y, out)
+            return out
+
+        return run2
 
     @numba.njit(parallel=True, error_model="numpy")
     def kernel(x, out):
@@ -58,6 +76,11 @@ def _prange_loop(scalar):
     return run
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _libm_pow(x, y):
+    return x**y
+
+
 def _libm_scalar(name: str, dtype):
     if name == "sigmoid":
         one = dtype.type(1)
@@ -67,6 +90,8 @@ def _libm_scalar(name: str, dtype):
             return one / (one + np.exp(-x))
 
         return sigmoid
+    if name == "pow":
+        return _libm_pow
     return getattr(np, name)
 
 
@@ -92,20 +117,24 @@ def main(argv=None) -> None:
     for name in names:
         numpy_fn, expression, (low, high) = CASES[name]
         for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
-            x = rng.uniform(low, high, args.n).astype(dtype)
-            ours = _prange_loop(fastmath.FUNCTIONS[(name, "f32" if dtype == np.float32 else "f64")])
-            libm = _prange_loop(_libm_scalar(name, dtype))
-            t_ours = median_seconds(lambda x=x, f=ours: f(x), repeats=args.repeats)
-            t_numpy = median_seconds(lambda x=x, f=numpy_fn: f(x), repeats=args.repeats)
-            t_libm = median_seconds(lambda x=x, f=libm: f(x), repeats=args.repeats)
+            binary = name in BINARY
+            inputs = [rng.uniform(low, high, args.n).astype(dtype)]
+            if binary:
+                inputs.append(rng.uniform(*POW_Y_RANGE, args.n).astype(dtype))
+            ours = _prange_loop(fastmath.FUNCTIONS[(name, "f32" if dtype == np.float32 else "f64")], binary)
+            libm = _prange_loop(_libm_scalar(name, dtype), binary)
+            t_ours = median_seconds(lambda a=inputs, f=ours: f(*a), repeats=args.repeats)
+            t_numpy = median_seconds(lambda a=inputs, f=numpy_fn: f(*a), repeats=args.repeats)
+            t_libm = median_seconds(lambda a=inputs, f=libm: f(*a), repeats=args.repeats)
             if expression is not None:
+                local = dict(zip("xy", inputs, strict=False))
                 t_ne = median_seconds(
-                    lambda x=x, e=expression: numexpr.evaluate(e, local_dict={"x": x}), repeats=args.repeats
+                    lambda e=expression, d=local: numexpr.evaluate(e, local_dict=d), repeats=args.repeats
                 )
                 ne_ratio = f"{t_ne / t_ours:9.2f}"
             else:
                 ne_ratio = f"{'-':>9}"
-            gbs = 2 * x.nbytes / t_ours / 1e9
+            gbs = (len(inputs) + 1) * inputs[0].nbytes / t_ours / 1e9
             print(
                 f"{name:9} {dtype.name:7} {t_ours * 1e3:11.2f} {gbs:6.1f} {t_numpy / t_ours:8.2f} {ne_ratio} "
                 f"{t_libm / t_ours:12.2f}"

@@ -273,7 +273,7 @@ def test_sigmoid_is_exact_where_numpys_expression_underflows():
 
 
 def test_functions_table_is_complete():
-    assert set(fastmath.FUNCTIONS) == {(name, dtype) for name in NAMES for dtype in DTYPES}
+    assert set(fastmath.FUNCTIONS) == {(name, dtype) for name in (*NAMES, "pow") for dtype in DTYPES}
 
 
 _VECTOR = {"f64": re.compile(r"<(4|8|16) x double>"), "f32": re.compile(r"<(8|16|32) x float>")}
@@ -318,3 +318,240 @@ def test_generated_kernels_use_the_fast_functions_and_vectorize():
         libm = lf.exp(x).kernels()[0]
         assert "np.exp(" in libm.source and "fastmath" not in libm.source
         np.testing.assert_allclose(lf.exp(x).compute(), np.exp(np.linspace(-1.0, 1.0, 64)), rtol=1e-15)
+
+
+# --- pow: two arguments ----------------------------------------------------------------------
+
+_POW_LOOPS: dict[tuple[str, bool], object] = {}
+
+
+def _pow_loop(dtype: str, parallel: bool = False):
+    """A compiled loop ``out[i] = pow_<dtype>(x[i], y[i])``, once per dtype and loop kind."""
+    key = (dtype, parallel)
+    if key not in _POW_LOOPS:
+        scalar = fastmath.FUNCTIONS[("pow", dtype)]
+        if parallel:
+
+            @numba.njit(parallel=True, error_model="numpy")
+            def loop(x, y, out):
+                for i in prange(x.shape[0]):
+                    out[i] = scalar(x[i], y[i])
+        else:
+
+            @numba.njit(error_model="numpy")
+            def loop(x, y, out):
+                for i in range(x.shape[0]):
+                    out[i] = scalar(x[i], y[i])
+
+        array = numba.from_dtype(np.dtype(DTYPES[dtype]))[::1]
+        loop.compile((array, array, array))
+        _POW_LOOPS[key] = loop
+    return _POW_LOOPS[key]
+
+
+def _pow_arrays(dtype: str, x, y) -> tuple[np.ndarray, np.ndarray]:
+    x, y = _quiet(
+        lambda v: np.broadcast_arrays(np.asarray(v[0], DTYPES[dtype]), np.asarray(v[1], DTYPES[dtype])),
+        (x, y),
+    )
+    return np.ascontiguousarray(x), np.ascontiguousarray(y)
+
+
+def compute_pow(dtype: str, x, y) -> np.ndarray:
+    x, y = _pow_arrays(dtype, x, y)
+    out = np.empty_like(x)
+    _pow_loop(dtype)(x, y, out)
+    return out
+
+
+def pow_reference(dtype: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """np.power in long double (f64) or float64 (f32): the exact result to spare bits."""
+    wide = np.longdouble if dtype == "f64" else np.float64
+    return _quiet(lambda v: np.power(v[0].astype(wide), v[1].astype(wide)), (x, y))
+
+
+def assert_pow_accurate(dtype: str, x, y) -> None:
+    """Within MAX_ULP of the exact result; NaN exactly where np.power gives NaN; zeros and
+    infinities (with their signs) where np.power or the exactly rounded result has them."""
+    x, y = _pow_arrays(dtype, x, y)
+    got = compute_pow(dtype, x, y)
+    numpy_result = _quiet(lambda v: np.power(v[0], v[1]), (x, y))
+    bad_nan = np.isnan(got) != np.isnan(numpy_result)
+    assert not bad_nan.any(), (
+        f"pow_{dtype}: NaN differs from NumPy at {list(zip(x[bad_nan], y[bad_nan], strict=True))[:5]}"
+    )
+    exact = pow_reference(dtype, x, y)
+    rounded = _quiet(lambda e: e.astype(DTYPES[dtype]), exact)
+    with np.errstate(all="ignore"):
+        spacing = np.spacing(np.abs(rounded)).astype(exact.dtype)
+        errors = np.abs((got.astype(exact.dtype) - exact) / spacing).astype(np.float64)
+    errors[(got == rounded) | (np.isnan(got) & np.isnan(rounded))] = 0.0
+    errors[np.isnan(got) != np.isnan(rounded)] = np.inf
+    worst = int(np.argmax(errors))
+    assert errors[worst] <= MAX_ULP, (
+        f"pow_{dtype}({x[worst]!r}, {y[worst]!r}) = {got[worst]!r}: {errors[worst]:.3g} ulp "
+        f"(exact {exact[worst]!r})"
+    )
+    for expected in (numpy_result, rounded):
+        special = (expected == 0) | np.isinf(expected)
+        mismatch = special & ((got != expected) | (np.signbit(got) != np.signbit(expected)))
+        assert not mismatch.any(), (
+            f"pow_{dtype}: zero/infinity differs at {list(zip(x[mismatch], y[mismatch], strict=True))[:5]}"
+        )
+
+
+def _pow_special_values(dtype: str) -> tuple[list[float], list[float]]:
+    info = np.finfo(DTYPES[dtype])
+    mant = info.nmant + 1  # 53 / 24
+    eps = float(info.eps)
+    sub, normal, big = float(info.smallest_subnormal), float(info.smallest_normal), float(info.max)
+    xs = [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, -3.0, 10.0]
+    xs += [sub, -sub, normal, -normal, big, -big, 1 + eps, 1 - eps / 2, -(1 + eps), np.pi, -np.pi, 1e-30, 0.1]
+    ys = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 0.5, -0.5, 1.5, -1.5, 1 / 3]
+    ys += [
+        2.0 ** (mant - 1),
+        2.0 ** (mant - 1) + 1,
+        2.0**mant,
+        2.0**mant + 2,
+        -(2.0 ** (mant - 1) + 1),
+        big,
+        -big,
+    ]
+    ys += [sub, -sub, 1e-5, 7.0, -7.0, 10.0, 100.0, 1e5, -1e5]
+    exponents = (
+        (-1074.0, -1075.0, 1023.0, 1024.0, -1022.0)
+        if dtype == "f64"
+        else (-149.0, -150.0, 127.0, 128.0, -126.0)
+    )
+    ys += [*exponents, *(-e for e in exponents)]
+    return xs, ys
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pow_special_value_grid_matches_numpy(dtype):
+    xs, ys = _pow_special_values(dtype)
+    x, y = np.meshgrid(np.array(xs, DTYPES[dtype]), np.array(ys, DTYPES[dtype]))
+    x, y = x.ravel(), y.ravel()
+    assert_pow_accurate(dtype, x, y)
+    got, expected = compute_pow(dtype, x, y), _quiet(lambda v: np.power(v[0], v[1]), (x, y))
+    exact_cases = np.isnan(expected) | (expected == 0) | np.isinf(expected) | (expected == 1)
+    np.testing.assert_array_equal(got[exact_cases], expected[exact_cases])
+    signed = exact_cases & ~np.isnan(expected)
+    np.testing.assert_array_equal(np.signbit(got[signed]), np.signbit(expected[signed]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pow_exact_powers_of_two_round_halfway_to_even(dtype):
+    """2^n for x a power of two and y e an integer, including the halfway cases below the
+    smallest subnormal (2^-1075 / 2^-150 round to 0)."""
+    tie = -1075 if dtype == "f64" else -150
+    bases = np.array([1, -1, 2, 3, 5, 7, 25, 43, -3, -5, -25, -43], dtype=np.float64)
+    x = 2.0**bases
+    x = np.concatenate([x, x, 2.0 ** np.arange(-10, 11, dtype=np.float64)])
+    y = np.concatenate([tie / bases, (tie + 1) / bases, np.arange(-10, 11, dtype=np.float64) * 7])
+    keep = np.isfinite(_quiet(lambda v: v.astype(DTYPES[dtype]), y))
+    assert_pow_accurate(dtype, x[keep], y[keep])
+    exact = (_quiet(lambda v: (v[1] * np.log2(v[0])) % 1 == 0, (x, y))) & keep
+    got = compute_pow(dtype, x[exact], y[exact])
+    expected = _quiet(
+        lambda v: np.power(v[0].astype(DTYPES[dtype]), v[1].astype(DTYPES[dtype])), (x[exact], y[exact])
+    )
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_pow_c99_rules():
+    for dtype in DTYPES:
+        nan, inf = np.nan, np.inf
+        cases = [  # (x, y, expected)
+            (nan, 0.0, 1.0), (nan, -0.0, 1.0), (1.0, nan, 1.0), (1.0, inf, 1.0), (-1.0, inf, 1.0),
+            (-1.0, -inf, 1.0), (-0.0, -3.0, -inf), (-0.0, -2.0, inf), (0.0, -3.0, inf), (-0.0, 3.0, -0.0),
+            (-0.0, 2.5, 0.0), (-inf, 3.0, -inf), (-inf, -3.0, -0.0), (-inf, 2.5, inf), (-inf, -2.5, 0.0),
+            (-2.0, 3.0, -8.0), (-2.0, -1.0, -0.5), (-8.0, 1 / 3, nan), (0.5, inf, 0.0), (0.5, -inf, inf),
+            (2.0, -inf, 0.0), (-2.0, inf, inf), (inf, -0.5, 0.0), (2.0, nan, nan), (nan, 1.0, nan),
+        ]  # fmt: skip
+        x, y, expected = (np.array(column, DTYPES[dtype]) for column in zip(*cases, strict=True))
+        got = compute_pow(dtype, x, y)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+
+
+def _pow_sweep(dtype: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs over every magnitude of x with y log x over the whole interesting range (and
+    past the overflow and underflow thresholds), x near the ends of the log reduction's
+    interval with the largest y, x near 1 with huge y, and plain uniform pairs."""
+    rng = np.random.default_rng(7)
+    info = np.finfo(DTYPES[dtype])
+    t_low, t_high = (-760.0, 720.0) if dtype == "f64" else (-110.0, 95.0)
+    x1 = _quiet(lambda top: np.geomspace(float(info.smallest_subnormal), top, n), float(info.max))
+    edges = rng.choice([np.sqrt(0.5), np.sqrt(2.0), 0.75, 1.5], n) * rng.uniform(0.999, 1.001, n)
+    x2 = edges * 2.0 ** rng.integers(-3, 4, n)
+    x3 = 1.0 + rng.uniform(-1e-6, 1e-6, n) * rng.choice([1.0, 1e-5], n)
+    xs, ys = [], []
+    for x in (x1, x2, x3):
+        x = x.astype(DTYPES[dtype])
+        with np.errstate(all="ignore"):
+            y = rng.uniform(t_low, t_high, n) / np.log(x.astype(np.float64))
+        xs.append(x)
+        ys.append(_quiet(lambda v: v.astype(DTYPES[dtype]), y))
+    xs.append(rng.uniform(0.0, 4.0, n).astype(DTYPES[dtype]))
+    ys.append(rng.uniform(-50.0, 50.0, n).astype(DTYPES[dtype]))
+    xs.append(np.exp(rng.uniform(-3.0, 3.0, n)).astype(DTYPES[dtype]))  # y over every magnitude
+    ys.append(
+        _quiet(lambda v: v.astype(DTYPES[dtype]), rng.choice([-1.0, 1.0], n) * np.geomspace(1e-300, 1e300, n))
+    )
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pow_dense_sweep_within_2_ulp(dtype):
+    assert_pow_accurate(dtype, *_pow_sweep(dtype, 200_000))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pow_negative_x_integer_y(dtype):
+    rng = np.random.default_rng(3)
+    n = 200_000
+    top = 1100 if dtype == "f64" else 160
+    x = -np.exp(rng.uniform(-8.0, 8.0, n))
+    y = rng.integers(-top, top, n).astype(np.float64)
+    near_one = -(1.0 + rng.uniform(-1e-4, 1e-4, n))  # large odd and even y
+    huge_y = rng.integers(-(2**40), 2**40, n).astype(np.float64)
+    x = np.concatenate([x, near_one, -x])
+    y = np.concatenate([y, huge_y, y + 0.5])  # half-integers: NaN
+    assert_pow_accurate(dtype, x, y)
+    got = compute_pow(dtype, x[:n], y[:n])
+    finite = np.isfinite(got) & (got != 0)
+    assert (np.signbit(got[finite]) == (y[:n][finite] % 2 == 1)).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pow_random_floats_within_2_ulp(dtype):
+    width = 64 if dtype == "f64" else 32
+    floats = st.floats(width=width, allow_nan=True, allow_infinity=True, allow_subnormal=True)
+    exponents = st.one_of(floats, st.integers(-2000, 2000).map(float))
+    pairs = st.integers(1, 64).flatmap(
+        lambda n: st.tuples(
+            hnp.arrays(DTYPES[dtype], n, elements=floats), hnp.arrays(DTYPES[dtype], n, elements=exponents)
+        )
+    )
+
+    @given(pairs)
+    def check(pair):
+        assert_pow_accurate(dtype, *pair)
+
+    check()
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["range", "prange"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pow_loop_is_vectorized_without_libm(dtype, parallel):
+    loop = _pow_loop(dtype, parallel)
+    bodies = _kernel_functions(loop.inspect_llvm(loop.signatures[0]))
+    assert any(_VECTOR[dtype].search(body) for body in bodies), f"pow_{dtype}: no SIMD types"
+    calls = [m.group(0) for body in bodies for m in _LIBM.finditer(body)]
+    assert not calls, f"pow_{dtype}: calls the C library in the loop: {calls[:3]}"
+    x = np.linspace(0.5, 2.0, 1000, dtype=DTYPES[dtype])
+    y = np.linspace(-30.0, 30.0, 1000, dtype=DTYPES[dtype])
+    out = np.empty_like(x)
+    loop(x, y, out)
+    np.testing.assert_array_equal(out, compute_pow(dtype, x, y))

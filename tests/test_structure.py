@@ -382,3 +382,14 @@ def test_an_epilogue_writes_over_the_product_it_reads_last():
     product, relu = lf.compute(lf.asarray(a) @ b, lf.maximum(lf.asarray(a) @ b + bias, 0.0))
     np.testing.assert_allclose(product, a @ b, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(relu, np.maximum(a @ b + bias, 0.0), rtol=1e-12, atol=1e-12)
+
+
+def test_a_kernel_with_several_outputs_never_writes_over_an_input():
+    """Sibling outputs share a kernel; none of them may take the buffer of a value that
+    another output of that kernel still reads."""
+    rng = np.random.default_rng(2)
+    a, b, z = rng.standard_normal((6, 4)), rng.standard_normal((4, 5)), rng.standard_normal((6, 5))
+    product = lf.asarray(a) @ b
+    first, second = lf.compute(lf.asarray(z) + 1.0, product * 2.0)
+    np.testing.assert_array_equal(first, z + 1.0)
+    np.testing.assert_allclose(second, (a @ b) * 2.0, rtol=1e-12)

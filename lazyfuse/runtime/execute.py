@@ -87,26 +87,25 @@ def _donated(
     """Outputs of an elementwise kernel written into the buffer of an input it reads for
     the last time, at the same index (the epilogue after a product writes over the
     product): no new allocation, and one buffer less in memory. Each element is read
-    before it is written, in the same iteration, so the kernel sees the old values."""
-    if call.spec.kind != "loop" or call.spec.n_inner:
+    before it is written, in the same iteration, so the kernel sees the old values.
+    Note: one output only; with several, a later output could load an element after an
+    earlier one overwrote it (loads are emitted where first needed)."""
+    if call.spec.kind != "loop" or call.spec.n_inner or len(call.outputs) != 1:
         return {}
     direct = {base for base, chain, _ in call.loads if not chain}
     viewed = {base for base, chain, _ in call.loads if chain}
     donors = [
         b for b in call.loads if b[0] in dying and b[0] in direct and b[0] not in viewed and b[0] in stored
     ]
-    given: dict[Node, np.ndarray] = {}
-    for root in call.outputs:
-        if root in stored:  # the user's ``out``
-            continue
-        for base, _, _ in donors:
-            buffer = stored[base]
-            shape = resize(root.shape) if resize else root.shape
-            fits = buffer.shape == shape and buffer.dtype == root.dtype and buffer.flags.c_contiguous
-            if fits and not any(buffer is b for b in given.values()):
-                given[root] = buffer
-                break
-    return given
+    (root,) = call.outputs
+    if root in stored:  # the user's ``out``
+        return {}
+    shape = resize(root.shape) if resize else root.shape
+    for base, _, _ in donors:
+        buffer = stored[base]
+        if buffer.shape == shape and buffer.dtype == root.dtype and buffer.flags.c_contiguous:
+            return {root: buffer}
+    return {}
 
 
 def _viewed(
