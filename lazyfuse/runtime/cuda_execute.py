@@ -34,7 +34,7 @@ from lazyfuse.runtime.execute import arrange
 
 # CUDA's launch limits for every device of compute capability 3.0 and later (the
 # simulator does not report them).
-MAX_GRID_X, MAX_GRID_YZ, MAX_THREADS = 2**31 - 1, 65535, 1024
+MAX_GRID_X, MAX_GRID_YZ = 2**31 - 1, 65535
 # The simulator runs blocks one after another, each thread a Python thread: a few
 # blocks, striding over the rest of the data (grid-stride loops), test the same code.
 SIMULATOR_MAX_BLOCKS = 2
@@ -183,14 +183,13 @@ class _Run:
             assert row.precondition is not None
             row.precondition(node.attrs[0], self.host(operand))
         spec = kernel_spec(call)
-        kernel = kernel_for(spec, options())
         arrays = [self._load(call, base, chain, inner) for base, chain, inner in call.loads]
         outputs = [
             self._output(call, root, store.inner)
             for root, store in zip(call.outputs, spec.stores, strict=True)
         ]
         if spec.kind == "matmul":
-            self._launch_matmul(kernel, arrays, outputs)
+            self._launch_matmul(kernel_for(spec, options()), arrays, outputs)
             return
         params = [p.dtype.type(self.values[p.attrs[0].index]) for p in call.params]
         extents = self.shape(call.extents)
@@ -199,15 +198,16 @@ class _Run:
             if size:
                 threads = options().block
                 blocks = min(math.ceil(size / threads), max_blocks())
-                kernel.function[blocks, threads](*arrays, *params, *outputs, size)
+                kernel_for(spec, options()).function[blocks, threads](*arrays, *params, *outputs, size)
             return
         kept = call.spec.n_outer  # the plan's axes; the CUDA spec has flattened them
         rows, cols = math.prod(extents[:kept]), math.prod(extents[kept:])
         block = options().block
         stages = cuda_codegen.two_stage(spec) if kept == 0 else None  # a full reduction
+        kernel = kernel_for(spec if stages is None else stages[1], options())
         if stages is not None:
             arrays = self._partials(stages[0], arrays, params, cols)
-            kernel, cols = kernel_for(stages[1], options()), arrays[0].shape[1]
+            cols = arrays[0].shape[1]
         if rows:
             kernel.function[min(rows, max_blocks()), block](*arrays, *params, *outputs, rows, cols)
 
