@@ -102,6 +102,7 @@ correctly rounded in every point measured.)
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numba
@@ -920,7 +921,10 @@ def _libm_call(name):
                 variants.append(f"_ZGV_LLVM_M{width}v_{scalar.name}({variant.name})")
             call = builder.call(scalar, args)
             # A string attribute, which llvmlite's attribute set does not validate.
-            set.add(call.attributes, '"vector-function-abi-variant"="{}"'.format(",".join(variants)))
+            # Note: should a later llvmlite store attributes otherwise, the call stays
+            # plain: the same results, only the loop around it no longer vectorizes.
+            with contextlib.suppress(TypeError):
+                set.add(call.attributes, '"vector-function-abi-variant"="{}"'.format(",".join(variants)))
             return call
 
         return x(x), codegen
