@@ -289,9 +289,16 @@ def _shape_arg(shape: int | Sequence[int]) -> tuple[int, ...]:
 
 
 def asarray(value: Any) -> Tensor:
-    """Wrap a NumPy array (no copy) or a Python/NumPy scalar as a lazy tensor."""
+    """Wrap a NumPy array (no copy), a CUDA device array (no copy: the CUDA target reads
+    it on the device, the CPU target copies it to the host) or a Python/NumPy scalar."""
     if isinstance(value, Tensor):
         return value
+    if hasattr(value, "__cuda_array_interface__") and not build.is_device_array(value):
+        from numba import cuda  # Note: only for a GPU array of another library (CuPy, PyTorch)
+
+        value = cuda.as_cuda_array(value)
+    if build.is_device_array(value):
+        return Tensor(build.input_node(value))
     array = np.asarray(value)
     if array.dtype.kind in "OUSVcMm":
         raise DTypeError(
@@ -352,7 +359,9 @@ def _check_out(tensor: Tensor, out: Any) -> None:
             f"the result has shape {tensor.shape} and dtype {tensor.dtype}"
         )
     for leaf in toposort([tensor.node]):
-        if leaf.op is Op.INPUT and np.may_share_memory(out, leaf.attrs[0]):
+        if leaf.op is not Op.INPUT or not isinstance(leaf.attrs[0], np.ndarray):
+            continue  # a device array is copied to the host first: it cannot overlap
+        if np.may_share_memory(out, leaf.attrs[0]):
             raise ValueError(f"compute: out overlaps an input of shape {leaf.shape}; pass a separate array")
 
 

@@ -173,3 +173,24 @@ def test_full_reductions_run_in_two_stages():
     assert (got[1], got[2], got[3]) == (x.max(), x.min(), (x > 0).sum())
     np.testing.assert_allclose(got[4], (x - x.mean()).sum(), atol=1e-12)
     assert len((t - t.mean()).sum().kernels()) == 1
+
+
+def test_device_arrays_are_inputs_on_both_targets(monkeypatch):
+    """A device array the user passes is read where it is on CUDA (no copy to the
+    device) and copied to the host by the CPU target."""
+    from numba import cuda
+
+    x = np.arange(24.0).reshape(4, 6)
+    on_device = cuda.to_device(x)
+    expr = lf.exp(lf.asarray(on_device) * 0.5) + lf.asarray(on_device).sum(axis=1, keepdims=True)
+    expected = np.exp(x * 0.5) + x.sum(axis=1, keepdims=True)
+    copies = []
+    real_to_device = cuda.to_device
+    monkeypatch.setattr(
+        cuda, "to_device", lambda a, *r, **k: copies.append(a.shape) or real_to_device(a, *r, **k)
+    )
+    np.testing.assert_allclose(expr.compute(), expected, rtol=1e-12)
+    assert copies == []  # both kernels read the user's device array
+    np.testing.assert_allclose(expr.compute(target="cpu"), expected, rtol=1e-12)
+    with pytest.raises(lf.DTypeError):
+        lf.asarray(cuda.to_device(np.zeros(3, np.int8)))

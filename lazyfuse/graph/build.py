@@ -35,9 +35,16 @@ class UserFunction:
         return f"{code.co_filename}:{code.co_firstlineno}" if code else "?"
 
 
-def input_node(array: np.ndarray) -> Node:
-    dtype = dtypes.check_supported(array.dtype, "asarray")
-    return make(Op.INPUT, (), (array,), array.shape, dtype)
+def input_node(array: Any) -> Node:
+    """An input: a NumPy array, or a CUDA device array (see :func:`is_device_array`)."""
+    dtype = dtypes.check_supported(np.dtype(array.dtype), "asarray")
+    return make(Op.INPUT, (), (array,), tuple(array.shape), dtype)
+
+
+def is_device_array(value: Any) -> bool:
+    """A Numba CUDA device array (or the simulator's): the CPU target copies it to the
+    host when it computes; the CUDA target reads it where it is."""
+    return not isinstance(value, np.ndarray) and hasattr(value, "copy_to_host") and hasattr(value, "shape")
 
 
 class _Occurrence:

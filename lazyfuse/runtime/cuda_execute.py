@@ -3,11 +3,12 @@
 
 The plan and its kernel specs are the CPU target's; only the arrays' form differs.
 Each kernel gets C-contiguous device arrays: elementwise kernels one flat axis, row
-kernels (rows, row), matmul (batch, m, k) and (batch, k, n). An input is copied to
-the device once per compute, in that form (a view is made contiguous on the host
-first: a transpose or a broadcast costs host memory, not device reads). Computed
-values stay on the device and are read there by later kernels when their form fits;
-only the requested results come back.
+kernels (rows, row), matmul (batch, m, k) and (batch, k, n). A NumPy input is copied
+to the device once per compute, in that form (a view is made contiguous on the host
+first: a transpose or a broadcast costs host memory, not device reads); a C-contiguous
+device array the user passed is read where it is. Computed values stay on the device
+and are read there by later kernels when their form fits; only the requested results
+come back.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 from lazyfuse import config
 from lazyfuse.codegen import cuda as cuda_codegen
 from lazyfuse.errors import LazyfuseError
-from lazyfuse.graph import kernels
+from lazyfuse.graph import build, kernels
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
 from lazyfuse.graph.views import apply_view
@@ -165,7 +166,8 @@ class _Run:
     def host(self, node: Node) -> Any:
         """``node``'s value as a NumPy array (a computed value is copied back)."""
         if node.op is Op.INPUT:
-            return self.values[node.attrs[0].index]
+            value = self.values[node.attrs[0].index]
+            return value.copy_to_host() if build.is_device_array(value) else value
         if node.op is Op.SCALAR:
             return np.asarray(self.values[node.attrs[0].index], dtype=node.dtype)
         if node.op in VIEWS:
@@ -240,6 +242,9 @@ class _Run:
         )
         if held is not None and not chain and held.order is None and natural:
             return held.array.reshape(*self._form(call, held.shape, inner))
+        given: Any = self.values[base.attrs[0].index] if base.op is Op.INPUT else None
+        if build.is_device_array(given) and not chain and natural and given.is_c_contiguous():
+            return given.reshape(*self._form(call, tuple(given.shape), inner))  # the user's, in place
         key = (base, chain, inner, call.permutation, call.kept)
         if key not in self.copied:
             value = self.host(chain[-1] if chain else base)

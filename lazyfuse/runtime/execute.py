@@ -18,7 +18,7 @@ import numpy as np
 
 from lazyfuse import config
 from lazyfuse.codegen import cpu
-from lazyfuse.graph import fuse, kernels
+from lazyfuse.graph import build, fuse, kernels
 from lazyfuse.graph.explain import format_fusion, format_graph
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
@@ -57,6 +57,7 @@ def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray
     """Compute ``roots``; stored intermediates are dropped after their last use. With
     ``out`` (one root), the kernel that computes the root writes into it."""
     found, values, resize = plans.plan_for(roots)
+    values = [v.copy_to_host() if build.is_device_array(v) else v for v in values]
     if config.get().debug >= 2:
         shown = found if resize is None else plans.fresh_plan(roots)
         _report_plan(shown.roots, shown.grouped)
