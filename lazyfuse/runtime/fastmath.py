@@ -118,54 +118,42 @@ __all__ = ["FUNCTIONS"]
 # --- bit casts -------------------------------------------------------------------------
 
 
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The int64 holding the bits of float64 ``x``."""
-    if x != types.float64:
-        return None
+def _to_bits(float_type, int_type):
+    """An intrinsic: the integer of ``int_type`` holding the bits of a ``float_type``."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
+    def typer(typingctx, x):
+        if x != float_type:
+            return None
 
-    return types.int64(types.float64), codegen
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.IntType(int_type.bitwidth))
 
+        return int_type(float_type), codegen
 
-@intrinsic
-def _bits_f64(typingctx, bits):
-    """The float64 whose bits are the integer ``bits`` (cast to int64 first)."""
-    if not isinstance(bits, types.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        value = context.cast(builder, args[0], signature.args[0], types.int64)
-        return builder.bitcast(value, ir.DoubleType())
-
-    return types.float64(bits), codegen
+    return intrinsic(typer)
 
 
-@intrinsic
-def _f32_bits(typingctx, x):
-    """The int32 holding the bits of float32 ``x``."""
-    if x != types.float32:
-        return None
+def _from_bits(float_type, int_type):
+    """An intrinsic: the ``float_type`` whose bits are an integer (cast to ``int_type``
+    first, so wider integers are truncated)."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
+    def typer(typingctx, bits):
+        if not isinstance(bits, types.Integer):
+            return None
 
-    return types.int32(types.float32), codegen
+        def codegen(context, builder, signature, args):
+            value = context.cast(builder, args[0], signature.args[0], int_type)
+            return builder.bitcast(value, context.get_value_type(float_type))
+
+        return float_type(bits), codegen
+
+    return intrinsic(typer)
 
 
-@intrinsic
-def _bits_f32(typingctx, bits):
-    """The float32 whose bits are the integer ``bits`` (truncated to int32 first)."""
-    if not isinstance(bits, types.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        value = context.cast(builder, args[0], signature.args[0], types.int32)
-        return builder.bitcast(value, ir.FloatType())
-
-    return types.float32(bits), codegen
+_f64_bits = _to_bits(types.float64, types.int64)
+_bits_f64 = _from_bits(types.float64, types.int64)
+_f32_bits = _to_bits(types.float32, types.int32)
+_bits_f32 = _from_bits(types.float32, types.int32)
 
 
 @intrinsic
