@@ -88,6 +88,16 @@ def cast(value: str, source: np.dtype, target: np.dtype) -> str:
     return f"{numpy_type(target)}({value})"
 
 
+def header(spec: KernelSpec, target: str, binding: str) -> list[str]:
+    """A kernel file's first comment lines: its name and target, what it fused, and the
+    user functions the runtime binds (``binding`` says how)."""
+    lines = [f"# lazyfuse kernel {spec.name} (target: {target})", *[f"# {line}" for line in spec.description]]
+    if spec.user_functions:
+        bound = ", ".join(f"{n} = {f.name} ({f.where})" for n, f in spec.user_functions)
+        lines.append(f"# user functions, {binding}: {bound}")
+    return lines
+
+
 def generate(spec: KernelSpec, options: Options = Options()) -> str:
     """The complete source file of ``spec``'s kernel."""
     body = SourceBuilder()
@@ -97,11 +107,8 @@ def generate(spec: KernelSpec, options: Options = Options()) -> str:
         _LoopKernel(spec, body, options).emit()
     kernel = body.text()
     out = SourceBuilder()
-    out.line(f"# lazyfuse kernel {spec.name} (target: cpu, {'parallel' if options.parallel else 'serial'})")
-    out.lines([f"# {line}" for line in spec.description])
-    if spec.user_functions:
-        bound = ", ".join(f"{n} = {f.name} ({f.where})" for n, f in spec.user_functions)
-        out.line(f"# user functions, bound by the runtime before the first call: {bound}")
+    target = f"cpu, {'parallel' if options.parallel else 'serial'}"
+    out.lines(header(spec, target, "bound by the runtime before the first call"))
     out.lines(["import numpy as np", "from numba import njit, prange", ""])
     fast = sorted(set(_FAST_MATH_CALL.findall(kernel)))
     if fast:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from lazyfuse.codegen import cpu_helpers
-from lazyfuse.codegen.cpu import ScalarCode, cast, combine, expression, identity, numpy_type
+from lazyfuse.codegen.cpu import ScalarCode, cast, combine, expression, header, identity, numpy_type
 from lazyfuse.codegen.source import SourceBuilder
 from lazyfuse.graph.kernels import Accumulate, KernelSpec, Load
 from lazyfuse.graph.ops import Op
@@ -64,11 +64,7 @@ def generate(spec: KernelSpec, options: Options = Options()) -> str:
         _Rows(spec, body, options).emit()
     kernel = body.text()
     out = SourceBuilder()
-    out.line(f"# lazyfuse kernel {spec.name} (target: cuda)")
-    out.lines([f"# {line}" for line in spec.description])
-    if spec.user_functions:
-        bound = ", ".join(f"{n} = {f.name} ({f.where})" for n, f in spec.user_functions)
-        out.line(f"# user functions, bound by the runtime as device functions: {bound}")
+    out.lines(header(spec, "cuda", "bound by the runtime as device functions"))
     imports = ["import numpy as np", "from numba import cuda", f"from numba import {_shared_imports(kernel)}"]
     out.lines([*imports, ""])
     for helper in _device_helpers(kernel):
