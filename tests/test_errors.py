@@ -260,3 +260,19 @@ def test_unknown_target_fancy_indexing_and_truth_values():
         x[5]
     with pytest.raises(ValueError, match="ambiguous"):
         bool(x > 0)
+
+
+def test_bad_settings_name_the_setting_and_what_is_valid():
+    from lazyfuse import config
+
+    with pytest.raises(ValueError, match=r"LAZYFUSE_MATH.*'fast', 'libm'"), config.override(math="vector"):
+        pass
+    with (
+        pytest.raises(ValueError, match="LAZYFUSE_CUDA_BLOCK: a power of two"),
+        config.override(cuda_block=96),
+    ):
+        pass
+    with pytest.raises(ValueError, match="LAZYFUSE_CUDA_TILE"), config.override(cuda_tile=64):
+        pass
+    with config.override(target="tpu"), pytest.raises(lf.LazyfuseError, match="unknown target 'tpu'"):
+        (lf.asarray(np.ones(3)) + 1.0).compute()
