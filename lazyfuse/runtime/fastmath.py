@@ -926,18 +926,21 @@ _libm_cos = _libm_call("cos")
 
 @_jit
 def sin_f64(x):
-    if not abs(x) <= SIN_LIMIT_F64:  # huge, inf, NaN: the C library (not vectorized)
-        return _libm_sin(x)
-    result = _sincos_f64(x, 0)
-    return x if x == 0.0 else result  # keeps -0.0
+    # Note: the reduced branch first, with the -0.0 select inside it. Written as an early
+    # return of the C library's value followed by the select, LLVM 15's cost model for
+    # AVX2 (not AVX-512's) left the serial loop around it scalar.
+    if abs(x) <= SIN_LIMIT_F64:
+        result = _sincos_f64(x, 0)
+        return result if x != 0.0 else x  # keeps -0.0
+    return _libm_sin(x)  # huge, inf, NaN: the C library (not vectorized)
 
 
 @_jit
 def sin_f32(x):
-    if not abs(x) <= SIN_LIMIT_F32:
-        return _libm_sin(x)
-    result = _sincos_f32(x, I32(0))
-    return x if x == ZERO_F32 else result
+    if abs(x) <= SIN_LIMIT_F32:  # as sin_f64
+        result = _sincos_f32(x, I32(0))
+        return result if x != ZERO_F32 else x
+    return _libm_sin(x)
 
 
 @_jit
