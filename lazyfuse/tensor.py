@@ -331,13 +331,18 @@ def operand(value: Any, what: str) -> build.Operand:
     return as_node(value, what)
 
 
+_WEAK = frozenset({bool, int, float})
+
+
 def binary(op: Op, a: Any, b: Any) -> Tensor:
-    name = ELEMENTWISE[op].name
-    return Tensor(build.elementwise(op, operand(a, name), operand(b, name)))
+    # Note: tensors and Python scalars, the common operands, without a call each.
+    x = a.node if type(a) is Tensor else a if type(a) in _WEAK else operand(a, ELEMENTWISE[op].name)
+    y = b.node if type(b) is Tensor else b if type(b) in _WEAK else operand(b, ELEMENTWISE[op].name)
+    return Tensor(build.binary(op, x, y))
 
 
 def unary(op: Op, x: Any) -> Tensor:
-    return Tensor(build.elementwise(op, asarray(x).node))
+    return Tensor(build.unary(op, x.node if type(x) is Tensor else asarray(x).node))
 
 
 def _target(target: str | None) -> str:

@@ -53,14 +53,28 @@ class _Occurrence:
     __slots__ = ("__weakref__",)
 
 
+_FLOAT64, _INT64, _BOOL = np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)
+_INT64_RANGE = range(-(2**63), 2**63)
+
+
 def scalar_node(value: dtypes.Scalar, dtype: np.dtype, name: str) -> Node:
     """A run-time scalar parameter (never a literal in kernel source).
 
     Note: each scalar written is its own node, even when its value equals another's:
     were equal values one node, ``x * c + 1.0`` would have one parameter when c is 1.0
-    and two otherwise, and a new value of c could change the kernel.
+    and two otherwise, and a new value of c could change the kernel. So the node table
+    (which would never find one) is skipped: a new occurrence is a new structure.
     """
-    return make(Op.SCALAR, (), (dtypes.scalar_as(value, dtype, name), _Occurrence()), (), dtype)
+    kind = type(value)
+    exact = (
+        (kind is float and dtype is _FLOAT64)
+        or (kind is bool and dtype is _BOOL)
+        or (kind is int and dtype is _INT64 and value in _INT64_RANGE)
+    )
+    converted = value if exact else dtypes.scalar_as(value, dtype, name)
+    occurrence = _Occurrence()
+    key = (Op.SCALAR, (), ("occurrence", id(occurrence)), (), dtype)
+    return Node(Op.SCALAR, (), (converted, occurrence), (), dtype, key)
 
 
 def _dtype_of(o: Operand) -> dtypes.DTypeLike:
@@ -96,6 +110,43 @@ def elementwise(op: Op, *operands: Operand) -> Node:
     if row.precondition and args[row.checked_arg].op is Op.SCALAR:  # arrays: when computed
         row.precondition(loop, args[row.checked_arg].attrs[0])
     return make(op, args, (loop[:-1],), _shape_of(args), loop[-1], dtype_attrs=True)
+
+
+_WEAK_KINDS: dict[type, dtypes.DTypeLike] = {bool: _BOOL, int: int, float: float}
+
+
+def binary(op: Op, a: Operand, b: Operand) -> Node:
+    """:func:`elementwise` of two operands, written for speed (it runs for every
+    operator a user writes): arrays of one shape, or an array and a Python scalar, of
+    an op without preconditions; anything else takes the general path."""
+    a_node, b_node = type(a) is Node, type(b) is Node
+    a_kind = a.dtype if a_node else _WEAK_KINDS.get(type(a))  # type: ignore[union-attr]
+    b_kind = b.dtype if b_node else _WEAK_KINDS.get(type(b))  # type: ignore[union-attr]
+    row = ELEMENTWISE[op]
+    regular = a_kind is not None and b_kind is not None and row.arity == 2 and row.precondition is None
+    if not regular or not (a_node or b_node) or (a_node and b_node and a.shape != b.shape):  # type: ignore[union-attr]
+        return elementwise(op, a, b)
+    ins, out = _rule(op, (a_kind, b_kind))
+    x = a if a_node else scalar_node(a, ins[0], row.name)  # type: ignore[arg-type]
+    y = b if b_node else scalar_node(b, ins[1], row.name)  # type: ignore[arg-type]
+    shape = x.shape if a_node else y.shape  # type: ignore[union-attr]
+    return make(op, (x, y), (ins,), shape, out, dtype_attrs=True)  # type: ignore[arg-type]
+
+
+def unary(op: Op, x: Node) -> Node:
+    """:func:`elementwise` of one array, written for speed (see :func:`binary`)."""
+    row = ELEMENTWISE[op]
+    if row.arity != 1 or row.precondition is not None:
+        return elementwise(op, x)
+    ins, out = _rule(op, (x.dtype,))
+    return make(op, (x,), (ins,), x.shape, out, dtype_attrs=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rule(op: Op, kinds: tuple[dtypes.DTypeLike, ...]) -> tuple[tuple[np.dtype, ...], np.dtype]:
+    """:func:`_loop` split into (input dtypes, output dtype)."""
+    loop = _loop(op, kinds)
+    return loop[:-1], loop[-1]
 
 
 def _as_arg(operand: Operand, dtype: np.dtype, name: str) -> Node:

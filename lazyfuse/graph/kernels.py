@@ -118,8 +118,8 @@ class KernelCall:
     permutation: tuple[int, ...]
     kept: tuple[int, ...]
     checks: list[tuple[Node, Node]] = field(default_factory=list)
-    # the runtime's compiled kernels for this call, by (layout variant, codegen options)
-    kernels: dict[tuple[str, Any], Any] = field(default_factory=dict)
+    # the runtime's compiled kernels for this call, by (layout variant, parallel, math)
+    kernels: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
 
 class _Builder:

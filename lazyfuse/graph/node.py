@@ -8,13 +8,14 @@ through :func:`make`.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from typing import Any
 
 import numpy as np
 
-from lazyfuse.graph.ops import Op
+from lazyfuse.graph.ops import LEAVES, Op
 
 # Note: a dict of weak references (not a WeakValueDictionary, whose get, set and death
 # callbacks run in Python): a hit is a dict lookup and a call of the reference. Dead
@@ -32,13 +33,16 @@ class Node:
     much, on every op a user writes).
     """
 
-    __slots__ = ("__weakref__", "args", "attrs", "dtype", "key", "op", "shape")
+    __slots__ = ("__weakref__", "args", "attrs", "dtype", "form", "key", "leaves", "op", "shape")
     op: Op
     args: tuple[Node, ...]
     attrs: tuple[Any, ...]
     shape: tuple[int, ...]
     dtype: np.dtype
     key: tuple[Any, ...]
+    # see :func:`form_of`; None for graphs with more than MAX_FORM_LEAVES leaves
+    form: int | None
+    leaves: tuple[Node, ...] | None
 
     def __init__(
         self,
@@ -55,6 +59,7 @@ class Node:
         self.shape = shape
         self.dtype = dtype
         self.key = key
+        self.form, self.leaves = form_of(self)
 
     @property
     def ndim(self) -> int:
@@ -118,3 +123,67 @@ def _sweep() -> None:
     for key in [k for k, ref in _TABLE.items() if ref() is None]:
         del _TABLE[key]
     _SWEEP_AT[0] = max(4096, 2 * len(_TABLE))
+
+
+# Forms ------------------------------------------------------------------------------
+#
+# A node's *form* is an int naming its structure up to the identity of its leaves: equal
+# forms have the same ops, attributes, shapes and dtypes, and the same pattern of which
+# leaves are the same object. ``leaves`` are its distinct leaves, first occurrence first,
+# arguments left to right (the order of a depth-first walk). Built in O(leaves) when a
+# node is made, so the runtime finds a graph's plan from its roots' forms without walking
+# the graph. Two graphs with equal forms are the same graph once their leaves are
+# replaced by slots: every inner node is hash-consed from its arguments, so the forms
+# and leaf maps of the arguments fix it.
+#
+# Note: a form holds the attribute keys of its nodes, where a user function is keyed by
+# its id. A graph that is planned keeps its functions alive (the plan holds them), so a
+# form with a reused id never finds a stale plan.
+
+MAX_FORM_LEAVES = 64  # beyond: no form; the runtime walks the graph instead
+_FORMS: dict[tuple[Any, ...], int] = {}
+_FORM_IDS = itertools.count()
+_MAX_FORMS = 1 << 17
+
+
+def form_of(node: Node) -> tuple[int | None, tuple[Node, ...] | None]:
+    """The form and distinct leaves of ``node`` (from its arguments')."""
+    op, args = node.op, node.args
+    if op in LEAVES:
+        return _intern((op, node.shape, node.dtype)), (node,)
+    first = args[0]
+    leaves = first.leaves
+    if leaves is None:
+        return None, None
+    parts: list[Any] = [op, node.key[2], node.shape, node.dtype, first.form]
+    for arg in args[1:]:
+        theirs = arg.leaves
+        if theirs is None:
+            return None, None
+        if theirs is leaves:
+            where: Any = None  # the same leaves as the arguments before
+        elif len(theirs) == 1:  # a scalar or an input: the common case, without a dict
+            leaf = theirs[0]
+            if leaf in leaves:
+                where = leaves.index(leaf)
+            else:
+                where, leaves = len(leaves), (*leaves, leaf)
+        else:
+            known = {leaf: k for k, leaf in enumerate(leaves)}
+            for leaf in theirs:
+                known.setdefault(leaf, len(known))
+            leaves, where = tuple(known), tuple([known[leaf] for leaf in theirs])
+        if len(leaves) > MAX_FORM_LEAVES:
+            return None, None
+        parts.append(arg.form)
+        parts.append(where)
+    return _intern(tuple(parts)), leaves
+
+
+def _intern(structure: tuple[Any, ...]) -> int:
+    found = _FORMS.get(structure)
+    if found is None:
+        if len(_FORMS) >= _MAX_FORMS:
+            _FORMS.clear()  # new ids for new nodes; old nodes keep theirs (ids never repeat)
+        found = _FORMS.setdefault(structure, next(_FORM_IDS))
+    return found

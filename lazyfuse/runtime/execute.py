@@ -12,6 +12,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,10 +28,18 @@ from lazyfuse.graph.views import apply_view
 from lazyfuse.runtime import plans
 from lazyfuse.runtime.compile import CompiledKernel, kernel_for, write_source
 
+_OPTIONS: dict[int, tuple[config.Config, cpu.Options]] = {}
+
 
 def options() -> cpu.Options:
+    """The codegen options of the settings in force (one object per settings object)."""
     settings = config.get()
-    return cpu.Options(parallel=settings.parallel, math=settings.math)
+    found = _OPTIONS.get(id(settings))
+    if found is None or found[0] is not settings:
+        found = _OPTIONS[id(settings)] = (settings, cpu.Options(settings.parallel, settings.math))
+        if len(_OPTIONS) > 64:
+            _OPTIONS.clear()
+    return found[1]
 
 
 def plan(roots: Sequence[Node]) -> tuple[list[Node], fuse.Plan, list[kernels.KernelCall]]:
@@ -53,28 +62,56 @@ def kernel_source_path(node: Node) -> str:
     return str(write_source(call.spec.name, cpu.generate(call.spec, options())))
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One kernel call of a plan and what the run does around it: the stored values
+    read for the last time (dropped after it, and donors for its output; see
+    :func:`_donated`) and whether its arrays need :func:`arrange`."""
+
+    call: kernels.KernelCall
+    dying: tuple[Node, ...]
+    donors: tuple[Node, ...]
+    arranged: bool
+
+
+def _schedule(found: plans.Plan) -> list[_Step]:
+    """The steps of ``found``'s calls, made once per plan."""
+    if found.schedule is None:
+        calls = found.calls
+        last_use = {base: i for i, call in enumerate(calls) for base, _, _ in call.loads}
+        keep = {fuse.base_of(r)[0] for r in found.roots}
+        steps = []
+        for i, call in enumerate(calls):
+            dying = tuple(dict.fromkeys(b for b, _, _ in call.loads if last_use[b] == i and b not in keep))
+            arranged = call.spec.kind == "loop" and call.spec.n_inner > 0
+            steps.append(_Step(call, dying, _donors(call, dying), arranged))
+        found.schedule = steps
+    return found.schedule  # type: ignore[no-any-return]
+
+
+_HOST_VALUES = frozenset({np.ndarray, float, int, bool})
+
+
 def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray]:
     """Compute ``roots``; stored intermediates are dropped after their last use. With
     ``out`` (one root), the kernel that computes the root writes into it."""
     found, values, resize = plans.plan_for(roots)
-    values = [v.copy_to_host() if build.is_device_array(v) else v for v in values]
-    if config.get().debug >= 2:
+    if not all([type(v) in _HOST_VALUES for v in values]):
+        values = [v.copy_to_host() if build.is_device_array(v) else v for v in values]
+    settings = config.get()
+    if settings.debug >= 2:
         shown = found if resize is None else plans.fresh_plan(roots)
         _report_plan(shown.roots, shown.grouped)
-    calls = found.calls
-    last_use = {base: i for i, call in enumerate(calls) for base, _, _ in call.loads}
-    keep = {fuse.base_of(r)[0] for r in found.roots}
     stored: dict[Node, np.ndarray] = {}
     if out is not None and fuse.is_computing(found.roots[0]):
         stored[found.roots[0]] = out  # the kernel that computes the root writes into it
     opts = options()
-    for i, call in enumerate(calls):
-        dying = {base for base, _, _ in call.loads if last_use.get(base) == i and base not in keep}
-        stored.update(_donated(call, stored, dying, resize))
-        _call(call, stored, values, opts, resize)
-        for base, _, _ in call.loads:
-            if last_use.get(base) == i and base not in keep:
-                stored.pop(base, None)
+    for step in _schedule(found):
+        if step.donors:
+            stored.update(_donated(step, stored, resize))
+        _call(step, stored, values, opts, resize, settings)
+        for base in step.dying:
+            stored.pop(base, None)
     results = [np.asarray(_viewed(r, stored, values, resize)) for r in found.roots]
     if out is not None and results[0] is not out:  # a view or an input: nothing computed it
         np.copyto(out, results[0])
@@ -82,29 +119,34 @@ def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray
     return results
 
 
-def _donated(
-    call: kernels.KernelCall, stored: dict[Node, np.ndarray], dying: set[Node], resize: plans.Resize | None
-) -> dict[Node, np.ndarray]:
-    """Outputs of an elementwise kernel written into the buffer of an input it reads for
-    the last time, at the same index (the epilogue after a product writes over the
-    product): no new allocation, and one buffer less in memory. Each element is read
-    before it is written, in the same iteration, so the kernel sees the old values.
+def _donors(call: kernels.KernelCall, dying: tuple[Node, ...]) -> tuple[Node, ...]:
+    """The values an elementwise kernel may write its output over: read for the last
+    time, at the same index (the epilogue after a product writes over the product), so
+    each element is read before it is written, in the same iteration.
     Note: one output only; with several, a later output could load an element after an
     earlier one overwrote it (loads are emitted where first needed)."""
     if call.spec.kind != "loop" or call.spec.n_inner or len(call.outputs) != 1:
-        return {}
+        return ()
     direct = {base for base, chain, _ in call.loads if not chain}
     viewed = {base for base, chain, _ in call.loads if chain}
-    donors = [
-        b for b in call.loads if b[0] in dying and b[0] in direct and b[0] not in viewed and b[0] in stored
-    ]
-    (root,) = call.outputs
+    return tuple(b for b in dying if b in direct and b not in viewed)
+
+
+def _donated(
+    step: _Step, stored: dict[Node, np.ndarray], resize: plans.Resize | None
+) -> dict[Node, np.ndarray]:
+    """The output of ``step`` written into the buffer of one of its donors that is
+    stored, of the output's shape and dtype and C-contiguous: no new allocation, and
+    one buffer less in memory."""
+    (root,) = step.call.outputs
     if root in stored:  # the user's ``out``
         return {}
     shape = resize(root.shape) if resize else root.shape
-    for base, _, _ in donors:
-        buffer = stored[base]
-        if buffer.shape == shape and buffer.dtype == root.dtype and buffer.flags.c_contiguous:
+    for base in step.donors:
+        buffer = stored.get(base)
+        if buffer is None or buffer.shape != shape or buffer.dtype != root.dtype:
+            continue
+        if buffer.flags.c_contiguous:
             return {root: buffer}
     return {}
 
@@ -124,45 +166,48 @@ def _viewed(
 
 
 def _call(
-    call: kernels.KernelCall,
+    step: _Step,
     stored: dict[Node, np.ndarray],
     values: list[Any],
     opts: cpu.Options,
     resize: plans.Resize | None,
+    settings: config.Config,
 ) -> None:
+    call = step.call
     for node, operand in call.checks:
         row = ELEMENTWISE[node.op]
         assert row.precondition is not None
         row.precondition(node.attrs[0], _viewed(operand, stored, values, resize))
-    arrays = []
-    for base, chain, inner in call.loads:
-        value = _viewed(chain[-1] if chain else base, stored, values, resize)
-        arrays.append(arrange(value, inner, call, resize))
+    arrays = [_viewed(chain[-1] if chain else base, stored, values, resize) for base, chain, _ in call.loads]
     params = [p.dtype.type(values[p.attrs[0].index]) for p in call.params]
     outputs = []
-    for root, store in zip(call.outputs, call.spec.stores, strict=True):
+    for root in call.outputs:
         if root not in stored:  # else the user's ``out``
             stored[root] = np.empty(resize(root.shape) if resize else root.shape, root.dtype)
-        outputs.append(arrange(stored[root], store.inner, call, resize))
+        outputs.append(stored[root])
+    if step.arranged:
+        inners = [inner for _, _, inner in call.loads]
+        arrays = [arrange(a, inner, call, resize) for a, inner in zip(arrays, inners, strict=True)]
+        outputs = [arrange(o, s.inner, call, resize) for o, s in zip(outputs, call.spec.stores, strict=True)]
     if uses_blas(call.spec):
         with np.errstate(all="ignore"):  # like the generated kernels: IEEE results, no warnings
             np.matmul(arrays[0], arrays[1], out=outputs[0])
         return
     extents = resize(call.extents) if resize else call.extents
     variant, arrays, outputs, extents = _layout(call, arrays, outputs, extents)
-    parallel = opts.parallel and math.prod(extents) >= config.get().serial_below  # measured: ~16k
-    kernel_options = cpu.Options(parallel, opts.math)
-    kernel = call.kernels.get((variant, kernel_options))
+    parallel = opts.parallel and math.prod(extents) >= settings.serial_below  # measured: ~16k
+    kernel = call.kernels.get((variant, parallel, opts.math))
     if kernel is None:
-        kernel = call.kernels[variant, kernel_options] = kernel_for(
-            _variant_spec(call.spec, variant), kernel_options
-        )
-    started = time.perf_counter()
+        kernel_options = cpu.Options(parallel, opts.math)
+        kernel = kernel_for(_variant_spec(call.spec, variant), kernel_options)
+        kernel.compile()
+        call.kernels[variant, parallel, opts.math] = kernel
+    started = time.perf_counter() if settings.debug else 0.0
     if call.spec.kind == "matmul":
-        kernel(*arrays, *outputs)
+        kernel.function(*arrays, *outputs)
     else:
-        kernel(*arrays, *params, *outputs, *extents)
-    if config.get().debug:
+        kernel.function(*arrays, *params, *outputs, *extents)
+    if settings.debug:
         _report(kernel, extents, time.perf_counter() - started)
 
 
@@ -181,8 +226,8 @@ def _layout(
     elementwise arrays lifted to ELEMENTWISE_RANK axes) or 'A' (any strides)."""
     spec = call.spec
     elementwise = spec.kind == "loop" and spec.n_inner == 0
-    if all(a.flags.c_contiguous for a in [*arrays, *outputs]):
-        if elementwise:  # one flat loop
+    if all([a.flags.c_contiguous for a in arrays]) and all([o.flags.c_contiguous for o in outputs]):
+        if elementwise and len(extents) != 1:  # one flat loop
             return "C", [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs], (outputs[0].size,)
         return "C", arrays, outputs, extents
     if not elementwise and all(_numba_layout(a) in ("F", "C1") for a in [*arrays, *outputs]):

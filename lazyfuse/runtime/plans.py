@@ -51,6 +51,7 @@ class Plan:
     grouped: fuse.Plan
     calls: list[kernels.KernelCall]
     sizes: tuple[int, ...] = ()
+    schedule: Any = None  # the runtime's steps for the calls, made on the first run
 
 
 class PlanKey(NamedTuple):
@@ -130,22 +131,69 @@ def _moves_unit_axes(node: Node) -> bool:
     return [d for d in node.shape if d != 1] == [d for d in node.args[0].shape if d != 1]
 
 
+class _Known(NamedTuple):
+    """A plan found for one form of a graph: the plan, its resize, and the slot of each
+    of the graph's leaves (in their form order)."""
+
+    plan: Plan
+    resize: Resize | None
+    slots: tuple[int, ...]
+
+
+# Note: the fast path. Keyed by the roots' forms (graph/node.py), which hold exact shapes,
+# so a key names one plan and one resize; a new size misses here and finds the size-free
+# plan in _PLANS by a walk of the graph.
+_BY_FORM: dict[tuple[Any, ...], _Known] = {}
+_MAX_BY_FORM = 4096
+
+
 def plan_for(roots: Sequence[Node]) -> tuple[Plan, list[Any], Resize | None]:
     """The plan for ``roots`` (made on a miss), the values that fill its slots, and the
     map from the plan's sizes to these roots' (None when they are the same)."""
-    key, leaves, sizes = structure(roots)
-    values = [leaf.attrs[0] for leaf in leaves]
+    form_key, leaves = _form_key(roots)
+    known = _BY_FORM.get(form_key) if form_key is not None else None
+    if known is not None:
+        STATS["hits"] += 1
+        return known.plan, [leaves[k].attrs[0] for k in known.slots], known.resize
+    key, slot_leaves, sizes = structure(roots)
+    values = [leaf.attrs[0] for leaf in slot_leaves]
     found = _PLANS.get(key)
     if found is not None:
         STATS["hits"] += 1
-        return found, values, resizer(found.sizes, sizes)
-    if config.get().debug:
-        _report_miss(key)
-    made = _make(roots, leaves, sizes)
-    with _LOCK:
-        STATS["misses"] += 1
-        found = _PLANS.setdefault(key, made)
-    return found, values, resizer(found.sizes, sizes)
+    else:
+        if config.get().debug:
+            _report_miss(key)
+        made = _make(roots, slot_leaves, sizes)
+        with _LOCK:
+            STATS["misses"] += 1
+            found = _PLANS.setdefault(key, made)
+    resize = resizer(found.sizes, sizes)
+    if form_key is not None:
+        position = {id(leaf): k for k, leaf in enumerate(leaves)}
+        if len(_BY_FORM) >= _MAX_BY_FORM:
+            _BY_FORM.clear()
+        _BY_FORM[form_key] = _Known(found, resize, tuple([position[id(leaf)] for leaf in slot_leaves]))
+    return found, values, resize
+
+
+def _form_key(roots: Sequence[Node]) -> tuple[tuple[Any, ...] | None, tuple[Node, ...]]:
+    """The fast key of ``roots`` (their forms, how their leaves overlap, the settings)
+    and their distinct leaves; None as the key when a root has no form."""
+    settings = config.get()
+    if len(roots) == 1:
+        (root,) = roots
+        if root.form is None:
+            return None, ()
+        return (root.form, settings.fuse, settings.checks), root.leaves  # type: ignore[return-value]
+    known: dict[Node, int] = {}
+    parts: list[Any] = [settings.fuse, settings.checks]
+    for root in roots:
+        if root.form is None or root.leaves is None:
+            return None, ()
+        for leaf in root.leaves:
+            known.setdefault(leaf, len(known))
+        parts.append((root.form, tuple([known[leaf] for leaf in root.leaves])))
+    return tuple(parts), tuple(known)
 
 
 def fresh_plan(roots: Sequence[Node]) -> Plan:
@@ -198,3 +246,4 @@ def _make(roots: Sequence[Node], leaves: list[Node], sizes: tuple[int, ...]) -> 
 def clear() -> None:
     with _LOCK:
         _PLANS.clear()
+        _BY_FORM.clear()

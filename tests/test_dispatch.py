@@ -1,0 +1,105 @@
+"""The dispatch fast path: node forms (graph/node.py) and the plan cache keyed by them
+(runtime/plans.py). A form names a graph's structure up to its leaves' identity, so a
+plan found by form must give the right answer whichever arrays fill its slots, and a
+graph whose leaves are shared differently must never find it."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import lazyfuse as lf
+from lazyfuse.graph import node as graph_node
+from lazyfuse.runtime import plans
+
+
+def _arrays(shape=(5, 3)):
+    rng = np.random.default_rng(7)
+    return [rng.standard_normal(shape) for _ in range(3)]
+
+
+def test_forms_name_structure_not_data():
+    x, y, z = (lf.asarray(a) for a in _arrays())
+    assert (x * y + 1.0).node.form == (y * z + 2.5).node.form  # new arrays and scalar values
+    assert (x * x).node.form != (x * y).node.form  # a shared leaf is another structure
+    assert (x * y).node.form != (y * y).node.form
+    assert (x * y).node.form == (z * x).node.form
+    assert (x * y).node.form != (x + y).node.form
+    assert (x * 2).node.form == (x * 2.0).node.form  # both a float64 parameter
+    assert (x * 2.0).node.form != (x.astype(np.float32) * 2.0).node.form
+    other = lf.asarray(np.ones((5, 4)))
+    assert (x * 2.0).node.form != (other * 2.0).node.form  # exact shapes: a new size is a new form
+    assert (x * y).node.leaves == (x.node, y.node)
+    assert (y * x + y).node.leaves == (y.node, x.node)
+
+
+# Expressions of three leaves; each is computed with every assignment of the arrays
+# x, y, z to its leaves (27, repeats included), so each pattern of shared leaves meets
+# the plans that other patterns left in the cache, in both orders.
+TEMPLATES = {
+    "chain": lambda a, b, c, exp: (a * b + c) * exp(-a),
+    "rows": lambda a, b, c, exp: ((a - b) * c).sum(axis=1) + a.max(axis=1),
+    "shared_exp": lambda a, b, c, exp: exp(a) * exp(b) - exp(c),
+}
+
+
+@pytest.mark.parametrize("name", list(TEMPLATES))
+def test_every_pattern_of_shared_leaves_finds_its_own_plan(name, serial_kernels):
+    template = TEMPLATES[name]
+    arrays = _arrays()
+    tensors = [lf.asarray(a) for a in arrays]
+    for _ in range(2):  # the second round finds every plan by form
+        for picks in itertools.product(range(3), repeat=3):
+            got = template(*[tensors[k] for k in picks], lf.exp).compute()
+            expected = template(*[arrays[k] for k in picks], np.exp)
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-13, err_msg=f"{name} {picks}")
+
+
+def test_outputs_computed_together_map_their_shared_leaves(serial_kernels):
+    arrays = _arrays()
+    tensors = [lf.asarray(a) for a in arrays]
+    for _ in range(2):
+        for i, j, k in itertools.product(range(3), repeat=3):
+            x, y, z = tensors[i], tensors[j], tensors[k]
+            first, second = lf.compute(x * y, z - x)
+            np.testing.assert_allclose(first, arrays[i] * arrays[j], rtol=1e-12)
+            np.testing.assert_allclose(second, arrays[k] - arrays[i], rtol=1e-12)
+
+
+def test_a_hit_by_form_costs_no_graph_walk(monkeypatch):
+    a, b, _ = _arrays()
+    x, y = lf.asarray(a), lf.asarray(b)
+    (x * y - 3.0).compute()  # planned, and known by form
+    walks = []
+    monkeypatch.setattr(plans, "structure", lambda roots: walks.append(roots) or pytest.fail("walked"))
+    hits = plans.STATS["hits"]
+    np.testing.assert_allclose((y * x - 4.0).compute(), b * a - 4.0, rtol=1e-12)
+    assert plans.STATS["hits"] == hits + 1 and not walks
+
+
+def test_new_sizes_miss_the_form_but_reuse_the_plan():
+    def expr(n):
+        t = lf.asarray(np.arange(float(n)))
+        return (t * 2.0 + 1.0).sum()
+
+    expr(10).compute()
+    before = lf.cache_info()
+    for n in (11, 12, 11, 10):
+        assert expr(n).compute() == pytest.approx(n * n)
+    after = lf.cache_info()
+    assert (after["misses"], after["compiles"]) == (before["misses"], before["compiles"])
+
+
+def test_graphs_with_many_leaves_have_no_form_and_still_compute(serial_kernels):
+    count = graph_node.MAX_FORM_LEAVES + 6
+    arrays = [np.full(4, float(k)) for k in range(count)]
+    total = lf.asarray(arrays[0])
+    for a in arrays[1:]:
+        total = total + lf.asarray(a)
+    assert total.node.form is None
+    np.testing.assert_allclose(total.compute(), sum(arrays), rtol=1e-12)
+    misses = plans.STATS["misses"]
+    np.testing.assert_allclose(total.compute(), sum(arrays), rtol=1e-12)
+    assert plans.STATS["misses"] == misses  # found by the walk of the graph
