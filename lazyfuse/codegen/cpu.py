@@ -28,7 +28,7 @@ from lazyfuse.codegen import cpu_helpers
 from lazyfuse.codegen.source import SourceBuilder
 from lazyfuse.graph import dtypes
 from lazyfuse.graph.fuse import EXPENSIVE
-from lazyfuse.graph.kernels import Accumulate, Expr, KernelSpec, Load
+from lazyfuse.graph.kernels import ROW_VIEWS, Accumulate, Expr, KernelSpec, Load
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op, kind, pick
 
 # Full reductions split their first reduced axis into this many chunks (one task each).
@@ -205,6 +205,7 @@ class _LoopKernel(ScalarCode):
         self.parallel = options.parallel and (spec.n_outer > 0 or spec.n_inner > 0)
         self.math = options.math
         self.loads = {ld.var: ld for ld in spec.loads}
+        self.views = dict(zip([ld.var for ld in spec.loads], spec.load_views, strict=False))
         self.exprs = {e.target: e for e in spec.exprs}
         # parameters are arguments; accumulators are defined by their pass
         self.given = {p.name for p in spec.params} | {a.target for a in spec.accumulates}
@@ -220,7 +221,9 @@ class _LoopKernel(ScalarCode):
             return
         with self.body.indent(), ExitStack() as loops:
             rest = self.outer
-            if len(self.outer) >= 2:  # one parallel loop over the first two axes: more tasks
+            # one parallel loop over the first two axes: more tasks (a rows kernel keeps its
+            # inner loop over contiguous columns)
+            if len(self.outer) >= 2 and self.spec.layout != "R":
                 loops.enter_context(self._loop("q", "n0 * n1", parallel=True))
                 self.body.lines(["i0 = q // n1", "i1 = q % n1"])
                 rest = self.outer[2:]
@@ -427,6 +430,8 @@ class _LoopKernel(ScalarCode):
             return
         if var in self.loads:
             index = self.outer + self.inner if self.loads[var].inner else self.outer
+            if var in self.views:
+                index = list(ROW_VIEWS[self.views[var]])
             self.body.line(f"{var} = {self.loads[var].array}[{_index(index)}]")
         elif var in self.in_buffer:
             self.body.line(f"{var} = row_{var}[r0]")

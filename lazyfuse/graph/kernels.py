@@ -101,8 +101,10 @@ class KernelSpec:
     # the kept axes are the contiguous ones
     leading_reduction: bool = False
     # "C" when the runtime passes only C-contiguous arrays (elementwise kernels then
-    # run over one flattened axis), "F" only Fortran-contiguous ones, "A" any strides
+    # run over one flattened axis), "F" only Fortran-contiguous ones, "A" any strides,
+    # "R" rows x columns of C-contiguous arrays, each load read as ``load_views`` says
     layout: str = "A"
+    load_views: tuple[str, ...] = ()
 
 
 @dataclass
@@ -230,6 +232,30 @@ def padded(spec: KernelSpec) -> KernelSpec:
         spec,
         name=f"{spec.stem}_{ELEMENTWISE_RANK}d",
         n_outer=ELEMENTWISE_RANK,
+        description=(*spec.description[:1], domain),
+    )
+
+
+# How a load of a rows kernel (see :func:`broadcast_rows`) is read: the whole array, one
+# row that every row reads (a broadcast along the leading axes), or one value per row
+# (a broadcast along the trailing axes).
+ROW_VIEWS = {"full": ("i0", "i1"), "row": ("i1",), "col": ("i0",)}
+
+
+def broadcast_rows(spec: KernelSpec, views: tuple[str, ...]) -> KernelSpec:
+    """The elementwise ``spec`` over C-contiguous (rows, columns) arrays, load ``k`` read
+    as ``views[k]`` (a key of ROW_VIEWS). A bias add or any broadcast of a contiguous
+    array then reads contiguous memory in the inner loop, which LLVM vectorizes, where
+    the strided kernel computes a stride-0 address per element."""
+    assert spec.kind == "loop" and spec.n_inner == 0 and len(views) == len(spec.loads)
+    code = "".join(view[0] for view in views)
+    domain = f"rows x columns of C-contiguous arrays; loads read as {', '.join(views)}"
+    return replace(
+        spec,
+        name=f"{spec.stem}_rows_{code}",
+        n_outer=2,
+        layout="R",
+        load_views=views,
         description=(*spec.description[:1], domain),
     )
 

@@ -30,7 +30,7 @@ from numba.np.numpy_support import from_dtype
 from lazyfuse import config
 from lazyfuse.codegen import cpu
 from lazyfuse.errors import LazyfuseError
-from lazyfuse.graph.kernels import KernelSpec
+from lazyfuse.graph.kernels import ROW_VIEWS, KernelSpec
 
 
 class KernelCompileError(LazyfuseError, TypeError):
@@ -173,7 +173,7 @@ def signature(spec: KernelSpec) -> tuple[Any, ...]:
     """The kernel's one Numba signature: inputs are read-only arrays of any strides
     (the spec's layout: 'A', or 'C'/'F' when all are so contiguous), outputs writable, then parameters and
     loop extents. Arrays of every layout convert to it, so a kernel compiles once."""
-    layout: Literal["C", "F", "A"] = "C" if spec.layout == "C" else "F" if spec.layout == "F" else "A"
+    layout: Literal["C", "F", "A"] = "C" if spec.layout in "CR" else "F" if spec.layout == "F" else "A"
 
     def array(dtype: Any, ndim: int, readonly: bool) -> Any:
         # Note: Numba types every contiguous array of fewer than 2 axes as 'C'.
@@ -185,6 +185,9 @@ def signature(spec: KernelSpec) -> tuple[Any, ...]:
         return spec.n_outer + (spec.n_inner if inner else 0)
 
     loads = [array(ld.dtype, rank(ld.inner), True) for ld in spec.loads]
+    if spec.layout == "R":  # rows x columns; a broadcast row or column is 1-d
+        ranks = [len(ROW_VIEWS[view]) for view in spec.load_views]
+        loads = [array(ld.dtype, r, True) for ld, r in zip(spec.loads, ranks, strict=True)]
     outputs = [array(st.dtype, rank(st.inner), False) for st in spec.stores]
     if spec.kind == "matmul":
         return (*loads, *outputs)

@@ -220,9 +220,10 @@ def uses_blas(spec: kernels.KernelSpec) -> bool:
 
 def _layout(
     call: kernels.KernelCall, arrays: list[np.ndarray], outputs: list[np.ndarray], extents: tuple[int, ...]
-) -> tuple[str, list[np.ndarray], list[np.ndarray], tuple[int, ...]]:
+) -> tuple[Any, list[np.ndarray], list[np.ndarray], tuple[int, ...]]:
     """Which variant of the kernel fits these arrays, and the arrays as it wants them:
-    'C' (all C-contiguous; elementwise kernels flattened), 'F', 'pad' (strided
+    'C' (all C-contiguous; elementwise kernels flattened), 'F', ('rows', views)
+    (elementwise over contiguous arrays and broadcasts of them), 'pad' (strided
     elementwise arrays lifted to ELEMENTWISE_RANK axes) or 'A' (any strides)."""
     spec = call.spec
     elementwise = spec.kind == "loop" and spec.n_inner == 0
@@ -232,6 +233,9 @@ def _layout(
         return "C", arrays, outputs, extents
     if not elementwise and all(_numba_layout(a) in ("F", "C1") for a in [*arrays, *outputs]):
         return "F", arrays, outputs, extents
+    rows = _as_rows(arrays, outputs) if elementwise else None
+    if rows is not None:
+        return rows
     if elementwise and spec.n_outer < kernels.ELEMENTWISE_RANK:
         lift = (1,) * (kernels.ELEMENTWISE_RANK - spec.n_outer)
         lifted = [a.reshape(lift + a.shape) for a in arrays], [o.reshape(lift + o.shape) for o in outputs]
@@ -239,9 +243,55 @@ def _layout(
     return "A", arrays, outputs, extents
 
 
-def _variant_spec(spec: kernels.KernelSpec, variant: str) -> kernels.KernelSpec:
+def _as_rows(
+    arrays: list[np.ndarray], outputs: list[np.ndarray]
+) -> tuple[Any, list[np.ndarray], list[np.ndarray], tuple[int, ...]] | None:
+    """C-contiguous outputs and inputs that are C-contiguous or broadcast (stride 0)
+    along whole leading or trailing axes, as (rows, columns) arrays for a rows kernel
+    (:func:`kernels.broadcast_rows`): the split that gives the longest rows, or None."""
+    shape = outputs[0].shape
+    if len(shape) < 2 or 0 in shape or not all(o.flags.c_contiguous for o in outputs):
+        return None
+    for split in range(1, len(shape)):
+        found = [_row_view(a, split) for a in arrays]
+        views = [view for view in found if view is not None]
+        if len(views) != len(arrays):
+            continue
+        rows, columns = math.prod(shape[:split]), math.prod(shape[split:])
+        table: dict[str, tuple[int, ...]] = {"full": (rows, columns), "row": (columns,), "col": (rows,)}
+        parts = [_row_part(a, view, split) for a, view in zip(arrays, views, strict=True)]
+        picked = [part.reshape(table[view]) for part, view in zip(parts, views, strict=True)]
+        variant = ("rows", tuple(views))
+        return variant, picked, [o.reshape(rows, columns) for o in outputs], (rows, columns)
+    return None
+
+
+def _row_view(a: np.ndarray, split: int) -> str | None:
+    """How a rows kernel split after axis ``split`` can read ``a``: "full", "row", "col"."""
+    if a.flags.c_contiguous:
+        return "full"
+    unit = [s == 0 or n == 1 for s, n in zip(a.strides, a.shape, strict=True)]
+    if all(unit[:split]) and _row_part(a, "row", split).flags.c_contiguous:
+        return "row"
+    if all(unit[split:]) and _row_part(a, "col", split).flags.c_contiguous:
+        return "col"
+    return None
+
+
+def _row_part(a: np.ndarray, view: str, split: int) -> np.ndarray:
+    """The part of ``a`` a rows kernel reads: all of it, its first row, or its first column."""
+    if view == "row":
+        return a[(0,) * split]
+    if view == "col":
+        return a[(slice(None),) * split + (0,) * (a.ndim - split)]
+    return a
+
+
+def _variant_spec(spec: kernels.KernelSpec, variant: Any) -> kernels.KernelSpec:
     if variant == "pad":
         return kernels.padded(spec)
+    if isinstance(variant, tuple):
+        return kernels.broadcast_rows(spec, variant[1])
     return spec if variant == "A" else kernels.contiguous(spec, variant)
 
 
