@@ -4,7 +4,8 @@
     python benchmarks/bench_matmul.py --quick    # small sizes, a smoke run
 
 Each contender allocates its output; lazyfuse's time includes building the expression.
-A warm-up call compiles first. Each result is checked against NumPy before it is timed.
+A warm-up call compiles first. Each result is checked against NumPy before it is timed;
+the two contenders run in turns, so a drift in the machine's speed hits both alike.
 `GFLOP/s` counts 2*m*n*k for the product alone; `lazyfuse is` is NumPy's time over
 lazyfuse's (above 1: lazyfuse is faster). `path` is the rule's choice for the product,
 as `explain()` shows it: BLAS (float) or the generated kernel (integers).
@@ -21,7 +22,7 @@ import numba
 import numpy as np
 
 import lazyfuse as lf
-from lazyfuse.timing import benchmark_arguments, median_seconds
+from lazyfuse.timing import benchmark_arguments, interleaved_medians
 
 
 def relu_bias(a: Any, b: Any, bias: Any, maximum: Callable[..., Any]) -> Any:
@@ -71,8 +72,7 @@ def row(name: str, a: np.ndarray, b: np.ndarray, bias: np.ndarray, budget: float
     tolerance = 0 if a.dtype.kind == "i" else 1e-4 if a.dtype == np.float32 else 1e-10
     np.testing.assert_allclose(ours(), theirs(), rtol=tolerance, atol=tolerance * a.shape[-1], err_msg=name)
     path = "BLAS" if "BLAS" in relu_bias(ta, tb, tbias, lf.maximum).explain() else "kernel"
-    t_ours = median_seconds(ours, repeats=5, budget=budget)
-    t_theirs = median_seconds(theirs, repeats=5, budget=budget)
+    t_ours, t_theirs = interleaved_medians([ours, theirs], repeats=5, budget=budget)
     batch = np.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), dtype=np.int64)
     flops = 2 * batch * a.shape[-2] * a.shape[-1] * b.shape[-1]
     return (

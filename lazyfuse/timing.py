@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -20,6 +20,27 @@ def median_seconds(fn: Callable[[], Any], repeats: int = 5, budget: float = 0.0,
         fn()
         times.append(time.perf_counter() - before)
     return statistics.median(times)
+
+
+def interleaved_medians(
+    fns: Sequence[Callable[[], Any]], repeats: int = 5, budget: float = 0.0, most: int = 200
+) -> list[float]:
+    """Median times of each of ``fns``, run in turns (one call of each per round) after a
+    warm-up call each: on a machine whose speed drifts (a shared VM), every contender
+    sees the same drift, so their ratios hold where separate medians would not.
+    ``budget``: seconds per contender, as in :func:`median_seconds`."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    started = time.perf_counter()
+    rounds = 0
+    while rounds < repeats or (time.perf_counter() - started < budget * len(fns) and rounds < most):
+        for fn, spent in zip(fns, times, strict=True):
+            before = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - before)
+        rounds += 1
+    return [statistics.median(spent) for spent in times]
 
 
 def benchmark_arguments(description: str | None, argv: list[str] | None) -> argparse.Namespace:

@@ -114,3 +114,29 @@ def test_products_inside_expressions():
             ),
         ]
     )
+
+
+def test_the_epilogue_after_blas_runs_serially_on_two_threads(monkeypatch):
+    """BLAS's threads spin after a product: on two threads the epilogue runs serially
+    (execute._SERIAL_AFTER_BLAS_THREADS); with more it stays parallel."""
+    import numba
+
+    from lazyfuse import config
+    from lazyfuse.runtime import execute, plans
+
+    rng = np.random.default_rng(5)
+    a, b, bias = rng.standard_normal((40, 30)), rng.standard_normal((30, 20)), rng.standard_normal(20)
+    expr = lf.maximum(lf.asarray(a) @ lf.asarray(b) + lf.asarray(bias), 0)
+
+    def epilogue_parallel() -> set[bool]:
+        """Whether the epilogue ran its parallel kernel, from a fresh record of its kernels."""
+        (product, epilogue) = plans.plan_for([expr.node])[0].calls
+        assert execute.uses_blas(product.spec) and not execute.uses_blas(epilogue.spec)
+        epilogue.kernels.clear()  # the call's memo of loaded kernels (other tests share the plan)
+        np.testing.assert_allclose(expr.compute(), np.maximum(a @ b + bias, 0), rtol=1e-12)
+        return {key[1] for key in epilogue.kernels}
+
+    with config.override(parallel=True, serial_below=0):
+        assert epilogue_parallel() == {numba.get_num_threads() > 2}
+        monkeypatch.setattr(execute, "_SERIAL_AFTER_BLAS_THREADS", 0)
+        assert epilogue_parallel() == {True}

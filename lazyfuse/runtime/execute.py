@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
 from lazyfuse import config
@@ -72,6 +73,7 @@ class _Step:
     dying: tuple[Node, ...]
     donors: tuple[Node, ...]
     arranged: bool
+    after_blas: bool = False  # the call before it ran in BLAS (see _threads_after_blas)
 
 
 def _schedule(found: plans.Plan) -> list[_Step]:
@@ -84,7 +86,8 @@ def _schedule(found: plans.Plan) -> list[_Step]:
         for i, call in enumerate(calls):
             dying = tuple(dict.fromkeys(b for b, _, _ in call.loads if last_use[b] == i and b not in keep))
             arranged = call.spec.kind == "loop" and call.spec.n_inner > 0
-            steps.append(_Step(call, dying, _donors(call, dying), arranged))
+            after_blas = i > 0 and uses_blas(calls[i - 1].spec)
+            steps.append(_Step(call, dying, _donors(call, dying), arranged, after_blas))
         found.schedule = steps
     return found.schedule  # type: ignore[no-any-return]
 
@@ -196,6 +199,8 @@ def _call(
     extents = resize(call.extents) if resize else call.extents
     variant, arrays, outputs, extents = _layout(call, arrays, outputs, extents)
     parallel = opts.parallel and math.prod(extents) >= settings.serial_below  # measured: ~16k
+    if step.after_blas and parallel:
+        parallel = numba.get_num_threads() > _SERIAL_AFTER_BLAS_THREADS
     kernel = call.kernels.get((variant, parallel, opts.math))
     if kernel is None:
         kernel_options = cpu.Options(parallel, opts.math)
@@ -209,6 +214,15 @@ def _call(
         kernel.function(*arrays, *params, *outputs, *extents)
     if settings.debug:
         _report(kernel, extents, time.perf_counter() - started)
+
+
+# Note: OpenBLAS's threads spin for a while after a product, each on a core, so a
+# parallel kernel right after one shares every core but the caller's with a spinning
+# thread: with n threads it takes about 2/n of the serial time plus the cost of the
+# fork, no gain for n = 2. Measured on 2 cores (maximum(A @ B + bias, 0), serial against
+# parallel epilogue): 64 x 128x128 f64 10.5 vs 11.1 ms, 1024 f64 33.1 vs 34.3 ms,
+# tall-skinny 100000x64 36 vs 40 ms. With more threads the parallel epilogue wins.
+_SERIAL_AFTER_BLAS_THREADS = 2
 
 
 def uses_blas(spec: kernels.KernelSpec) -> bool:
