@@ -60,6 +60,7 @@ from lazyfuse.functions import (
     where,
     zip,
 )
+from lazyfuse.jit import jit
 from lazyfuse.runtime.compile import KernelCompileError
 from lazyfuse.tensor import Tensor, asarray, cache_info, compute, explain
 from lazyfuse.version import __version__
@@ -96,6 +97,7 @@ __all__ = [
     "greater",
     "greater_equal",
     "invert",
+    "jit",
     "less",
     "less_equal",
     "log",

@@ -90,7 +90,7 @@ class Tensor:
         and ``path``. On the CPU: the versions for arrays of any strides; when every array
         a kernel reads and writes is C-contiguous, the runtime calls a variant with the
         same body (an elementwise one as one flat loop), named ``..._flat`` or ``..._c``."""
-        if _target(target) == "cuda":
+        if target_of(target) == "cuda":
             return cuda_execute.compiled([self.node])  # type: ignore[no-any-return]
         return execute.compiled([self.node])
 
@@ -345,7 +345,7 @@ def unary(op: Op, x: Any) -> Tensor:
     return Tensor(build.unary(op, x.node if type(x) is Tensor else asarray(x).node))
 
 
-def _target(target: str | None) -> str:
+def target_of(target: str | None) -> str:
     """``target``, or LAZYFUSE_TARGET's when None; an unknown one is a LazyfuseError."""
     chosen = config.get().target if target is None else target
     if chosen not in TARGETS:
@@ -376,7 +376,7 @@ def compute(
     """Compute several tensors with one plan; returns a tuple of NumPy arrays. ``target``:
     "cpu" or "cuda" (default: LAZYFUSE_TARGET, else "cpu"). ``out`` (with one tensor):
     the array the result is written into."""
-    chosen = _target(target)
+    chosen = target_of(target)
     wrapped = [asarray(t) for t in tensors]
     if out is not None:
         if len(wrapped) != 1:
@@ -393,7 +393,7 @@ def compute(
 def explain(*tensors: Tensor, target: str | None = None) -> str:
     """The graph, the graph after fusion with every refusal's reason, and each kernel's
     source for ``target`` ("cpu" or "cuda"; default: LAZYFUSE_TARGET, else "cpu")."""
-    cuda = _target(target) == "cuda"
+    cuda = target_of(target) == "cuda"
     written = [asarray(t).node for t in tensors]
     roots, grouped, calls = execute.plan(written)
     lines = ["graph:"] + ["  " + ln for ln in format_graph(written)]

@@ -194,3 +194,21 @@ def test_device_arrays_are_inputs_on_both_targets(monkeypatch):
     np.testing.assert_allclose(expr.compute(target="cpu"), expected, rtol=1e-12)
     with pytest.raises(lf.DTypeError):
         lf.asarray(cuda.to_device(np.zeros(3, np.int8)))
+
+
+def test_a_traced_function_runs_on_cuda(monkeypatch):
+    """lf.jit under LAZYFUSE_TARGET=cuda (this module's setting): the trace and every
+    later call run the CUDA kernels."""
+    from lazyfuse.runtime import cuda_execute
+
+    launched = []
+    real = cuda_execute.run_plan
+    monkeypatch.setattr(cuda_execute, "run_plan", lambda *a, **k: launched.append(1) or real(*a, **k))
+    softmax = lf.jit(lambda x: lf.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1))
+    rng = np.random.default_rng(2)
+    for _ in range(2):
+        x = rng.standard_normal((3, 20))
+        np.testing.assert_allclose(
+            softmax(x), np.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1), rtol=1e-12
+        )
+    assert len(launched) == 2 and len(softmax.traces) == 1

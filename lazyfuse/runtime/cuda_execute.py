@@ -140,8 +140,15 @@ def compiled(roots: Sequence[Node]) -> list[CudaKernel]:
 
 def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray]:
     """Compute ``roots`` on the device; results come back as NumPy arrays."""
-    cuda = numba_cuda()
     found, values, resize = plans.plan_for(roots)
+    return run_plan(found, values, resize, out)
+
+
+def run_plan(
+    found: plans.Plan, values: list[Any], resize: plans.Resize | None, out: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """Run a plan with ``values`` in its slots (see :func:`run`)."""
+    cuda = numba_cuda()
     run = _Run(cuda, values, resize)
     for call in found.calls:
         run.call(call)

@@ -99,12 +99,20 @@ def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray
     """Compute ``roots``; stored intermediates are dropped after their last use. With
     ``out`` (one root), the kernel that computes the root writes into it."""
     found, values, resize = plans.plan_for(roots)
+    if config.get().debug >= 2:
+        shown = found if resize is None else plans.fresh_plan(roots)
+        _report_plan(shown.roots, shown.grouped)
+    return run_plan(found, values, resize, out)
+
+
+def run_plan(
+    found: plans.Plan, values: list[Any], resize: plans.Resize | None, out: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """Run a plan with ``values`` in its slots and ``resize`` from its sizes (see
+    :func:`plans.plan_for`): what :func:`run` does once it has found the plan."""
     if not all([type(v) in _HOST_VALUES for v in values]):
         values = [v.copy_to_host() if build.is_device_array(v) else v for v in values]
     settings = config.get()
-    if settings.debug >= 2:
-        shown = found if resize is None else plans.fresh_plan(roots)
-        _report_plan(shown.roots, shown.grouped)
     stored: dict[Node, np.ndarray] = {}
     if out is not None and fuse.is_computing(found.roots[0]):
         stored[found.roots[0]] = out  # the kernel that computes the root writes into it

@@ -150,13 +150,19 @@ _MAX_BY_FORM = 4096
 def plan_for(roots: Sequence[Node]) -> tuple[Plan, list[Any], Resize | None]:
     """The plan for ``roots`` (made on a miss), the values that fill its slots, and the
     map from the plan's sizes to these roots' (None when they are the same)."""
+    found, leaves, resize = lookup(roots)
+    return found, [leaf.attrs[0] for leaf in leaves], resize
+
+
+def lookup(roots: Sequence[Node]) -> tuple[Plan, list[Node], Resize | None]:
+    """:func:`plan_for` with the leaves (inputs and scalars) in slot order instead of
+    their values."""
     form_key, leaves = _form_key(roots)
     known = _BY_FORM.get(form_key) if form_key is not None else None
     if known is not None:
         STATS["hits"] += 1
-        return known.plan, [leaves[k].attrs[0] for k in known.slots], known.resize
+        return known.plan, [leaves[k] for k in known.slots], known.resize
     key, slot_leaves, sizes = structure(roots)
-    values = [leaf.attrs[0] for leaf in slot_leaves]
     found = _PLANS.get(key)
     if found is not None:
         STATS["hits"] += 1
@@ -173,7 +179,7 @@ def plan_for(roots: Sequence[Node]) -> tuple[Plan, list[Any], Resize | None]:
         if len(_BY_FORM) >= _MAX_BY_FORM:
             _BY_FORM.clear()
         _BY_FORM[form_key] = _Known(found, resize, tuple([position[id(leaf)] for leaf in slot_leaves]))
-    return found, values, resize
+    return found, slot_leaves, resize
 
 
 def _form_key(roots: Sequence[Node]) -> tuple[tuple[Any, ...] | None, tuple[Node, ...]]:

@@ -1,0 +1,130 @@
+"""``lf.jit``: trace a function of tensors once per argument signature, then run its
+plan on new arguments directly, without building the expression again.
+
+Building an expression costs a few microseconds per op in Python (see bench_dispatch),
+which small arrays in a loop pay on every call. A traced function pays it once per
+signature: the dtypes and shapes of its array arguments, which of them are the same
+array, and the values of its scalar arguments. After that a call fills the plan's slots
+with the new arrays and runs the kernels.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lazyfuse import config
+from lazyfuse.errors import LazyfuseError
+from lazyfuse.graph.node import Node
+from lazyfuse.graph.ops import Op
+from lazyfuse.runtime import cuda_execute, execute, plans
+from lazyfuse.tensor import Tensor, asarray, compute, target_of
+
+_SCALARS = frozenset({bool, int, float})
+
+
+@dataclass(frozen=True)
+class _Trace:
+    """One signature's plan: for each slot, the argument that fills it (an index) or the
+    value the function itself put there (a constant it read or wrote)."""
+
+    plan: plans.Plan
+    slots: tuple[tuple[int, Any], ...]  # (argument index, or -1 and the constant)
+    resize: plans.Resize | None
+    target: str
+    single: bool  # the function returned one tensor, not a tuple
+
+
+def jit(fn: Callable[..., Any] | None = None, *, target: str | None = None) -> Any:
+    """``@lf.jit`` (or ``lf.jit(fn, target="cuda")``): ``fn`` takes arrays and Python
+    scalars and returns a tensor or a tuple of tensors built from them; calling the result
+    returns NumPy arrays, as ``.compute()`` does.
+
+    ``fn`` runs (is traced) once per signature: the dtypes and shapes of the array
+    arguments, which of them are the same array, and the values of scalar arguments (a
+    new value traces again: no compile, since the plan is cached). As with ``jax.jit``,
+    anything else ``fn`` reads (a global array, a closure's scalar) is fixed when it is
+    traced; arrays are read where they are, so writes into them are seen."""
+    if fn is None:
+        return lambda f: jit(f, target=target)
+    traces: dict[tuple[Any, ...], _Trace] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(fn)
+    def traced(*args: Any) -> Any:
+        key = _signature(fn, args, target)
+        found = traces.get(key)
+        if found is None:
+            made, first = _trace(fn, args, target)
+            with lock:
+                traces.setdefault(key, made)
+            return first[0] if made.single else first
+        values = [args[k] if k >= 0 else constant for k, constant in found.slots]
+        run = cuda_execute.run_plan if found.target == "cuda" else execute.run_plan
+        results = run(found.plan, values, found.resize)
+        return results[0] if found.single else tuple(results)
+
+    traced.traces = traces  # type: ignore[attr-defined]  # one per signature seen
+    return traced
+
+
+def _signature(fn: Callable[..., Any], args: Sequence[Any], target: str | None) -> tuple[Any, ...]:
+    """What a trace depends on, per argument: an array's dtype, shape and the first
+    argument that is the same array; a scalar's type and value. Then the settings."""
+    parts: list[Any] = []
+    first: dict[int, int] = {}
+    for k, arg in enumerate(args):
+        kind = type(arg)
+        if kind is np.ndarray:
+            parts.append((arg.dtype, arg.shape, first.setdefault(id(arg), k)))
+        elif kind in _SCALARS or isinstance(arg, np.generic):
+            parts.append((kind, arg))
+        elif kind is Tensor and arg.node.op is Op.INPUT:
+            raise TypeError(
+                f"lf.jit: {_name(fn)} argument {k} is an lf.asarray tensor; pass the array itself"
+            )
+        else:
+            raise TypeError(
+                f"lf.jit: {_name(fn)} takes NumPy arrays and Python or NumPy scalars; argument {k} "
+                f"is a {kind.__name__}"
+            )
+    settings = config.get()
+    parts.append((target or settings.target, settings.fuse, settings.checks))
+    return tuple(parts)
+
+
+def _trace(
+    fn: Callable[..., Any], args: Sequence[Any], target: str | None
+) -> tuple[_Trace, tuple[np.ndarray, ...]]:
+    """Run ``fn`` on tensors of ``args``, compute what it returns (as ``compute()`` does:
+    checked, verified, planned) and keep the plan and where each slot's value comes from."""
+    inputs = [asarray(a) if type(a) is np.ndarray else a for a in args]
+    returned = fn(*inputs)
+    single = isinstance(returned, Tensor)
+    outputs = [returned] if single else list(returned) if isinstance(returned, (tuple, list)) else None
+    if not outputs or not all(isinstance(t, Tensor) for t in outputs):
+        raise LazyfuseError(
+            f"lf.jit: {_name(fn)} must return a lazyfuse tensor or a tuple of them, "
+            f"got {type(returned).__name__}"
+        )
+    roots = [t.node for t in outputs]
+    chosen = target_of(target)
+    results = compute(*outputs, target=chosen)
+    found, leaves, resize = plans.lookup(roots)
+    argument = {id(t.node): k for k, t in enumerate(inputs) if isinstance(t, Tensor)}
+    slots = tuple(_slot(leaf, argument) for leaf in leaves)
+    return _Trace(found, slots, resize, chosen, single), results
+
+
+def _slot(leaf: Node, argument: dict[int, int]) -> tuple[int, Any]:
+    k = argument.get(id(leaf))
+    return (k, None) if k is not None else (-1, leaf.attrs[0])
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", repr(fn))
