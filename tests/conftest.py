@@ -4,6 +4,7 @@ the differential tests share: ``assert_matches``, ``sum_atol`` and ``check_all``
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -205,3 +206,23 @@ def check(build: Callable[..., Any], reference: Callable[..., Any], *args: Any, 
         actual = build(*args).compute()
     assert isinstance(actual, np.ndarray)
     assert_matches(actual, expected, **tol)
+
+
+def run_in_threads(work: Callable[[int], None], count: int) -> None:
+    """Run ``work(k)`` for k in range(count), each in its own thread, all at once; the
+    first exception a thread raised is raised here, in the test's thread."""
+    errors: list[BaseException] = []
+
+    def guarded(k: int) -> None:
+        try:
+            work(k)
+        except BaseException as exc:  # collected: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

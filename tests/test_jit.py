@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
 import lazyfuse as lf
+from tests.conftest import run_in_threads
 
 
 def _arrays(*shapes, seed=0):
@@ -124,19 +123,11 @@ def test_threads_share_one_trace():
         return lf.tanh(a - b) * 2.0
 
     arrays = _arrays(300, 300, 300, 300)
-    errors: list[BaseException] = []
 
     def work(k: int) -> None:
-        try:
-            for _ in range(50):
-                a, b = arrays[k % 2], arrays[2 + k // 2 % 2]
-                np.testing.assert_allclose(chain(a, b), np.tanh(a - b) * 2.0, rtol=1e-12, atol=1e-15)
-        except BaseException as exc:  # reported below, in the test's thread
-            errors.append(exc)
+        for _ in range(50):
+            a, b = arrays[k % 2], arrays[2 + k // 2 % 2]
+            np.testing.assert_allclose(chain(a, b), np.tanh(a - b) * 2.0, rtol=1e-12, atol=1e-15)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and len(chain.traces) == 1
+    run_in_threads(work, 4)
+    assert len(chain.traces) == 1

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 import lazyfuse as lf
 from lazyfuse.runtime import compile as runtime_compile
+from tests.conftest import run_in_threads
 
 
 def test_eight_threads_share_plans_and_kernels():
@@ -15,7 +14,6 @@ def test_eight_threads_share_plans_and_kernels():
     data = [rng.standard_normal((64, 33)) for _ in range(8)]
     before_kernels = set(runtime_compile._CACHE)
     before = runtime_compile.STATS["compiles"] + runtime_compile.STATS["disk_loads"]
-    errors: list[BaseException] = []
 
     def shared(x):  # every thread computes this structure
         t = lf.asarray(x)
@@ -26,30 +24,20 @@ def test_eight_threads_share_plans_and_kernels():
         return (t * float(k) + lf.sin(t) * k).sum(axis=k % 2) if k % 4 else lf.relu(t - k).max(axis=0)
 
     def work(k: int) -> None:
-        try:
-            x = data[k]
-            for _ in range(100):
-                np.testing.assert_allclose(
-                    shared(x).compute(),
-                    np.tanh(x - x.mean(axis=1, keepdims=True)) * 0.75,
-                    rtol=1e-12,
-                    atol=1e-13,
-                )
-                expected = (
-                    (x * float(k) + np.sin(x) * k).sum(axis=k % 2)
-                    if k % 4
-                    else np.maximum(x - k, 0).max(axis=0)
-                )
-                np.testing.assert_allclose(distinct(x, k).compute(), expected, rtol=1e-12, atol=1e-12)
-        except BaseException as exc:  # collected: a thread's failure must fail the test
-            errors.append(exc)
+        x = data[k]
+        for _ in range(100):
+            np.testing.assert_allclose(
+                shared(x).compute(),
+                np.tanh(x - x.mean(axis=1, keepdims=True)) * 0.75,
+                rtol=1e-12,
+                atol=1e-13,
+            )
+            expected = (
+                (x * float(k) + np.sin(x) * k).sum(axis=k % 2) if k % 4 else np.maximum(x - k, 0).max(axis=0)
+            )
+            np.testing.assert_allclose(distinct(x, k).compute(), expected, rtol=1e-12, atol=1e-12)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    run_in_threads(work, 8)
     new_kernels = set(runtime_compile._CACHE) - before_kernels
     compiled = runtime_compile.STATS["compiles"] + runtime_compile.STATS["disk_loads"] - before
     assert compiled == len(new_kernels)  # each kernel compiled (or loaded) exactly once
