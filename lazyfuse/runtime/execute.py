@@ -73,7 +73,7 @@ class _Step:
     dying: tuple[Node, ...]
     donors: tuple[Node, ...]
     arranged: bool
-    after_blas: bool = False  # the call before it ran in BLAS (see _threads_after_blas)
+    after_blas: bool = False  # the call before it ran in BLAS (see _SERIAL_AFTER_BLAS_THREADS)
 
 
 def _schedule(found: plans.Plan) -> list[_Step]:
@@ -273,6 +273,8 @@ def _as_rows(
     (:func:`kernels.broadcast_rows`): the split that gives the longest rows, or None."""
     shape = outputs[0].shape
     if len(shape) < 2 or 0 in shape or not all(o.flags.c_contiguous for o in outputs):
+        return None
+    if any(a.shape != shape for a in arrays):
         return None
     for split in range(1, len(shape)):
         found = [_row_view(a, split) for a in arrays]
