@@ -103,3 +103,13 @@ def test_graphs_with_many_leaves_have_no_form_and_still_compute(serial_kernels):
     misses = plans.STATS["misses"]
     np.testing.assert_allclose(total.compute(), sum(arrays), rtol=1e-12)
     assert plans.STATS["misses"] == misses  # found by the walk of the graph
+
+
+def test_empty_results_compile_and_launch_nothing(serial_kernels):
+    before = lf.cache_info()["compiles"] + lf.cache_info()["disk_loads"]
+    empty = lf.asarray(np.zeros((0, 5), np.float32))
+    got = (lf.tanh(empty) * 3.0 - empty.sum(axis=1, keepdims=True)).compute()
+    assert got.shape == (0, 5) and got.dtype == np.float32
+    assert lf.cache_info()["compiles"] + lf.cache_info()["disk_loads"] == before
+    # an empty axis reduced away still gives its identity: that kernel runs
+    np.testing.assert_array_equal(empty.T.sum(axis=1).compute(), np.zeros(5, np.float32))

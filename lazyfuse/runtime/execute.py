@@ -196,6 +196,8 @@ def _call(
         if root not in stored:  # else the user's ``out``
             stored[root] = np.empty(resize(root.shape) if resize else root.shape, root.dtype)
         outputs.append(stored[root])
+    if not any(o.size for o in outputs):
+        return  # nothing to write: no kernel to compile and launch for empty arrays
     if step.arranged:
         inners = [inner for _, _, inner in call.loads]
         arrays = [arrange(a, inner, call, resize) for a, inner in zip(arrays, inners, strict=True)]
