@@ -23,9 +23,7 @@ from lazyfuse.errors import LazyfuseError
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import Op
 from lazyfuse.runtime import cuda_execute, execute, plans
-from lazyfuse.tensor import Tensor, asarray, compute, target_of
-
-_SCALARS = frozenset({bool, int, float})
+from lazyfuse.tensor import PYTHON_SCALARS, Tensor, asarray, compute, target_of
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,7 @@ def _signature(fn: Callable[..., Any], args: Sequence[Any], target: str | None) 
         kind = type(arg)
         if kind is np.ndarray:
             parts.append((arg.dtype, arg.shape, first.setdefault(id(arg), k)))
-        elif kind in _SCALARS or isinstance(arg, np.generic):
+        elif kind in PYTHON_SCALARS or isinstance(arg, np.generic):
             parts.append((kind, arg))
         elif kind is Tensor and arg.node.op is Op.INPUT:
             raise TypeError(

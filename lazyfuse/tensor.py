@@ -331,13 +331,13 @@ def operand(value: Any, what: str) -> build.Operand:
     return as_node(value, what)
 
 
-_WEAK = frozenset({bool, int, float})
+PYTHON_SCALARS = frozenset({bool, int, float})  # the weak operand types (NEP 50)
 
 
 def binary(op: Op, a: Any, b: Any) -> Tensor:
     # Note: tensors and Python scalars, the common operands, without a call each.
-    x = a.node if type(a) is Tensor else a if type(a) in _WEAK else operand(a, ELEMENTWISE[op].name)
-    y = b.node if type(b) is Tensor else b if type(b) in _WEAK else operand(b, ELEMENTWISE[op].name)
+    x = a.node if type(a) is Tensor else a if type(a) in PYTHON_SCALARS else operand(a, ELEMENTWISE[op].name)
+    y = b.node if type(b) is Tensor else b if type(b) in PYTHON_SCALARS else operand(b, ELEMENTWISE[op].name)
     return Tensor(build.binary(op, x, y))
 
 
