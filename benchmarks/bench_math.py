@@ -7,7 +7,9 @@ Numba ``prange`` loop calling the C library, one function at a time over 1e7 ele
 Every contender allocates its output, with NumPy's allocator for all (the Numba loops
 get ``np.empty_like(x)`` from their Python wrapper: NumPy asks the kernel for huge pages on
 large arrays, Numba's own allocator does not, and the 4 KiB page faults of a fresh 80 MB
-array alone cost more than an exp over it). GB/s counts the bytes read and written.
+array alone cost more than an exp over it). The contenders run in turns (one call each per
+round, ``interleaved_medians``), so the ratios hold on a machine whose speed drifts.
+GB/s counts the bytes read and written.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 from numba import prange
 
 from lazyfuse.runtime import fastmath
-from lazyfuse.timing import median_seconds
+from lazyfuse.timing import interleaved_medians
 
 NUMEXPR_THREADS = 2
 
@@ -123,17 +125,13 @@ def main(argv=None) -> None:
                 inputs.append(rng.uniform(*POW_Y_RANGE, args.n).astype(dtype))
             ours = _prange_loop(fastmath.FUNCTIONS[(name, "f32" if dtype == np.float32 else "f64")], binary)
             libm = _prange_loop(_libm_scalar(name, dtype), binary)
-            t_ours = median_seconds(lambda a=inputs, f=ours: f(*a), repeats=args.repeats)
-            t_numpy = median_seconds(lambda a=inputs, f=numpy_fn: f(*a), repeats=args.repeats)
-            t_libm = median_seconds(lambda a=inputs, f=libm: f(*a), repeats=args.repeats)
+            contenders = [lambda a=inputs, f=ours: f(*a), lambda a=inputs, f=numpy_fn: f(*a)]
+            contenders.append(lambda a=inputs, f=libm: f(*a))
             if expression is not None:
                 local = dict(zip("xy", inputs, strict=False))
-                t_ne = median_seconds(
-                    lambda e=expression, d=local: numexpr.evaluate(e, local_dict=d), repeats=args.repeats
-                )
-                ne_ratio = f"{t_ne / t_ours:9.2f}"
-            else:
-                ne_ratio = f"{'-':>9}"
+                contenders.append(lambda e=expression, d=local: numexpr.evaluate(e, local_dict=d))
+            t_ours, t_numpy, t_libm, *t_ne = interleaved_medians(contenders, repeats=args.repeats)
+            ne_ratio = f"{t_ne[0] / t_ours:9.2f}" if t_ne else f"{'-':>9}"
             gbs = (len(inputs) + 1) * inputs[0].nbytes / t_ours / 1e9
             print(
                 f"{name:9} {dtype.name:7} {t_ours * 1e3:11.2f} {gbs:6.1f} {t_numpy / t_ours:8.2f} {ne_ratio} "

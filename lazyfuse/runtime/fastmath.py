@@ -5,7 +5,8 @@ and ``FUNCTIONS``, keyed by ``(name, "f64" | "f32")``) is
 ``@njit(inline="always", error_model="numpy", cache=True)`` with no C library call on its
 hot path and no data-dependent branch: special cases are conditional expressions (LLVM
 ``select``), 2^k is built from integer bits and exponents are read from them (one
-``bitcast`` intrinsic per direction and dtype). Numba inlines them into the calling njit
+``bitcast`` intrinsic per direction and dtype); float64 <-> int64 conversions go through
+the bits of v + 1.5 * 2^52 as well, since AVX2 has no vector instruction for them. Numba inlines them into the calling njit
 function (LLVM's own inliner left some calls in place), so a loop
 ``out[i] = exp_f64(x[i])`` over ``range`` or ``prange`` becomes a SIMD loop: 8 doubles or
 16 floats per AVX-512 vector. The float32 versions compute in float32 throughout (every
@@ -219,6 +220,7 @@ LOG2E = 1.4426950408889634  # 1 / ln2
 LN2_HI = 0.6931471805598903  # ln2 to 42 bits: k * LN2_HI exact for |k| < 2^11
 LN2_LO = 5.497923018708371e-14  # ln2 - LN2_HI
 SHIFT_F64 = 6755399441055744.0  # 1.5 * 2^52: (v + SHIFT) - SHIFT rounds v to an integer
+SHIFT_BITS_F64 = 0x4338000000000000  # bits of SHIFT_F64: bits(SHIFT + k) = SHIFT_BITS + k
 EXP_MAX_F64 = 710.0  # exp overflows above 709.78; clamping here keeps k <= 1024
 EXP_MIN_F64 = -746.0  # exp underflows to 0 below -745.13; clamping keeps k >= -1077
 EXPM1_MIN_F64 = -40.0  # expm1(x) rounds to -1 below about -38
@@ -379,6 +381,20 @@ def _div_dd_f32(n_hi, n_lo, d_hi, d_lo):
     return q0 + residual * inv
 
 
+@_jit
+def _int_of_f64(kd):
+    """np.int64(kd) for an integral kd with |kd| < 2^51, from the bits of kd + 1.5 * 2^52:
+    AVX2 has no vector float64 -> int64 conversion, so np.int64() splits a SIMD loop into
+    four scalar conversions per vector."""
+    return _f64_bits(kd + SHIFT_F64) - SHIFT_BITS_F64
+
+
+@_jit
+def _f64_of_int(k):
+    """np.float64(k) for |k| < 2^51 by the same shift, the other way."""
+    return _bits_f64(k + SHIFT_BITS_F64) - SHIFT_F64
+
+
 # --- exp, expm1 ----------------------------------------------------------------------------
 
 
@@ -401,7 +417,7 @@ def _exp_reduce_f64(x):
     kd = (x * LOG2E + SHIFT_F64) - SHIFT_F64
     t = x - kd * LN2_HI
     r = t - kd * LN2_LO
-    return np.int64(kd), r, (t - r) - kd * LN2_LO
+    return _int_of_f64(kd), r, (t - r) - kd * LN2_LO
 
 
 @_jit
@@ -563,7 +579,7 @@ def _log_core_f64(e, f, low):
     z = s * s
     r = z * _horner_f64(LOG_POLY_F64, z)
     hfsq = 0.5 * f * f
-    ed = np.float64(e)
+    ed = _f64_of_int(e)
     return ed * LN2_HI + (f - (hfsq - (s * (hfsq + r) + (ed * LN2_LO + low))))
 
 
@@ -686,7 +702,7 @@ def _log_dd_f64(x):
     double-doubles (that term needs about 60 bits) and z Q(z) in double."""
     small = x < MIN_NORMAL_F64
     e, f = _log_split_f64(x * TWO52 if small else x)
-    ed = np.float64(e - 52 if small else e)
+    ed = _f64_of_int(e - 52 if small else e)
     d = 2.0 + f
     d_lo = (2.0 - d) + f  # d + d_lo = 2 + f exactly
     inv = 1.0 / d
@@ -724,7 +740,7 @@ def _exp_of_dd_f64(hi, lo):
     r, r_lo = _two_sum(t, lo - kd * LN2_LO)
     s = 1.0 + r
     tail = ((1.0 - s) + r) + (r_lo + r * r * _horner_f64(EXP_POLY_F64, r))
-    return _scale_f64(s + tail, np.int64(kd))
+    return _scale_f64(s + tail, _int_of_f64(kd))
 
 
 @_jit
@@ -736,8 +752,9 @@ def _pow_select_f64(x, y, magnitude):
     ay = abs(y)
     # y is an integer: |y| >= 2^52, or the 1.5 * 2^52 shift leaves it as it is
     integer = (ay >= TWO52) | (((ay + TWO52) - TWO52) == ay)
-    small_y = ay if ay < TWO53 else 0.0  # above 2^53 every double is even; NaN -> 0
-    odd = integer & ((np.int64(small_y) & 1) == 1)
+    # odd: y / 2 is not an integer (exact below 2^53; above it every double is even)
+    half_y = 0.5 * (ay if ay < TWO53 else 0.0)  # NaN -> 0
+    odd = integer & (((half_y + TWO52) - TWO52) != half_y)
     infinite = (ay == np.inf) | (ax == 0.0) | (ax == np.inf)
     limit = np.inf if (ax > 1.0) == (y > 0.0) else 0.0  # |x| < 1, y -> inf gives 0, ...
     limit = 1.0 if ax == 1.0 else limit  # (-1)^(+-inf) = 1
@@ -782,13 +799,13 @@ def pow_f32(x, y):
     hfsq = 0.5 * f * f
     log_m = f - (hfsq - s * (hfsq + z * _horner_f64(POWF_LOG_POLY, z)))
     yc = yd if abs(yd) < np.inf else 0.0  # NaN, +-inf: the selects' business
-    t = yc * np.float64(e) + (yc * log_m) * LOG2E
+    t = yc * _f64_of_int(e) + (yc * log_m) * LOG2E
     t = t if t < POWF_T_MAX else POWF_T_MAX
     t = t if t > -POWF_T_MAX else -POWF_T_MAX
     kd = (t + SHIFT_F64) - SHIFT_F64
     r = (t - kd) * LN2  # t - kd is exact
     v = 1.0 + (r + r * r * _horner_f64(POWF_EXP_POLY, r))
-    magnitude = v * _pow2_f64(np.int64(kd))
+    magnitude = v * _pow2_f64(_int_of_f64(kd))
     return np.float32(_pow_select_f64(xd, yd, magnitude))
 
 
@@ -809,7 +826,7 @@ def _sincos_f64(x, shift):
     sin_r = r + (r * z * _horner_f64(SIN_POLY_F64, z) + r_lo * (1.0 - half_z))
     w = 1.0 - half_z
     cos_r = w + ((((1.0 - w) - half_z) + z * z * _horner_f64(COS_POLY_F64, z)) - r * r_lo)
-    quadrant = np.int64(kd) + shift
+    quadrant = _int_of_f64(kd) + shift
     value = sin_r if (quadrant & 1) == 0 else cos_r
     return -value if (quadrant & 2) != 0 else value
 
