@@ -8,8 +8,10 @@ tests (``_LOOPS``): arrays in, arrays out, never a compile per example.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
+from fractions import Fraction
 
 import numba
 import numpy as np
@@ -277,6 +279,9 @@ def test_functions_table_is_complete():
 
 
 _VECTOR = {"f64": re.compile(r"<(4|8|16) x double>"), "f32": re.compile(r"<(8|16|32) x float>")}
+# AVX2 has no vector instruction between int64 and float64 or float32: LLVM splits them
+# into one scalar conversion per lane (the functions go through float bits instead).
+_WIDE_CONVERSION = re.compile(r"(fptosi <\d+ x double>|sitofp <\d+ x i64>)[^\n]*")
 _LIBM = re.compile(r"call [^\n]*@(llvm\.)?(exp|expm1|log|log1p|tanh|sin|cos|pow)f?(\.[a-z0-9]+)?\(")
 
 
@@ -286,14 +291,21 @@ def _kernel_functions(llvm_ir: str) -> list[str]:
     return [body for body in bodies if not re.match(r"[^@]*@lazyfuse_fastmath_", body)]
 
 
+def _assert_simd_without_libm(loop, label: str, vector: re.Pattern) -> None:
+    """The compiled loop has SIMD types, no C library call and no int64 conversion."""
+    bodies = _kernel_functions(loop.inspect_llvm(loop.signatures[0]))
+    assert any(vector.search(body) for body in bodies), f"{label}: no SIMD types"
+    calls = [m.group(0) for body in bodies for m in _LIBM.finditer(body)]
+    assert not calls, f"{label}: calls the C library in the loop: {calls[:3]}"
+    wide = [m.group(0) for body in bodies for m in _WIDE_CONVERSION.finditer(body)]
+    assert not wide, f"{label}: int64 conversions, scalar on AVX2: {wide[:3]}"
+
+
 @pytest.mark.parametrize("parallel", [False, True], ids=["range", "prange"])
 @pytest.mark.parametrize(("name", "dtype"), CASES)
 def test_loop_calling_the_function_is_vectorized_without_libm(name, dtype, parallel):
     loop = _loop(name, dtype, parallel)
-    bodies = _kernel_functions(loop.inspect_llvm(loop.signatures[0]))
-    assert any(_VECTOR[dtype].search(body) for body in bodies), f"{name}_{dtype}: no SIMD types"
-    calls = [m.group(0) for body in bodies for m in _LIBM.finditer(body)]
-    assert not calls, f"{name}_{dtype}: calls the C library in the loop: {calls[:3]}"
+    _assert_simd_without_libm(loop, f"{name}_{dtype}", _VECTOR[dtype])
     x = np.linspace(0.5, 2.0, 1000, dtype=DTYPES[dtype])  # and the parallel loop computes the same
     out = np.empty_like(x)
     loop(x, out)
@@ -551,14 +563,37 @@ def test_pow_random_floats_within_2_ulp(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_pow_loop_is_vectorized_without_libm(dtype, parallel):
     loop = _pow_loop(dtype, parallel)
-    bodies = _kernel_functions(loop.inspect_llvm(loop.signatures[0]))
     # Note: pow_f32 evaluates in float64, so with AVX2 (256 bits) a vector holds 4 lanes.
     vector = _VECTOR["f64"] if dtype == "f64" else re.compile(r"<(4|8|16|32) x float>")
-    assert any(vector.search(body) for body in bodies), f"pow_{dtype}: no SIMD types"
-    calls = [m.group(0) for body in bodies for m in _LIBM.finditer(body)]
-    assert not calls, f"pow_{dtype}: calls the C library in the loop: {calls[:3]}"
+    _assert_simd_without_libm(loop, f"pow_{dtype}", vector)
     x = np.linspace(0.5, 2.0, 1000, dtype=DTYPES[dtype])
     y = np.linspace(-30.0, 30.0, 1000, dtype=DTYPES[dtype])
     out = np.empty_like(x)
     loop(x, y, out)
     np.testing.assert_array_equal(out, compute_pow(dtype, x, y))
+
+
+def _chebyshev_interpolant(fn, degree: int, low: float, high: float) -> list[float]:
+    """The polynomial of ``degree`` through ``fn`` at the Chebyshev nodes of [low, high],
+    solved in exact rational arithmetic, its coefficients (highest degree first) rounded
+    to float64."""
+    nodes = [
+        Fraction((low + high) / 2 + (high - low) / 2 * math.cos(math.pi * (2 * j + 1) / (2 * degree + 2)))
+        for j in range(degree + 1)
+    ]
+    rows = [[x**k for k in range(degree + 1)] + [fn(x)] for x in nodes]
+    for c in range(degree + 1):  # Gauss-Jordan; the Vandermonde matrix needs no pivoting
+        for r in range(degree + 1):
+            if r != c:
+                m = rows[r][c] / rows[c][c]
+                rows[r] = [a - m * b for a, b in zip(rows[r], rows[c], strict=True)]
+    return [float(rows[k][-1] / rows[k][k]) for k in range(degree, -1, -1)]
+
+
+def _log_r(z: Fraction) -> Fraction:
+    """(2 atanh(s) / s - 2) / s^2 for z = s^2: sum of 2 z^(n-1) / (2n + 1), to 2^-150."""
+    return sum(Fraction(2, 2 * n + 1) * z ** (n - 1) for n in range(1, 40))
+
+
+def test_log_polynomial_is_the_chebyshev_interpolant():
+    assert list(fastmath.LOG_POLY_F64) == _chebyshev_interpolant(_log_r, 6, 0.0, 0.0295)

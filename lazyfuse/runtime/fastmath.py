@@ -5,9 +5,10 @@ and ``FUNCTIONS``, keyed by ``(name, "f64" | "f32")``) is
 ``@njit(inline="always", error_model="numpy", cache=True)`` with no C library call on its
 hot path and no data-dependent branch: special cases are conditional expressions (LLVM
 ``select``), 2^k is built from integer bits and exponents are read from them (one
-``bitcast`` intrinsic per direction and dtype); float64 <-> int64 conversions go through
-the bits of v + 1.5 * 2^52 as well, since AVX2 has no vector instruction for them. Numba inlines them into the calling njit
-function (LLVM's own inliner left some calls in place), so a loop
+``bitcast`` intrinsic per direction and dtype); conversions between int64 and floats go
+through the bits of v + 1.5 * 2^52 (2^23) as well: AVX2 has no vector instruction for
+them. Numba inlines them into the calling njit function (LLVM's own inliner left some
+calls in place), so a loop
 ``out[i] = exp_f64(x[i])`` over ``range`` or ``prange`` becomes a SIMD loop: 8 doubles or
 16 floats per AVX-512 vector. The float32 versions compute in float32 throughout (every
 constant is an ``np.float32``) with shorter polynomials, except pow_f32 (float64 inside).
@@ -32,10 +33,11 @@ expm1
 log, log1p
     x = 2^e (1 + f), 1 + f in [sqrt(1/2), sqrt(2)), from the bits (subnormals scaled by
     2^52 / 2^23 first); s = f / (2 + f), log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), R
-    the Taylor series of 2 atanh(s) / s - 2 (terms 2 s^2n / (2n + 1), n <= 10 for f64,
-    5 for f32; |s| <= 0.1716); plus e ln2 in two parts. log1p works on u = fl(1 + x) and
-    adds the rounding error c of u back as c / u. log(0) = -inf, log(x < 0) = NaN,
-    log1p(-1) = -inf, log1p(-0.0) = -0.0.
+    approximates 2 atanh(s) / s - 2 (|s| <= 0.1716): for f64 by the degree-6 polynomial
+    interpolating it at Chebyshev nodes (7 terms where Taylor's series needs 10), for f32
+    by the Taylor series (terms 2 s^2n / (2n + 1), n <= 5); plus e ln2 in two parts.
+    log1p works on u = fl(1 + x) and adds the rounding error c of u back as c / u.
+    log(0) = -inf, log(x < 0) = NaN, log1p(-1) = -inf, log1p(-0.0) = -0.0.
 tanh
     t = expm1(2 |x|) as a double-double (|x| clamped at 20 / 9, where tanh rounds to 1),
     t / (t + 2) by one division and one exact-residual correction (Dekker's product by
@@ -87,8 +89,8 @@ the thresholds; f32: every 4099th bit pattern plus 1e6 points over the interval)
     function   float64   float32
     exp        0.75      0.75
     expm1      0.94      0.89
-    log        0.80      0.80
-    log1p      0.80      0.81
+    log        0.81      0.80
+    log1p      0.82      0.81
     tanh       0.76      0.75
     sigmoid    0.76      0.76
     sin        0.79      0.77
@@ -235,6 +237,7 @@ LOG2E_F32 = F32(1.4426950408889634)
 LN2_HI_F32 = F32(0.693145751953125)  # ln2 to 16 bits: k * LN2_HI_F32 exact for |k| < 2^8
 LN2_LO_F32 = F32(1.428606765330187e-06)
 SHIFT_F32 = F32(12582912.0)  # 1.5 * 2^23
+SHIFT_BITS_F32 = 0x4B400000  # bits of SHIFT_F32
 EXP_MAX_F32 = F32(89.0)  # exp overflows above 88.72
 EXP_MIN_F32 = F32(-104.0)  # exp underflows to 0 below -103.97
 EXPM1_MIN_F32 = F32(-20.0)  # expm1(x) rounds to -1 below about -17.3
@@ -270,22 +273,34 @@ EXPM1_POLY_F64 = tuple(1.0 / math.factorial(n) for n in range(16, 1, -1))
 # exp alone needs no more than r^13 / 13! (its first omitted term is 4e-18 of the result).
 EXP_POLY_F64 = EXPM1_POLY_F64[3:]
 EXPM1_POLY_F32 = tuple(F32(1.0 / math.factorial(n)) for n in range(8, 1, -1))
-# 2 atanh(s) / s - 2 = z R(z), z = s^2, R(z) = 2/3 + 2/5 z + 2/7 z^2 + ...: s^2 <= 0.0295,
-# so the first omitted term (z^10 * 2/21 f64, z^5 * 2/11 f32) is below 3e-17 / 2e-9.
-LOG_POLY_F64 = tuple(2.0 / (2 * n + 1) for n in range(10, 0, -1))
+# 2 atanh(s) / s - 2 = z R(z), z = s^2 <= 0.0295, R(z) = 2/3 + 2/5 z + 2/7 z^2 + ... .
+# f64: the degree-6 polynomial that interpolates R at the 7 Chebyshev nodes of
+# [0, 0.0295], from exact rational arithmetic, rounded to float64
+# (tests/test_fastmath.py derives it again): |z (P - R)| < 1e-17 over the interval, about
+# 0.02 ulp of log. The Taylor series needs 10 terms for as much. f32: the Taylor series;
+# its first omitted term, z^5 * 2/11, is below 2e-9.
+LOG_POLY_F64 = (
+    0.14619343453512615,
+    0.15331487235865734,
+    0.18182896183483085,
+    0.2222221103781659,
+    0.28571428626570206,
+    0.3999999999989819,
+    0.666666666666667,
+)
 LOG_POLY_F32 = tuple(F32(2.0 / (2 * n + 1)) for n in range(5, 0, -1))
 
 
 # pow: log(1 + f) = 2 s + s^3 (2/3 + z Q(z)), z = s^2 <= 0.0295, Q the Taylor series
 # 2/5 + 2/7 z + ... + 2/25 z^10 (the first omitted term, 2/27 s^27, is below 2^-70 of
-# 2 s); 2/3 = C3_HI + C3_LO. powf (in float64) needs much less: log to z^7 (fdlibm's form,
-# as log_f64), exp to r^9 (first omitted terms below 2^-37 of the result).
+# 2 s); 2/3 = C3_HI + C3_LO. powf (in float64) needs much less: log_f64's polynomial
+# (fdlibm's form), exp to r^9 (first omitted term below 2^-37 of the result).
 POW_LOG_POLY_F64 = tuple(2.0 / (2 * n + 1) for n in range(12, 1, -1))
 C3_HI = 0.6666666666666666
 C3_LO = 3.700743415417188e-17  # 2/3 - C3_HI
 TWO53 = 9007199254740992.0
 POW_Y_MAX_F64 = 1e300
-POWF_LOG_POLY = LOG_POLY_F64[3:]
+POWF_LOG_POLY = LOG_POLY_F64
 POWF_EXP_POLY = EXP_POLY_F64[4:]
 POWF_T_MAX = 300.0  # |y log2 x| beyond which float32 pow is 0 or inf (2^300 is a normal double)
 LN2 = 0.6931471805599453
@@ -393,6 +408,13 @@ def _int_of_f64(kd):
 def _f64_of_int(k):
     """np.float64(k) for |k| < 2^51 by the same shift, the other way."""
     return _bits_f64(k + SHIFT_BITS_F64) - SHIFT_F64
+
+
+@_jit
+def _f32_of_int(k):
+    """np.float32(k) for |k| < 2^22 (Numba's integer arithmetic is int64, and int64 ->
+    float32 has no AVX2 vector instruction either)."""
+    return _bits_f32(k + SHIFT_BITS_F32) - SHIFT_F32
 
 
 # --- exp, expm1 ----------------------------------------------------------------------------
@@ -589,7 +611,7 @@ def _log_core_f32(e, f, low):
     z = s * s
     r = z * _horner_f32(LOG_POLY_F32, z)
     hfsq = HALF_F32 * f * f
-    ed = np.float32(e)
+    ed = _f32_of_int(e)
     return ed * LN2_HI_F32 + (f - (hfsq - (s * (hfsq + r) + (ed * LN2_LO_F32 + low))))
 
 
