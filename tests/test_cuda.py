@@ -18,6 +18,8 @@ from hypothesis import settings
 
 import lazyfuse as lf
 from lazyfuse import config
+from lazyfuse.graph.ops import Op
+from lazyfuse.graph.traverse import toposort
 from tests.test_elementwise import (  # noqa: F401  (collected again, for CUDA)
     test_broadcasting_and_strided_layouts,
     test_every_dtype_pair_matches_numpy,
@@ -212,3 +214,73 @@ def test_a_traced_function_runs_on_cuda(monkeypatch):
             softmax(x), np.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1), rtol=1e-12
         )
     assert len(launched) == 2 and len(softmax.traces) == 1
+
+
+def test_views_of_device_values_are_gathered_on_the_device(monkeypatch):
+    """A transpose, slice or broadcast of a computed value, or of an input, is taken on
+    the device: only the results come back to the host, and each input crosses once, at
+    its own size (a broadcast bias is not inflated first)."""
+    from numba import cuda
+
+    from lazyfuse.runtime import cuda_execute
+
+    rng = np.random.default_rng(8)
+    x, y, bias = rng.standard_normal((5, 7)), rng.standard_normal((7, 6)), rng.standard_normal(5)
+    xt, yt, bt = lf.asarray(x), lf.asarray(y), lf.asarray(bias)
+    cases = [
+        ((xt @ yt).T + bt, (x @ y).T + bias),
+        ((xt @ yt)[::-1, 1::2] * 2.0, (x @ y)[::-1, 1::2] * 2.0),
+        (xt.sum(axis=1)[:, None] * xt, x.sum(axis=1)[:, None] * x),
+        (lf.exp(xt[::-1, ::3].T).sum(axis=1), np.exp(x[::-1, ::3].T).sum(axis=1)),
+    ]
+    sent, fetched = [], []
+    real_to_device, real_host = cuda.to_device, cuda_execute._Run.host
+    monkeypatch.setattr(
+        cuda, "to_device", lambda a, *r, **k: sent.append(a.size) or real_to_device(a, *r, **k)
+    )
+    monkeypatch.setattr(
+        cuda_execute._Run, "host", lambda run, node: fetched.append(node) or real_host(run, node)
+    )
+    for expr, expected in cases:
+        sent.clear()
+        fetched.clear()
+        np.testing.assert_allclose(expr.compute(), expected, rtol=1e-12)
+        # the result alone comes back (a node of the plan's own graph)
+        assert [(n.op, n.shape) for n in fetched] == [(expr.node.op, expr.shape)]
+        inputs = [leaf.size for leaf in toposort([expr.node]) if leaf.op is Op.INPUT]
+        assert sorted(sent) == sorted(inputs)
+
+
+def test_a_reshape_numpy_cannot_view_is_made_on_the_host():
+    """The one view the device does not gather: a reshape of a transposed computed value
+    (NumPy copies there too)."""
+    x = np.arange(12.0).reshape(3, 4)
+    t = lf.asarray(x)
+    product = t @ lf.asarray(np.eye(4))
+    np.testing.assert_array_equal(
+        (product.T.reshape(2, 6) + 1.0).compute(), (x @ np.eye(4)).T.reshape(2, 6) + 1
+    )
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda a: a.T,
+        lambda a: a[::-2, 1:],
+        lambda a: a[1, ::-1],
+        lambda a: np.broadcast_to(a[:, :1], (3, 4)),
+        lambda a: a[None, :, 2:].transpose(2, 0, 1),
+        lambda a: a[:0],
+        lambda a: a.reshape(2, 6),
+    ],
+)
+def test_gather_matches_numpy_views(view):
+    from numba import cuda
+
+    from lazyfuse.runtime import cuda_views
+
+    base = np.arange(12.0).reshape(3, 4)
+    stand_in = cuda_views.stand_in(base.shape)
+    found = cuda_views.layout(view(stand_in), stand_in)
+    gathered = cuda_views.gather(cuda, cuda.to_device(base.reshape(-1)), found, base.dtype, 8, 2)
+    np.testing.assert_array_equal(gathered.copy_to_host(), view(base))

@@ -4,11 +4,11 @@
 The plan and its kernel specs are the CPU target's; only the arrays' form differs.
 Each kernel gets C-contiguous device arrays: elementwise kernels one flat axis, row
 kernels (rows, row), matmul (batch, m, k) and (batch, k, n). A NumPy input is copied
-to the device once per compute, in that form (a view is made contiguous on the host
-first: a transpose or a broadcast costs host memory, not device reads); a C-contiguous
-device array the user passed is read where it is. Computed values stay on the device
-and are read there by later kernels when their form fits; only the requested results
-come back.
+to the device once per compute, as it is; a C-contiguous device array the user passed is
+read where it is. Computed values stay on the device. A value a kernel reads in another
+form (a transpose, slice or broadcast of it, or its axes in a row kernel's order) is
+gathered into that form on the device (:mod:`cuda_views`); only a reshape NumPy itself
+could not do as a view is made on the host. Only the requested results come back.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from lazyfuse.graph import build, kernels
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
 from lazyfuse.graph.views import apply_view
-from lazyfuse.runtime import plans
+from lazyfuse.runtime import cuda_views, plans
 from lazyfuse.runtime.compile import import_kernel, write_source
 from lazyfuse.runtime.execute import arrange
 
@@ -254,11 +254,54 @@ class _Run:
             return given.reshape(*self._form(call, tuple(given.shape), inner))  # the user's, in place
         key = (base, chain, inner, call.permutation, call.kept)
         if key not in self.copied:
-            value = self.host(chain[-1] if chain else base)
-            value = arrange(value, inner, call, self.resize)
-            host = np.ascontiguousarray(value).reshape(self._form(call, value.shape, inner))
-            self.copied[key] = self.cuda.to_device(host)
+            self.copied[key] = self._arranged(call, base, chain[-1] if chain else base, inner)
         return self.copied[key]
+
+    def _arranged(self, call: kernels.KernelCall, base: Node, node: Node, inner: bool) -> Any:
+        """``node`` (``base`` through views) as a new C-contiguous device array in the
+        kernel's form: gathered on the device from ``base``'s device buffer, or, for a
+        view NumPy could only copy, made on the host and copied to the device."""
+        source = self._buffer(base)
+        if source is not None:
+            buffer, stand_in = source
+            view = arrange(self._view_of(node, base, stand_in), inner, call, self.resize)
+            found = cuda_views.layout(view, stand_in)
+            if found is not None:
+                form = self._form(call, found.shape, inner)
+                if found.is_whole_buffer(stand_in.size):
+                    return buffer.reshape(*form)
+                gathered = cuda_views.gather(
+                    self.cuda, buffer, found, node.dtype, options().block, max_blocks()
+                )
+                return gathered.reshape(*form)
+        value = arrange(self.host(node), inner, call, self.resize)
+        host = np.ascontiguousarray(value).reshape(self._form(call, value.shape, inner))
+        return self.cuda.to_device(host)
+
+    def _buffer(self, base: Node) -> tuple[Any, np.ndarray] | None:
+        """``base``'s value on the device as a flat C-contiguous array, with its stand-in
+        (see :mod:`cuda_views`); a NumPy input is copied to the device (once per compute).
+        None for a device array the user passed with other strides."""
+        held = self.stored.get(base)
+        if held is not None:
+            return held.array.reshape(held.array.size), cuda_views.stand_in(held.shape, held.order)
+        given = self.values[base.attrs[0].index]
+        if build.is_device_array(given):
+            if not given.is_c_contiguous():
+                return None
+        else:
+            key = (base,)
+            if key not in self.copied:
+                self.copied[key] = self.cuda.to_device(np.ascontiguousarray(given))
+            given = self.copied[key]
+        return given.reshape(given.size), cuda_views.stand_in(tuple(given.shape))
+
+    def _view_of(self, node: Node, base: Node, stand_in: np.ndarray) -> np.ndarray:
+        """The stand-in of ``base`` seen through the views from ``base`` to ``node``."""
+        if node is base:
+            return stand_in
+        inner = self._view_of(node.args[0], base, stand_in)
+        return apply_view(node, inner, self.shape(node.shape))
 
     def _output(self, call: kernels.KernelCall, root: Node, inner: bool) -> Any:
         shape = self.shape(root.shape)
