@@ -284,3 +284,22 @@ def test_gather_matches_numpy_views(view):
     found = cuda_views.layout(view(stand_in), stand_in)
     gathered = cuda_views.gather(cuda, cuda.to_device(base.reshape(-1)), found, base.dtype, 8, 2)
     np.testing.assert_array_equal(gathered.copy_to_host(), view(base))
+
+
+def test_the_epilogue_runs_in_the_matmul_store():
+    """relu(x @ w + b) * 2 is one CUDA kernel: the elementwise work happens where the
+    product's element is stored. A product that is also a result is stored as well; a
+    view of the product between it and the elementwise work keeps two kernels."""
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((2, 9, 5)), rng.standard_normal((5, 11)), rng.standard_normal(11)
+    xt, wt, bt = lf.asarray(x), lf.asarray(w), lf.asarray(b)
+    fused = lf.relu(xt @ wt + bt) * 2.0
+    (kernel,) = fused.kernels()
+    assert "_then_" in kernel.name and "out0[e0] = " in kernel.source and "product[" not in kernel.source
+    assert "# then, in the store of each element: fused ops: add, relu, multiply" in kernel.source
+    np.testing.assert_allclose(fused.compute(), np.maximum(x @ w + b, 0) * 2.0, rtol=1e-12)
+    product = xt @ wt
+    both = lf.compute(product, lf.relu(product + bt), product[:, ::-1] * 3.0)
+    for got, want in zip(both, [x @ w, np.maximum(x @ w + b, 0), (x @ w)[:, ::-1] * 3.0], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert len((product.T + 1.0).kernels()) == 2  # through a view: the product is stored first

@@ -14,7 +14,9 @@ three kernel shapes cover every spec:
   (:func:`two_stage`): many blocks write partial results, one block folds them;
 - matmul: ``tile`` x ``tile`` shared-memory tiles, grid axes over column tiles, row
   tiles and the batch (each a grid-stride loop), edge tiles padded with zeros; every
-  ``syncthreads`` is reached by all threads of the block.
+  ``syncthreads`` is reached by all threads of the block. An elementwise epilogue
+  (:class:`Epilogue`: bias, activation, scaling) runs in the store, on each element of
+  the product while it is in a register.
 
 Scalar code (expressions, casts, identities, helpers) is the CPU target's.
 """
@@ -51,11 +53,23 @@ class Options:
     tile: int = 32
 
 
-def generate(spec: KernelSpec, options: Options = Options()) -> str:
-    """The complete source file of ``spec``'s CUDA kernel."""
+@dataclass(frozen=True)
+class Epilogue:
+    """Elementwise work done in a matmul kernel's store: ``spec`` (the CUDA form, one
+    flat axis over the product's elements) reads the product as ``product_var``;
+    ``keep_product``: the product itself is stored too (something else reads it)."""
+
+    spec: KernelSpec
+    product_var: str
+    keep_product: bool
+
+
+def generate(spec: KernelSpec, options: Options = Options(), epilogue: Epilogue | None = None) -> str:
+    """The complete source file of ``spec``'s CUDA kernel (a matmul ``spec`` from
+    :func:`with_epilogue` with its ``epilogue``)."""
     body = SourceBuilder()
     if spec.kind == "matmul":
-        _matmul(spec, body, options)
+        _matmul(spec, body, options, epilogue)
     elif spec.kind == "partials":
         _Partials(spec, body, options).emit()
     elif spec.n_inner == 0:
@@ -300,23 +314,56 @@ def _start(acc: Accumulate) -> str:
     return acc.start if acc.start is not None else identity(acc.op, acc.dtype)
 
 
-def _matmul(spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
+def with_epilogue(spec: KernelSpec, epilogue: Epilogue) -> KernelSpec:
+    """The matmul ``spec`` renamed and described as the kernel that also runs
+    ``epilogue`` (whose user functions it binds); generate it with :func:`generate`."""
+    ep = epilogue.spec
+    return replace(
+        spec,
+        name=f"{spec.stem}_then_{ep.stem}",
+        user_functions=ep.user_functions,
+        description=(*spec.description, f"then, in the store of each element: {ep.description[0]}"),
+    )
+
+
+def epilogue_arguments(epilogue: Epilogue) -> list[str]:
+    """The fused kernel's arguments after the two operands: the epilogue's other
+    arrays, its parameters, its outputs, then the product when it is kept."""
+    spec = epilogue.spec
+    loads = [ld.array for ld in spec.loads if ld.var != epilogue.product_var]
+    args = loads + [p.name for p in spec.params] + [s.array for s in spec.stores]
+    return args + (["product"] if epilogue.keep_product else [])
+
+
+def _matmul(
+    spec: KernelSpec, body: SourceBuilder, options: Options, epilogue: Epilogue | None = None
+) -> None:
     """``out[b] = a[b] @ c[b]`` for (batch, m, k) @ (batch, k, n) C-contiguous arrays.
     The grid's axes (column tiles, row tiles, batch) stride over the output's tiles, so
     any grid size is correct; the loop bounds depend on the block only, so every thread
-    of a block reaches each ``syncthreads``."""
+    of a block reaches each ``syncthreads``. With an ``epilogue``, the operands are
+    ``left`` and ``right`` and each element of the product goes through the epilogue's
+    expressions before it is stored (the epilogue's arrays are flat: element
+    (b * m + i) * n + j)."""
     a0, a1 = spec.loads
     dt = spec.stores[0].dtype
     shared, t = SHARED_TYPES[dt.name], options.tile
     zero = "False" if dt == np.bool_ else f"{numpy_type(dt)}(0)"
-    body.line(f"@cuda.jit(cache=True)\ndef {spec.name}(a0, a1, out0):")
+    left, right, out = ("a0", "a1", "out0") if epilogue is None else ("left", "right", "product")
+    args = [left, right, out] if epilogue is None else [left, right, *epilogue_arguments(epilogue)]
+    body.line(f"@cuda.jit(cache=True)\ndef {spec.name}({', '.join(args)}):")
     with body.indent():
         body.line(f"# {t}x{t} tiles of both operands in shared memory")
         body.line(f"tile_a = cuda.shared.array(({t}, {t}), dtype={shared})")
         body.line(f"tile_b = cuda.shared.array(({t}, {t}), dtype={shared})")
         body.lines(["tx = cuda.threadIdx.x", "ty = cuda.threadIdx.y"])
         body.lines(
-            ["batch = out0.shape[0]", "m = out0.shape[1]", "n = out0.shape[2]", "k_size = a0.shape[2]"]
+            [
+                f"batch = {left}.shape[0]",
+                f"m = {left}.shape[1]",
+                f"n = {right}.shape[2]",
+                f"k_size = {left}.shape[2]",
+            ]
         )
         with (
             body.indent("for b in range(cuda.blockIdx.z, batch, cuda.gridDim.z):"),
@@ -328,8 +375,8 @@ def _matmul(spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
             body.line(f"acc = {zero}")
             with body.indent(f"for k0 in range(0, k_size, {t}):"):
                 body.line("# edge tiles are padded with zeros")
-                x = cast("a0[b, i, k0 + tx]", a0.dtype, dt)
-                y = cast("a1[b, k0 + ty, j]", a1.dtype, dt)
+                x = cast(f"{left}[b, i, k0 + tx]", a0.dtype, dt)
+                y = cast(f"{right}[b, k0 + ty, j]", a1.dtype, dt)
                 body.line(f"tile_a[ty, tx] = {x} if i < m and k0 + tx < k_size else {zero}")
                 body.line(f"tile_b[ty, tx] = {y} if k0 + ty < k_size and j < n else {zero}")
                 body.line("cuda.syncthreads()")
@@ -340,4 +387,21 @@ def _matmul(spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
                         body.line("acc = acc + tile_a[ty, k] * tile_b[k, tx]")
                 body.line("cuda.syncthreads()")
             with body.indent("if i < m and j < n:"):
-                body.line("out0[b, i, j] = acc")
+                if epilogue is None:
+                    body.line("out0[b, i, j] = acc")
+                else:
+                    _epilogue_store(epilogue, body)
+
+
+def _epilogue_store(epilogue: Epilogue, body: SourceBuilder) -> None:
+    """The store of one product element ``acc`` at (b, i, j): the epilogue's values of
+    that element, at flat index e0 of its arrays."""
+    if epilogue.keep_product:
+        body.line("product[b, i, j] = acc")
+    body.line("e0 = (b * m + i) * n + j")
+    body.line(f"{epilogue.product_var} = acc")
+    scalar = _Scalar(epilogue.spec, body, {False: "e0", True: "e0"})
+    scalar.emitted.add(epilogue.product_var)
+    for store in epilogue.spec.stores:
+        scalar.compute(store.value)
+        body.line(f"{store.array}[e0] = {cast(store.value, store.value_dtype, store.dtype)}")

@@ -9,6 +9,8 @@ read where it is. Computed values stay on the device. A value a kernel reads in 
 form (a transpose, slice or broadcast of it, or its axes in a row kernel's order) is
 gathered into that form on the device (:mod:`cuda_views`); only a reshape NumPy itself
 could not do as a view is made on the host. Only the requested results come back.
+A matmul and the elementwise call after it run as one kernel when that call only reads
+the product at its own index (:func:`steps`): the epilogue is computed in the store.
 """
 
 from __future__ import annotations
@@ -103,16 +105,19 @@ def kernel_spec(call: kernels.KernelCall) -> kernels.KernelSpec:
     return kernels.contiguous(spec) if spec.n_inner == 0 else kernels.rows(spec)
 
 
-def kernel_for(spec: kernels.KernelSpec, opts: cuda_codegen.Options) -> CudaKernel:
-    """The CUDA kernel for ``spec``, generated and imported once per process."""
-    key = (spec, opts)
+def kernel_for(
+    spec: kernels.KernelSpec, opts: cuda_codegen.Options, epilogue: cuda_codegen.Epilogue | None = None
+) -> CudaKernel:
+    """The CUDA kernel for ``spec`` (a matmul's with ``epilogue`` in its store: see
+    :func:`cuda_codegen.with_epilogue`), generated and imported once per process."""
+    key = (spec, opts, epilogue)
     found = _KERNELS.get(key)
     if found is not None:
         return found
     with _LOCK:
         if key not in _KERNELS:
             cuda = numba_cuda()
-            source = cuda_codegen.generate(spec, opts)
+            source = cuda_codegen.generate(spec, opts, epilogue)
             path = write_source(spec.name + "_cuda", source)
             bound = {name: _device_function(cuda, user) for name, user in spec.user_functions}
             module = import_kernel(path, spec, bound)
@@ -130,12 +135,70 @@ def _device_function(cuda: Any, user: Any) -> Any:
 def compiled(roots: Sequence[Node]) -> list[CudaKernel]:
     """The CUDA kernels that compute ``roots``, in order (generated, not yet launched)."""
     made = plans.fresh_plan(roots)
-    specs: list[kernels.KernelSpec] = []
-    for call in made.calls:
+    found: list[CudaKernel] = []
+    for call, _, epilogue in steps(made):
         spec = kernel_spec(call)
+        if epilogue is not None:
+            found.append(kernel_for(cuda_codegen.with_epilogue(spec, epilogue), options(), epilogue))
+            continue
         stages = cuda_codegen.two_stage(spec) if call.spec.kind == "loop" and call.spec.n_outer == 0 else None
-        specs.extend(stages if stages else [spec])
-    return [kernel_for(spec, options()) for spec in specs]
+        found.extend(kernel_for(one, options()) for one in (stages if stages else [spec]))
+    return found
+
+
+Launch = tuple[kernels.KernelCall, kernels.KernelCall | None, cuda_codegen.Epilogue | None]
+
+
+def steps(found: plans.Plan) -> list[Launch]:
+    """The plan's calls as launches: a matmul and the elementwise call right after it
+    are one launch ``(matmul, that call, Epilogue)`` when that call can run in the
+    matmul's store (:func:`_epilogue`); every other call is ``(call, None, None)``.
+    Cached on the plan."""
+    if found.cuda_steps is None:
+        calls, made = found.calls, []
+        k = 0
+        while k < len(calls):
+            epilogue = _epilogue(calls, k, found.roots)
+            made.append((calls[k], calls[k + 1], epilogue) if epilogue else (calls[k], None, None))
+            k += 2 if epilogue else 1
+        found.cuda_steps = made
+    return found.cuda_steps  # type: ignore[no-any-return]
+
+
+def _epilogue(
+    calls: Sequence[kernels.KernelCall], k: int, roots: Sequence[Node]
+) -> cuda_codegen.Epilogue | None:
+    """The call after ``calls[k]`` as the epilogue of matmul ``calls[k]``: elementwise,
+    over the product's elements, reading the product once and at its own index, without
+    checks of run-time values (they read values on the host). The product is still
+    stored when a later call or a result reads it."""
+    if calls[k].spec.kind != "matmul" or k + 1 == len(calls):
+        return None
+    call, after = calls[k], calls[k + 1]
+    (product,) = call.outputs
+    spec = after.spec
+    reads = [n for n, (base, _, _) in enumerate(after.loads) if base is product]
+    fits = (
+        spec.kind == "loop"
+        and spec.n_inner == 0
+        and not spec.accumulates
+        and not after.checks
+        and after.extents == product.shape
+        and len(reads) == 1
+        and not after.loads[reads[0]][1]  # no views between the product and the epilogue
+    )
+    if not fits:
+        return None
+    later = {base for c in calls[k + 2 :] for base, _, _ in c.loads}
+    keep = product in later or product in {_base(r) for r in roots}
+    cuda_spec = kernel_spec(after)
+    return cuda_codegen.Epilogue(cuda_spec, cuda_spec.loads[reads[0]].var, keep)
+
+
+def _base(node: Node) -> Node:
+    while node.op in VIEWS:
+        node = node.args[0]
+    return node
 
 
 def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray]:
@@ -150,8 +213,11 @@ def run_plan(
     """Run a plan with ``values`` in its slots (see :func:`run`)."""
     cuda = numba_cuda()
     run = _Run(cuda, values, resize)
-    for call in found.calls:
-        run.call(call)
+    for call, after, epilogue in steps(found):
+        if after is None or epilogue is None:
+            run.call(call)
+        else:
+            run.matmul_with_epilogue(call, after, epilogue)
     results = [np.asarray(run.host(r)) for r in found.roots]
     if out is not None:
         np.copyto(out, results[0])
@@ -314,14 +380,31 @@ class _Run:
         self.stored[root] = OnDevice(array, shape, order)
         return array
 
-    def _launch_matmul(self, kernel: CudaKernel, arrays: list[Any], outputs: list[Any]) -> None:
-        a, b = arrays
-        batch, m, n = outputs[0].shape
+    def matmul_with_epilogue(
+        self, call: kernels.KernelCall, after: kernels.KernelCall, epilogue: cuda_codegen.Epilogue
+    ) -> None:
+        """The matmul ``call`` with the elementwise call ``after`` in its store."""
+        (product,) = call.outputs
+        operands = [self._load(call, base, chain, inner) for base, chain, inner in call.loads]
+        others = [self._load(after, *load) for load in after.loads if load[0] is not product]
+        params = [p.dtype.type(self.values[p.attrs[0].index]) for p in after.params]
+        stores = zip(after.outputs, epilogue.spec.stores, strict=True)
+        outputs = [self._output(after, root, store.inner) for root, store in stores]
+        if epilogue.keep_product:
+            outputs.append(self._output(call, product, False))
+        kernel = kernel_for(cuda_codegen.with_epilogue(kernel_spec(call), epilogue), options(), epilogue)
+        self._launch_matmul(kernel, operands, [*others, *params, *outputs])
+
+    def _launch_matmul(self, kernel: CudaKernel, operands: list[Any], rest: list[Any]) -> None:
+        """Launch a matmul kernel on (batch, m, k) @ (batch, k, n) ``operands``, then
+        ``rest`` (the product, or the epilogue's arguments)."""
+        a, b = operands
+        batch, m, n = a.shape[0], a.shape[1], b.shape[2]
         if not (batch and m and n):
             return
         tile, most = options().tile, max_blocks()
         grid = (min(math.ceil(n / tile), most), min(math.ceil(m / tile), most, MAX_GRID_YZ))
-        kernel.function[(*grid, min(batch, most, MAX_GRID_YZ)), (tile, tile)](a, b, outputs[0])
+        kernel.function[(*grid, min(batch, most, MAX_GRID_YZ)), (tile, tile)](a, b, *rest)
 
 
 def _identity(permutation: tuple[int, ...]) -> bool:
