@@ -281,7 +281,7 @@ def test_functions_table_is_complete():
 _VECTOR = {"f64": re.compile(r"<(4|8|16) x double>"), "f32": re.compile(r"<(8|16|32) x float>")}
 # AVX2 has no vector instruction between int64 and float64 or float32: LLVM splits them
 # into one scalar conversion per lane (the functions go through float bits instead).
-_WIDE_CONVERSION = re.compile(r"(fptosi <\d+ x double>|sitofp <\d+ x i64>)[^\n]*")
+_WIDE_CONVERSION = re.compile(r"fptosi <\d+ x (double|float)> [^\n]* to <\d+ x i64>|sitofp <\d+ x i64>[^\n]*")
 _LIBM = re.compile(r"call [^\n]*@(llvm\.)?(exp|expm1|log|log1p|tanh|sin|cos|pow)f?(\.[a-z0-9]+)?\(")
 
 

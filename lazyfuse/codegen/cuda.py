@@ -399,7 +399,10 @@ def _epilogue_store(epilogue: Epilogue, body: SourceBuilder) -> None:
     if epilogue.keep_product:
         body.line("product[b, i, j] = acc")
     body.line("e0 = (b * m + i) * n + j")
-    body.line(f"{epilogue.product_var} = acc")
+    dt = epilogue.spec.loads[[ld.var for ld in epilogue.spec.loads].index(epilogue.product_var)].dtype
+    # Note: Numba widens acc's integer arithmetic to int64; the product wraps to its dtype
+    # when stored, as NumPy's does, so the epilogue reads it converted back.
+    body.line(f"{epilogue.product_var} = {'acc' if dt == np.bool_ else f'{numpy_type(dt)}(acc)'}")
     scalar = _Scalar(epilogue.spec, body, {False: "e0", True: "e0"})
     scalar.emitted.add(epilogue.product_var)
     for store in epilogue.spec.stores:

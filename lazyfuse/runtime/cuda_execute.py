@@ -318,21 +318,26 @@ class _Run:
         given: Any = self.values[base.attrs[0].index] if base.op is Op.INPUT else None
         if build.is_device_array(given) and not chain and natural and given.is_c_contiguous():
             return given.reshape(*self._form(call, tuple(given.shape), inner))  # the user's, in place
-        key = (base, chain, inner, call.permutation, call.kept)
+        # Note: the kind and axes name the form: a matmul operand and an elementwise load of
+        # the same array can share permutation and kept axes, not their form.
+        spec = call.spec
+        key = (base, chain, inner, call.permutation, call.kept, spec.kind, spec.n_outer, spec.n_inner)
         if key not in self.copied:
             self.copied[key] = self._arranged(call, base, chain[-1] if chain else base, inner)
         return self.copied[key]
 
     def _arranged(self, call: kernels.KernelCall, base: Node, node: Node, inner: bool) -> Any:
         """``node`` (``base`` through views) as a new C-contiguous device array in the
-        kernel's form: gathered on the device from ``base``'s device buffer, or, for a
-        view NumPy could only copy, made on the host and copied to the device."""
-        source = self._buffer(base)
-        if source is not None:
-            buffer, stand_in = source
+        kernel's form: gathered on the device from ``base``'s device buffer, or made on
+        the host and copied to the device for a view NumPy could only copy, and for a
+        part of a NumPy input (a slice: only the part crosses)."""
+        stand_in = self._stand_in(base)
+        if stand_in is not None:
             view = arrange(self._view_of(node, base, stand_in), inner, call, self.resize)
             found = cuda_views.layout(view, stand_in)
-            if found is not None:
+            on_device = base in self.stored or not self._host_input(base)
+            if found is not None and (on_device or view.size >= stand_in.size):
+                buffer = self._buffer(base)
                 form = self._form(call, found.shape, inner)
                 if found.is_whole_buffer(stand_in.size):
                     return buffer.reshape(*form)
@@ -344,23 +349,33 @@ class _Run:
         host = np.ascontiguousarray(value).reshape(self._form(call, value.shape, inner))
         return self.cuda.to_device(host)
 
-    def _buffer(self, base: Node) -> tuple[Any, np.ndarray] | None:
-        """``base``'s value on the device as a flat C-contiguous array, with its stand-in
-        (see :mod:`cuda_views`); a NumPy input is copied to the device (once per compute).
-        None for a device array the user passed with other strides."""
+    def _host_input(self, base: Node) -> bool:
+        return not build.is_device_array(self.values[base.attrs[0].index])
+
+    def _stand_in(self, base: Node) -> np.ndarray | None:
+        """The stand-in of ``base``'s device buffer (see :mod:`cuda_views`); None for a
+        device array the user passed with other strides (no flat buffer to gather from)."""
         held = self.stored.get(base)
         if held is not None:
-            return held.array.reshape(held.array.size), cuda_views.stand_in(held.shape, held.order)
+            return cuda_views.stand_in(held.shape, held.order)
         given = self.values[base.attrs[0].index]
-        if build.is_device_array(given):
-            if not given.is_c_contiguous():
-                return None
-        else:
+        if build.is_device_array(given) and not given.is_c_contiguous():
+            return None
+        return cuda_views.stand_in(tuple(given.shape))
+
+    def _buffer(self, base: Node) -> Any:
+        """``base``'s value on the device as a flat C-contiguous array (in the order of
+        its stand-in); a NumPy input is copied to the device, once per compute."""
+        held = self.stored.get(base)
+        if held is not None:
+            return held.array.reshape(held.array.size)
+        given = self.values[base.attrs[0].index]
+        if not build.is_device_array(given):
             key = (base,)
             if key not in self.copied:
                 self.copied[key] = self.cuda.to_device(np.ascontiguousarray(given))
             given = self.copied[key]
-        return given.reshape(given.size), cuda_views.stand_in(tuple(given.shape))
+        return given.reshape(given.size)
 
     def _view_of(self, node: Node, base: Node, stand_in: np.ndarray) -> np.ndarray:
         """The stand-in of ``base`` seen through the views from ``base`` to ``node``."""

@@ -30,8 +30,14 @@ class Layout:
     strides: tuple[int, ...]
 
     def is_whole_buffer(self, size: int) -> bool:
-        """The view is the buffer itself, in its order (nothing to gather)."""
-        return self.offset == 0 and math.prod(self.shape) == size and self.strides == _c_strides(self.shape)
+        """The view is the buffer itself, in its order (nothing to gather). The stride
+        of an axis of extent 1 never moves: NumPy gives it any value."""
+        if self.offset != 0 or math.prod(self.shape) != size:
+            return False
+        moving = [
+            (s, c) for n, s, c in zip(self.shape, self.strides, _c_strides(self.shape), strict=True) if n > 1
+        ]
+        return all(s == c for s, c in moving)
 
 
 def stand_in(shape: tuple[int, ...], order: tuple[int, ...] | None = None) -> np.ndarray:
