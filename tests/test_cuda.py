@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lazyfuse as lf
 from lazyfuse import config
@@ -341,3 +342,42 @@ def test_a_slice_of_a_numpy_input_crosses_alone(monkeypatch):
     )
     np.testing.assert_array_equal((lf.asarray(big)[10:13] * 2.0).compute(), big[10:13] * 2)
     assert sent == [3]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.sampled_from([(), (1,), (3,), (2, 2)]),
+    m=st.integers(1, 11),
+    k=st.integers(0, 10),
+    n=st.integers(1, 11),
+    steps=st.lists(
+        st.sampled_from(["bias", "relu", "scale", "tanh", "square", "where"]), min_size=1, max_size=4
+    ),
+    keep=st.booleans(),
+)
+def test_random_epilogues_in_the_matmul_store(batch, m, k, n, steps, keep):
+    """Chains of elementwise work after a (batched) product, fused into its store, against
+    NumPy; with ``keep`` the product is a result too."""
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    a, b = rng.standard_normal((*batch, m, k)), rng.standard_normal((k, n))
+    bias = rng.standard_normal(n)
+    ours, theirs = lf.asarray(a) @ lf.asarray(b), a @ b
+    product = (ours, theirs)
+    for step in steps:
+        if step == "bias":
+            ours, theirs = ours + lf.asarray(bias), theirs + bias
+        elif step == "relu":
+            ours, theirs = lf.relu(ours), np.maximum(theirs, 0)
+        elif step == "scale":
+            ours, theirs = ours * 0.5, theirs * 0.5
+        elif step == "tanh":
+            ours, theirs = lf.tanh(ours), np.tanh(theirs)
+        elif step == "square":
+            ours, theirs = ours * ours, theirs * theirs
+        else:
+            ours, theirs = lf.where(ours > 0, ours, -1.0), np.where(theirs > 0, theirs, -1.0)
+    roots = [ours, product[0]] if keep else [ours]
+    got = lf.compute(*roots)
+    np.testing.assert_allclose(got[0], theirs, rtol=1e-12, atol=1e-12)
+    if keep:
+        np.testing.assert_allclose(got[1], product[1], rtol=1e-12, atol=1e-12)
