@@ -387,6 +387,36 @@ def test_an_epilogue_writes_over_the_product_it_reads_last():
     np.testing.assert_allclose(relu, np.maximum(a @ b + bias, 0.0), rtol=1e-12, atol=1e-12)
 
 
+def test_an_epilogue_over_the_product_runs_in_place():
+    """Written over the product it reads, the flat and rows variants read the product
+    from their output's array (one argument: LLVM vectorizes the loop; two that overlap
+    would take its scalar fallback); a strided variant reads it as an input. The answers
+    are NumPy's in each case."""
+    from lazyfuse.runtime import execute, plans
+
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((64, 30)), rng.standard_normal((30, 50))
+    bias, other = rng.standard_normal(50), rng.standard_normal((50, 64))
+    cases = [
+        (lambda p: lf.tanh(p) * 2.0, lambda p: np.tanh(p) * 2.0, "_flat_in_place0"),
+        (lambda p: p * p + lf.asarray(bias), lambda p: p * p + bias, "_rows_fr_in_place0"),
+        (lambda p: p + lf.asarray(other).T, lambda p: p + other.T, None),
+    ]
+    with config.override(serial_below=0):
+        for ours, theirs, suffix in cases:
+            expr = ours(lf.asarray(a) @ b)
+            np.testing.assert_allclose(expr.compute(), theirs(a @ b), rtol=1e-12, atol=1e-12)
+            found, _, _ = plans.plan_for([expr.node])
+            (epilogue,) = [s for s in execute._schedule(found) if s.call.spec.kind == "loop"]
+            names = [k.name for k in epilogue.call.kernels.values()]
+            if suffix is None:
+                assert not any("_in_place" in n for n in names), names
+            else:
+                assert any(n.endswith(suffix) for n in names), names
+                source = next(k.source for k in epilogue.call.kernels.values() if k.name.endswith(suffix))
+                assert "x0 = out0[" in source
+
+
 def test_a_kernel_with_several_outputs_never_writes_over_an_input():
     """Sibling outputs share a kernel; none of them may take the buffer of a value that
     another output of that kernel still reads."""

@@ -28,7 +28,7 @@ from lazyfuse.codegen import cpu_helpers
 from lazyfuse.codegen.source import SourceBuilder
 from lazyfuse.graph import dtypes
 from lazyfuse.graph.fuse import EXPENSIVE
-from lazyfuse.graph.kernels import ROW_VIEWS, Accumulate, Expr, KernelSpec, Load
+from lazyfuse.graph.kernels import ROW_VIEWS, Accumulate, Expr, KernelSpec, Load, arrays_read
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op, kind, pick
 
 # Full reductions split their first reduced axis into this many chunks (one task each).
@@ -123,7 +123,11 @@ def generate(spec: KernelSpec, options: Options = Options()) -> str:
 
 def _signature(spec: KernelSpec, parallel: bool) -> str:
     cache = not spec.user_functions  # a user's function is not part of this file
-    args = [ld.array for ld in spec.loads] + [p.name for p in spec.params] + [s.array for s in spec.stores]
+    args = (
+        [ld.array for ld in arrays_read(spec)]
+        + [p.name for p in spec.params]
+        + [s.array for s in spec.stores]
+    )
     args += [f"n{d}" for d in range(spec.n_outer)] + [f"m{d}" for d in range(spec.n_inner)]
     if spec.kind == "matmul":
         args = [ld.array for ld in spec.loads] + ["out0"]

@@ -30,7 +30,7 @@ from numba.np.numpy_support import from_dtype
 from lazyfuse import config
 from lazyfuse.codegen import cpu
 from lazyfuse.errors import LazyfuseError
-from lazyfuse.graph.kernels import ROW_VIEWS, KernelSpec
+from lazyfuse.graph.kernels import ROW_VIEWS, KernelSpec, arrays_read
 
 
 class KernelCompileError(LazyfuseError, TypeError):
@@ -184,10 +184,10 @@ def signature(spec: KernelSpec) -> tuple[Any, ...]:
     def rank(inner: bool) -> int:
         return spec.n_outer + (spec.n_inner if inner else 0)
 
-    loads = [array(ld.dtype, rank(ld.inner), True) for ld in spec.loads]
+    loads = [array(ld.dtype, rank(ld.inner), True) for ld in arrays_read(spec)]
     if spec.layout == "R":  # rows x columns; a broadcast row or column is 1-d
-        ranks = [len(ROW_VIEWS[view]) for view in spec.load_views]
-        loads = [array(ld.dtype, r, True) for ld, r in zip(spec.loads, ranks, strict=True)]
+        views = dict(zip([ld.var for ld in spec.loads], spec.load_views, strict=True))
+        loads = [array(ld.dtype, len(ROW_VIEWS[views[ld.var]]), True) for ld in arrays_read(spec)]
     outputs = [array(st.dtype, rank(st.inner), False) for st in spec.stores]
     if spec.kind == "matmul":
         return (*loads, *outputs)

@@ -118,8 +118,6 @@ def run_plan(
         stored[found.roots[0]] = out  # the kernel that computes the root writes into it
     opts = options()
     for step in _schedule(found):
-        if step.donors:
-            stored.update(_donated(step, stored, resize))
         _call(step, stored, values, opts, resize, settings)
         for base in step.dying:
             stored.pop(base, None)
@@ -143,23 +141,25 @@ def _donors(call: kernels.KernelCall, dying: tuple[Node, ...]) -> tuple[Node, ..
     return tuple(b for b in dying if b in direct and b not in viewed)
 
 
-def _donated(
-    step: _Step, stored: dict[Node, np.ndarray], resize: plans.Resize | None
-) -> dict[Node, np.ndarray]:
-    """The output of ``step`` written into the buffer of one of its donors that is
-    stored, of the output's shape and dtype and C-contiguous: no new allocation, and
-    one buffer less in memory."""
+def _donated(step: _Step, stored: dict[Node, np.ndarray], resize: plans.Resize | None) -> tuple[int, ...]:
+    """The loads whose buffer ``step``'s output is written over: those of a donor that
+    is stored, C-contiguous and of the output's shape and dtype. No new allocation, and
+    one buffer less in memory; the flat and rows variants then read those loads from the
+    output's array (:func:`kernels.in_place`)."""
     (root,) = step.call.outputs
     if root in stored:  # the user's ``out``
-        return {}
+        return ()
     shape = resize(root.shape) if resize else root.shape
     for base in step.donors:
         buffer = stored.get(base)
-        if buffer is None or buffer.shape != shape or buffer.dtype != root.dtype:
-            continue
-        if buffer.flags.c_contiguous:
-            return {root: buffer}
-    return {}
+        if (
+            buffer is not None
+            and buffer.shape == shape
+            and buffer.dtype == root.dtype
+            and buffer.flags.c_contiguous
+        ):
+            return tuple(k for k, (b, chain, _) in enumerate(step.call.loads) if b is base and not chain)
+    return ()
 
 
 def _viewed(
@@ -191,9 +191,12 @@ def _call(
         row.precondition(node.attrs[0], _viewed(operand, stored, values, resize))
     arrays = [_viewed(chain[-1] if chain else base, stored, values, resize) for base, chain, _ in call.loads]
     params = [p.dtype.type(values[p.attrs[0].index]) for p in call.params]
+    donated = _donated(step, stored, resize) if step.donors else ()
+    if donated:
+        stored[call.outputs[0]] = arrays[donated[0]]
     outputs = []
     for root in call.outputs:
-        if root not in stored:  # else the user's ``out``
+        if root not in stored:  # else the user's ``out``, or a donated buffer
             stored[root] = np.empty(resize(root.shape) if resize else root.shape, root.dtype)
         outputs.append(stored[root])
     if not any(o.size for o in outputs):
@@ -208,15 +211,22 @@ def _call(
         return
     extents = resize(call.extents) if resize else call.extents
     variant, arrays, outputs, extents = _layout(call, arrays, outputs, extents)
+    # Note: the strided variants read a donated buffer as an input (the same elements,
+    # at the same index: correct, and they rarely vectorize anyway).
+    donated = donated if variant == "C" or isinstance(variant, tuple) else ()
+    if donated:  # read from the output's array
+        arrays = [a for k, a in enumerate(arrays) if k not in donated]
     parallel = opts.parallel and math.prod(extents) >= settings.serial_below  # measured: ~16k
     if step.after_blas and parallel:
         parallel = numba.get_num_threads() > _SERIAL_AFTER_BLAS_THREADS
-    kernel = call.kernels.get((variant, parallel, opts.math))
+    kernel = call.kernels.get((variant, parallel, opts.math, donated))
     if kernel is None:
-        kernel_options = cpu.Options(parallel, opts.math)
-        kernel = kernel_for(_variant_spec(call.spec, variant), kernel_options)
+        spec = _variant_spec(call.spec, variant)
+        kernel = kernel_for(
+            kernels.in_place(spec, donated) if donated else spec, cpu.Options(parallel, opts.math)
+        )
         kernel.compile()
-        call.kernels[variant, parallel, opts.math] = kernel
+        call.kernels[variant, parallel, opts.math, donated] = kernel
     started = time.perf_counter() if settings.debug else 0.0
     if call.spec.kind == "matmul":
         kernel.function(*arrays, *outputs)
