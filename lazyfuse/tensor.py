@@ -89,7 +89,9 @@ class Tensor:
         """The kernels that compute this tensor, each with ``name``, ``target``, ``source``
         and ``path``. On the CPU: the versions for arrays of any strides; when every array
         a kernel reads and writes is C-contiguous, the runtime calls a variant with the
-        same body (an elementwise one as one flat loop), named ``..._flat`` or ``..._c``."""
+        same body (an elementwise one as one flat loop), named ``..._flat`` or ``..._c``,
+        and one written over an intermediate it reads last reads it from its output array
+        (``..._in_place0``)."""
         if target_of(target) == "cuda":
             return cuda_execute.compiled([self.node])  # type: ignore[no-any-return]
         return execute.compiled([self.node])
