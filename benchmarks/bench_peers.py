@@ -1,7 +1,7 @@
 """lazyfuse against the compilers and frameworks people would otherwise pick: JAX's jit
 and PyTorch (eager, and ``torch.softmax`` where it has one), on the CPU, in one run.
 
-    python3 -m pip install torch==2.13.0 jax      # CPU builds (see the README)
+    python3 -m pip install jax torch               # CPU builds
     python benchmarks/bench_peers.py [--quick] [--budget SECONDS]
 
 Either peer may be missing: its column is then left out. Each contender gets its
@@ -44,8 +44,9 @@ except ImportError:  # pragma: no cover - optional contender
 @dataclass
 class Workload:
     """``fn(xp, *arrays)`` written once against a namespace ``xp`` with exp, tanh, log,
-    sin, sqrt and maximum; ``torch_fn`` replaces it for PyTorch where PyTorch has its
-    own kernel for the whole workload."""
+    sin and sqrt; ``torch_fn`` replaces it for PyTorch where PyTorch has its own kernel
+    for the whole workload (and where ``fn`` uses NumPy's reduction keywords, which
+    PyTorch's tensors do not take)."""
 
     name: str
     inputs: list[np.ndarray]

@@ -91,7 +91,7 @@ class Tensor:
         a kernel reads and writes is C-contiguous, the runtime calls a variant with the
         same body (an elementwise one as one flat loop), named ``..._flat`` or ``..._c``,
         and one written over an intermediate it reads last reads it from its output array
-        (``..._in_place0``)."""
+        (``..._in_placeK``, K the load that reads it)."""
         if target_of(target) == "cuda":
             return cuda_execute.compiled([self.node])  # type: ignore[no-any-return]
         return execute.compiled([self.node])

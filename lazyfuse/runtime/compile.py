@@ -184,10 +184,11 @@ def signature(spec: KernelSpec) -> tuple[Any, ...]:
     def rank(inner: bool) -> int:
         return spec.n_outer + (spec.n_inner if inner else 0)
 
-    loads = [array(ld.dtype, rank(ld.inner), True) for ld in arrays_read(spec)]
     if spec.layout == "R":  # rows x columns; a broadcast row or column is 1-d
         views = dict(zip([ld.var for ld in spec.loads], spec.load_views, strict=True))
         loads = [array(ld.dtype, len(ROW_VIEWS[views[ld.var]]), True) for ld in arrays_read(spec)]
+    else:
+        loads = [array(ld.dtype, rank(ld.inner), True) for ld in arrays_read(spec)]
     outputs = [array(st.dtype, rank(st.inner), False) for st in spec.stores]
     if spec.kind == "matmul":
         return (*loads, *outputs)
