@@ -4,6 +4,7 @@ the expression, so errors point at the user's line and name the op."""
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -230,8 +231,8 @@ def mean(x: Node, axis: Any, keepdims: bool) -> Node:
     axes = shapes.normalize_axes("mean", axis, x.ndim)
     acc = x if x.dtype.kind == "f" else astype(x, np.float64)
     total = reduction(Op.SUM, acc, axes, keepdims)
-    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-    return elementwise(Op.TRUEDIV, total, count)
+    count = math.prod([x.shape[a] for a in axes])
+    return binary(Op.TRUEDIV, total, count)
 
 
 def matmul(a: Node, b: Node) -> Node:

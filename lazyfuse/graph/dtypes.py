@@ -108,6 +108,8 @@ def _describe(o: DTypeLike) -> str:
     return f"Python {o.__name__}" if isinstance(o, type) else str(o)
 
 
+@functools.lru_cache(maxsize=1024)
 def dtype_rule_from_reference(reference: Callable[..., Any], *dtypes: np.dtype) -> np.dtype:
-    """The dtype NumPy's own function gives on one-element arrays of these dtypes."""
+    """The dtype NumPy's own function gives on one-element arrays of these dtypes
+    (cached: it runs for every reduction a user writes)."""
     return np.asarray(reference(*[np.zeros(1, d) for d in dtypes])).dtype

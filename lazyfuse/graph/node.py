@@ -9,6 +9,7 @@ through :func:`make`.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import weakref
 from typing import Any
@@ -67,7 +68,7 @@ class Node:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def __repr__(self) -> str:
         return f"Node({self.op.name}, shape={self.shape}, dtype={self.dtype})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,8 +14,10 @@ from lazyfuse.errors import AxisError, ShapeError
 Shape = tuple[int, ...]
 
 
+@functools.lru_cache(maxsize=4096)
 def broadcast(op: str, *shapes: Shape) -> Shape:
-    """NumPy's broadcast of ``shapes``, or a ShapeError naming ``op`` and the shapes."""
+    """NumPy's broadcast of ``shapes``, or a ShapeError naming ``op`` and the shapes
+    (cached: it runs for every op a user writes on arrays of different shapes)."""
     if all(s == shapes[0] for s in shapes):
         return shapes[0] if shapes else ()
     ndim = max((len(s) for s in shapes), default=0)
@@ -52,11 +56,11 @@ def normalize_axes(op: str, axis: int | Sequence[int] | None, ndim: int) -> tupl
 def reshape(shape: Shape, new_shape: Sequence[int]) -> Shape:
     """``new_shape`` with a ``-1`` resolved, or a ShapeError."""
     new = [int(s) for s in new_shape]
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)
     unknown = [i for i, s in enumerate(new) if s == -1]
     if len(unknown) > 1 or any(s < -1 for s in new):
         raise ShapeError(f"reshape: invalid target shape {tuple(new)} (at most one -1, no other negatives)")
-    known = int(np.prod([s for s in new if s != -1], dtype=np.int64))
+    known = math.prod([s for s in new if s != -1])
     if unknown:
         if known == 0 or size % known:
             raise ShapeError(

@@ -6,10 +6,10 @@ arity, shape and dtype its op's rules give, and views keep the element count.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import networkx as nx
-import numpy as np
 
 from lazyfuse.graph import dtypes, shapes
 from lazyfuse.graph.node import Node
@@ -47,7 +47,7 @@ def _check(node: Node) -> str | None:
         kept = tuple(s for i, s in enumerate(node.args[0].shape) if i not in axes)
         if kept != node.shape:
             return f"reduced shape {kept} != {node.shape}"
-    if op is Op.RESHAPE and int(np.prod(node.shape)) != node.args[0].size:
+    if op is Op.RESHAPE and math.prod(node.shape) != node.args[0].size:
         return "reshape changes the element count"
     if op is Op.EXPAND and shapes.broadcast("verify", node.args[0].shape, node.shape) != node.shape:
         return f"cannot expand {node.args[0].shape} to {node.shape}"
