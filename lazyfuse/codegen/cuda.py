@@ -399,7 +399,7 @@ def _epilogue_store(epilogue: Epilogue, body: SourceBuilder) -> None:
     if epilogue.keep_product:
         body.line("product[b, i, j] = acc")
     body.line("e0 = (b * m + i) * n + j")
-    dt = epilogue.spec.loads[[ld.var for ld in epilogue.spec.loads].index(epilogue.product_var)].dtype
+    dt = next(ld.dtype for ld in epilogue.spec.loads if ld.var == epilogue.product_var)
     # Note: Numba widens acc's integer arithmetic to int64; the product wraps to its dtype
     # when stored, as NumPy's does, so the epilogue reads it converted back.
     body.line(f"{epilogue.product_var} = {'acc' if dt == np.bool_ else f'{numpy_type(dt)}(acc)'}")

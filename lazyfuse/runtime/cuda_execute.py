@@ -27,7 +27,7 @@ import numpy as np
 from lazyfuse import config
 from lazyfuse.codegen import cuda as cuda_codegen
 from lazyfuse.errors import LazyfuseError
-from lazyfuse.graph import build, kernels
+from lazyfuse.graph import build, fuse, kernels
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
 from lazyfuse.graph.views import apply_view
@@ -108,7 +108,7 @@ def kernel_spec(call: kernels.KernelCall) -> kernels.KernelSpec:
 def kernel_for(
     spec: kernels.KernelSpec, opts: cuda_codegen.Options, epilogue: cuda_codegen.Epilogue | None = None
 ) -> CudaKernel:
-    """The CUDA kernel for ``spec`` (a matmul's with ``epilogue`` in its store: see
+    """The CUDA kernel for ``spec`` (a matmul's, with ``epilogue`` in its store: see
     :func:`cuda_codegen.with_epilogue`), generated and imported once per process."""
     key = (spec, opts, epilogue)
     found = _KERNELS.get(key)
@@ -117,6 +117,8 @@ def kernel_for(
     with _LOCK:
         if key not in _KERNELS:
             cuda = numba_cuda()
+            if epilogue is not None:
+                spec = cuda_codegen.with_epilogue(spec, epilogue)
             source = cuda_codegen.generate(spec, opts, epilogue)
             path = write_source(spec.name + "_cuda", source)
             bound = {name: _device_function(cuda, user) for name, user in spec.user_functions}
@@ -139,7 +141,7 @@ def compiled(roots: Sequence[Node]) -> list[CudaKernel]:
     for call, _, epilogue in steps(made):
         spec = kernel_spec(call)
         if epilogue is not None:
-            found.append(kernel_for(cuda_codegen.with_epilogue(spec, epilogue), options(), epilogue))
+            found.append(kernel_for(spec, options(), epilogue))
             continue
         stages = cuda_codegen.two_stage(spec) if call.spec.kind == "loop" and call.spec.n_outer == 0 else None
         found.extend(kernel_for(one, options()) for one in (stages if stages else [spec]))
@@ -190,15 +192,9 @@ def _epilogue(
     if not fits:
         return None
     later = {base for c in calls[k + 2 :] for base, _, _ in c.loads}
-    keep = product in later or product in {_base(r) for r in roots}
+    keep = product in later or product in {fuse.base_of(r)[0] for r in roots}
     cuda_spec = kernel_spec(after)
     return cuda_codegen.Epilogue(cuda_spec, cuda_spec.loads[reads[0]].var, keep)
-
-
-def _base(node: Node) -> Node:
-    while node.op in VIEWS:
-        node = node.args[0]
-    return node
 
 
 def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray]:
@@ -407,7 +403,7 @@ class _Run:
         outputs = [self._output(after, root, store.inner) for root, store in stores]
         if epilogue.keep_product:
             outputs.append(self._output(call, product, False))
-        kernel = kernel_for(cuda_codegen.with_epilogue(kernel_spec(call), epilogue), options(), epilogue)
+        kernel = kernel_for(kernel_spec(call), options(), epilogue)
         self._launch_matmul(kernel, operands, [*others, *params, *outputs])
 
     def _launch_matmul(self, kernel: CudaKernel, operands: list[Any], rest: list[Any]) -> None:
