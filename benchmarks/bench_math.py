@@ -4,12 +4,20 @@ Numba ``prange`` loop calling the C library, one function at a time over 1e7 ele
 
     python benchmarks/bench_math.py [--n 10000000] [--repeats 7] [--only exp,log,pow]
 
-Every contender allocates its output, with NumPy's allocator for all (the Numba loops
-get ``np.empty_like(x)`` from their Python wrapper: NumPy asks the kernel for huge pages on
+Two rows of lazyfuse's numbers per function:
+- ``lazyfuse``: what a user runs, ``lf.exp(x).compute()``. Its output comes from
+  lazyfuse's pool (runtime/buffers.py): the memory of the result the previous round
+  dropped, already mapped, so no page faults (``LAZYFUSE_POOL_BYTES=0`` turns it off).
+  expm1 and log1p are not ops of the graph: "-".
+- ``fastmath loop``: the same fastmath function in the same hand-written ``prange`` loop
+  as the C library's, both allocating their output with ``np.empty_like(x)``. This
+  compares the math alone.
+The others allocate their output, with NumPy's allocator for all (the Numba loops get
+``np.empty_like(x)`` from their Python wrapper: NumPy asks the kernel for huge pages on
 large arrays, Numba's own allocator does not, and the 4 KiB page faults of a fresh 80 MB
 array alone cost more than an exp over it). The contenders run in turns (one call each per
 round, ``interleaved_medians``), so the ratios hold on a machine whose speed drifts.
-GB/s counts the bytes read and written.
+GB/s counts the bytes read and written. The ratios are a contender's time over lazyfuse's.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import numexpr
 import numpy as np
 from numba import prange
 
+import lazyfuse as lf
 from lazyfuse.runtime import fastmath
 from lazyfuse.timing import interleaved_medians
 
@@ -45,6 +54,9 @@ CASES = {
     "pow": (np.power, "x**y", (0.1, 10.0)),
 }
 BINARY = {"pow"}
+# the graph's op for each function, where there is one
+OPS = {"exp": lf.exp, "log": lf.log, "tanh": lf.tanh, "sigmoid": lf.sigmoid, "sin": lf.sin, "cos": lf.cos}
+OPS["pow"] = lf.power
 POW_Y_RANGE = (-10.0, 10.0)
 
 
@@ -109,8 +121,8 @@ def main(argv=None) -> None:
     print(
         f"n = {args.n:.0e}, {numba.config.NUMBA_NUM_THREADS} Numba threads, numexpr {NUMEXPR_THREADS} threads"
     )
-    columns = ("fastmath ms", "GB/s", "x NumPy", "x numexpr", "x Numba+libm")
-    widths = (11, 6, 8, 9, 12)
+    columns = ("lazyfuse ms", "GB/s", "x NumPy", "x numexpr", "x Numba+libm", "loop ms", "loop x libm")
+    widths = (11, 6, 8, 9, 12, 8, 11)
     header = f"{'function':9} {'dtype':7} " + " ".join(
         f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)
     )
@@ -130,13 +142,29 @@ def main(argv=None) -> None:
             if expression is not None:
                 local = dict(zip("xy", inputs, strict=False))
                 contenders.append(lambda e=expression, d=local: numexpr.evaluate(e, local_dict=d))
-            t_ours, t_numpy, t_libm, *t_ne = interleaved_medians(contenders, repeats=args.repeats)
-            ne_ratio = f"{t_ne[0] / t_ours:9.2f}" if t_ne else f"{'-':>9}"
-            gbs = (len(inputs) + 1) * inputs[0].nbytes / t_ours / 1e9
-            print(
-                f"{name:9} {dtype.name:7} {t_ours * 1e3:11.2f} {gbs:6.1f} {t_numpy / t_ours:8.2f} {ne_ratio} "
-                f"{t_libm / t_ours:12.2f}"
-            )
+            if name in OPS:
+                tensors = [lf.asarray(a) for a in inputs]
+                contenders.append(lambda t=tensors, op=OPS[name]: op(*t).compute())
+                check = contenders[-1]()
+                np.testing.assert_allclose(
+                    check, numpy_fn(*inputs), rtol=1e-5 if dtype == np.float32 else 1e-13
+                )
+            times = interleaved_medians(contenders, repeats=args.repeats)
+            t_loop, t_numpy, t_libm = times[:3]
+            t_ne = times[3] if expression is not None else None
+            t_ours = times[-1] if name in OPS else None
+            print(_row(name, dtype, inputs, t_ours, t_numpy, t_ne, t_libm, t_loop))
+
+
+def _row(name, dtype, inputs, t_ours, t_numpy, t_ne, t_libm, t_loop) -> str:
+    """One line of the table: "-" where lazyfuse or numexpr has no contender."""
+    if t_ours is None:
+        cells = f"{'-':>11} {'-':>6} {'-':>8} {'-':>9} {'-':>12}"
+    else:
+        gbs = (len(inputs) + 1) * inputs[0].nbytes / t_ours / 1e9
+        ne_ratio = f"{t_ne / t_ours:9.2f}" if t_ne is not None else f"{'-':>9}"
+        cells = f"{t_ours * 1e3:11.2f} {gbs:6.1f} {t_numpy / t_ours:8.2f} {ne_ratio} {t_libm / t_ours:12.2f}"
+    return f"{name:9} {dtype.name:7} {cells} {t_loop * 1e3:8.2f} {t_libm / t_loop:11.2f}"
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ class Config:
     # CUDA: threads per block of row kernels (a power of two), the matmul tile's side
     cuda_block: int = 256
     cuda_tile: int = 32
+    # the most bytes of dropped large outputs kept for reuse (runtime/buffers.py); 0: none
+    pool_bytes: int = 1 << 30
 
     def __post_init__(self) -> None:
         if self.cuda_block < 1 or self.cuda_block & (self.cuda_block - 1) or self.cuda_block > 1024:
@@ -73,6 +75,7 @@ def _from_environment() -> Config:
         target=os.environ.get("LAZYFUSE_TARGET", "cpu").strip().lower() or "cpu",
         cuda_block=int(os.environ.get("LAZYFUSE_CUDA_BLOCK", "256") or 256),
         cuda_tile=int(os.environ.get("LAZYFUSE_CUDA_TILE", "32") or 32),
+        pool_bytes=int(os.environ.get("LAZYFUSE_POOL_BYTES", str(1 << 30)) or 0),
     )
 
 

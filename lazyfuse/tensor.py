@@ -19,8 +19,8 @@ from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.graph.passes import PIPELINE
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.verify import verify
+from lazyfuse.runtime import buffers, cuda_execute, execute, plans
 from lazyfuse.runtime import compile as runtime_compile
-from lazyfuse.runtime import cuda_execute, execute, plans
 
 TARGETS = ("cpu", "cuda")
 
@@ -418,7 +418,8 @@ def explain(*tensors: Tensor, target: str | None = None) -> str:
 def cache_info() -> dict[str, Any]:
     """What the caches did in this process: plan ``hits`` and ``misses``, kernels
     ``compiles`` (compiled by Numba) and ``disk_loads`` (from its disk cache), the
-    seconds they took, and where the disk cache lives."""
+    seconds they took, where the disk cache lives, and the bytes of dropped large
+    outputs kept for reuse (``pooled_bytes``)."""
     files = runtime_compile.disk_files()
     return {
         **plans.STATS,
@@ -429,4 +430,5 @@ def cache_info() -> dict[str, Any]:
         "cache_dir": str(runtime_compile.kernel_dir()),
         "disk_files": len(files),
         "disk_bytes": sum(p.stat().st_size for p in files),
+        "pooled_bytes": buffers.pooled_bytes(),
     }

@@ -26,7 +26,7 @@ from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.views import apply_view
-from lazyfuse.runtime import plans
+from lazyfuse.runtime import buffers, plans
 from lazyfuse.runtime.compile import CompiledKernel, kernel_for, write_source
 
 _OPTIONS: dict[int, tuple[config.Config, cpu.Options]] = {}
@@ -197,7 +197,7 @@ def _call(
     outputs = []
     for root in call.outputs:
         if root not in stored:  # else the user's ``out``, or a donated buffer
-            stored[root] = np.empty(resize(root.shape) if resize else root.shape, root.dtype)
+            stored[root] = buffers.empty(resize(root.shape) if resize else root.shape, root.dtype)
         outputs.append(stored[root])
     if not any(o.size for o in outputs):
         return  # nothing to write: no kernel to compile and launch for empty arrays

@@ -1,0 +1,84 @@
+"""The pool of large outputs (runtime/buffers.py): a block is reused only when no array
+can reach it, and the pool keeps at most ``pool_bytes``."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+import lazyfuse as lf
+from lazyfuse import config
+from lazyfuse.runtime import buffers
+
+N = buffers.POOLED_FROM // 8 + 1000  # float64 elements: just over the pooled size
+X = np.arange(N, dtype=np.float64)
+
+
+def _scaled(factor: float) -> np.ndarray:
+    return (lf.asarray(X) * factor).compute()  # type: ignore[no-any-return]
+
+
+def _start(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]  # type: ignore[no-any-return]
+
+
+def test_a_large_result_reuses_the_memory_of_one_dropped_before() -> None:
+    first = _scaled(2.0)
+    where = _start(first)
+    del first
+    reused = buffers.STATS["reused"]
+    second = _scaled(3.0)
+    assert _start(second) == where
+    assert buffers.STATS["reused"] == reused + 1
+    np.testing.assert_array_equal(second, X * 3.0)
+    assert lf.cache_info()["pooled_bytes"] == buffers.pooled_bytes()
+
+
+def test_views_keep_their_block_out_of_the_pool() -> None:
+    first = _scaled(2.0)
+    tail, turned = first[N // 2 :], first[: N - N % 2].reshape(2, -1).T
+    del first
+    second = _scaled(3.0)
+    assert not np.shares_memory(second, tail) and not np.shares_memory(second, turned)
+    np.testing.assert_array_equal(tail, X[N // 2 :] * 2.0)
+    np.testing.assert_array_equal(turned, (X[: N - N % 2] * 2.0).reshape(2, -1).T)
+    np.testing.assert_array_equal(second, X * 3.0)
+
+
+def test_small_results_and_a_pool_of_zero_bytes_use_numpy_memory() -> None:
+    small = (lf.asarray(X[:1000]) * 2.0).compute()
+    assert small.flags.owndata
+    with config.override(pool_bytes=0):
+        large = _scaled(2.0)
+    assert large.flags.owndata
+    np.testing.assert_array_equal(large, X * 2.0)
+
+
+def test_the_pool_keeps_at_most_pool_bytes() -> None:
+    buffers.clear()
+    one = _scaled(2.0)
+    block = buffers.pooled_bytes() + one.nbytes  # about one block
+    two = _scaled(3.0)
+    with config.override(pool_bytes=block + block // 2):
+        del one, two  # the second block returned does not fit: the older one is dropped
+        assert 0 < buffers.pooled_bytes() <= block + block // 2
+    buffers.clear()
+    assert buffers.pooled_bytes() == 0
+
+
+def test_threads_dropping_and_computing_large_results_get_their_own_values() -> None:
+    failures: list[str] = []
+
+    def work(factor: float) -> None:
+        for _ in range(6):
+            result = _scaled(factor)
+            if result[-1] != X[-1] * factor or result[N // 3] != X[N // 3] * factor:
+                failures.append(f"factor {factor}: wrong values")
+
+    threads = [threading.Thread(target=work, args=(float(k + 2),)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
