@@ -12,7 +12,7 @@ import pytest
 
 import lazyfuse as lf
 from lazyfuse.graph import node as graph_node
-from lazyfuse.runtime import plans
+from lazyfuse.runtime import execute, plans
 
 
 def _arrays(shape=(5, 3)):
@@ -113,3 +113,42 @@ def test_empty_results_compile_and_launch_nothing(serial_kernels):
     assert lf.cache_info()["compiles"] + lf.cache_info()["disk_loads"] == before
     # an empty axis reduced away still gives its identity: that kernel runs
     np.testing.assert_array_equal(empty.T.sum(axis=1).compute(), np.zeros(5, np.float32))
+
+
+def test_a_known_elementwise_plan_calls_its_kernel_directly(monkeypatch, serial_kernels):
+    """The second call of a one-kernel elementwise plan over contiguous NumPy inputs
+    skips the general path (execute._call); anything else takes it, with NumPy's
+    answers either way."""
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((6, 5)), rng.standard_normal((6, 5))
+
+    def expr(x, y, c):
+        return (lf.asarray(x) * y + c) * lf.exp(-lf.asarray(x))
+
+    def expected(x, y, c):
+        return (x * y + c) * np.exp(-x)
+
+    np.testing.assert_allclose(expr(a, b, 1.0).compute(), expected(a, b, 1.0), rtol=1e-12)  # compiles
+    general = []
+    original = execute._call
+    monkeypatch.setattr(execute, "_call", lambda *args: general.append(1) or original(*args))
+    cases = [
+        (a, b, 2.5, False),  # the same form, a new scalar
+        (a[:4], b[:4], -1.0, False),  # new sizes: the plan's kernel, resized
+        (a[::-1], b, 1.0, True),  # a strided input
+        (a.T.copy(), b.T.copy(), 1.0, False),  # another shape, contiguous
+        (a[:0], b[:0], 1.0, True),  # empty: nothing to launch
+    ]
+    for x, y, c, takes_general in cases:
+        general.clear()
+        got = expr(x, y, c).compute()
+        np.testing.assert_allclose(got, expected(x, y, c), rtol=1e-12)
+        assert got.shape == x.shape and got.flags.c_contiguous
+        assert bool(general) == takes_general, (x.shape, x.strides)
+    out = np.empty_like(a)
+    general.clear()
+    assert expr(a, b, 1.0).compute(out=out) is out and general  # out= runs the general path
+    np.testing.assert_allclose(out, expected(a, b, 1.0), rtol=1e-12)
+    general.clear()
+    np.testing.assert_allclose(lf.exp(lf.asarray(a)[:, 1:]).compute(), np.exp(a[:, 1:]), rtol=1e-12)
+    assert general  # a view is not a direct load

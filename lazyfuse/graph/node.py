@@ -103,7 +103,9 @@ def make(
 ) -> Node:
     """The one Node for this structure, created if it does not exist yet.
     ``dtype_attrs``: the attrs hold only dtypes (and tuples of them), their own key."""
-    key = (op, tuple(map(id, args)), attrs if dtype_attrs else attr_key(attrs), shape, dtype)
+    count = len(args)  # Note: a tuple of one or two ids without a map, on every op a user writes
+    ids = (id(args[0]), id(args[1])) if count == 2 else (id(args[0]),) if count == 1 else tuple(map(id, args))
+    key = (op, ids, attrs if dtype_attrs else attr_key(attrs), shape, dtype)
     ref = _TABLE.get(key)
     node = ref() if ref is not None else None
     if node is not None:

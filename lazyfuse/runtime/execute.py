@@ -110,6 +110,12 @@ def run_plan(
 ) -> list[np.ndarray]:
     """Run a plan with ``values`` in its slots and ``resize`` from its sizes (see
     :func:`plans.plan_for`): what :func:`run` does once it has found the plan."""
+    if out is None:
+        direct = _direct(found)
+        if direct:
+            result = _run_direct(direct, values, resize)
+            if result is not None:
+                return [result]
     if not all([type(v) in _HOST_VALUES for v in values]):
         values = [v.copy_to_host() if build.is_device_array(v) else v for v in values]
     settings = config.get()
@@ -126,6 +132,60 @@ def run_plan(
         np.copyto(out, results[0])
         results[0] = out
     return results
+
+
+@dataclass(frozen=True)
+class _Direct:
+    """A plan that is one elementwise kernel over its inputs as they are (no views, no
+    preconditions to check) and returns that kernel's output."""
+
+    call: kernels.KernelCall
+    inputs: tuple[int, ...]  # the value slot of each load
+    params: tuple[tuple[int, type], ...]  # each parameter's value slot and scalar type
+
+
+def _direct(found: plans.Plan) -> _Direct | bool:
+    """``found``'s direct call, made once per plan; False when it has none."""
+    if found.direct is None:
+        calls, roots = found.calls, found.roots
+        call = calls[0] if len(calls) == 1 and len(roots) == 1 else None
+        found.direct = (
+            call is not None
+            and call.spec.kind == "loop"
+            and not call.spec.n_inner
+            and call.outputs == [roots[0]]
+            and not call.checks
+            and all([not chain and base.op is Op.INPUT for base, chain, _ in call.loads])
+            and _Direct(
+                call,
+                tuple([base.attrs[0].index for base, _, _ in call.loads]),
+                tuple([(p.attrs[0].index, p.dtype.type) for p in call.params]),
+            )
+        )
+    return found.direct  # type: ignore[no-any-return]
+
+
+def _run_direct(direct: _Direct, values: list[Any], resize: plans.Resize | None) -> np.ndarray | None:
+    """The result of a direct plan, computed by its flat kernel when every input is a
+    C-contiguous NumPy array and an earlier call compiled that kernel: what :func:`_call`
+    would do, without its bookkeeping (a cached 4-op expression at 1k elements: 19 ->
+    7 us). None when the general path must run."""
+    settings = config.get()
+    arrays = [values[k] for k in direct.inputs]
+    if settings.debug or not all([type(a) is np.ndarray and a.flags.c_contiguous for a in arrays]):
+        return None
+    (root,) = direct.call.outputs
+    result = buffers.empty(resize(root.shape) if resize else root.shape, root.dtype)
+    size = result.size
+    parallel = settings.parallel and size >= settings.serial_below
+    kernel = direct.call.kernels.get(("C", parallel, settings.math, ()))
+    if kernel is None or not size:
+        return None
+    flat = result if result.ndim == 1 else result.reshape(-1)
+    if result.ndim != 1:
+        arrays = [a.reshape(-1) for a in arrays]
+    kernel.function(*arrays, *[kind(values[k]) for k, kind in direct.params], flat, size)
+    return result
 
 
 def _donors(call: kernels.KernelCall, dying: tuple[Node, ...]) -> tuple[Node, ...]:

@@ -52,6 +52,7 @@ class Plan:
     calls: list[kernels.KernelCall]
     sizes: tuple[int, ...] = ()
     schedule: Any = None  # the runtime's steps for the calls, made on the first run
+    direct: Any = None  # execute._Direct, or False when the plan has no direct call
     cuda_steps: Any = None  # the CUDA target's launches (cuda_execute.steps)
 
 
