@@ -112,7 +112,7 @@ def run_plan(
     :func:`plans.plan_for`): what :func:`run` does once it has found the plan."""
     if out is None:
         direct = _direct(found)
-        if direct:
+        if direct is not None:
             result = _run_direct(direct, values, resize)
             if result is not None:
                 return [result]
@@ -144,25 +144,23 @@ class _Direct:
     params: tuple[tuple[int, type], ...]  # each parameter's value slot and scalar type
 
 
-def _direct(found: plans.Plan) -> _Direct | bool:
-    """``found``'s direct call, made once per plan; False when it has none."""
+def _direct(found: plans.Plan) -> _Direct | None:
+    """``found``'s direct call (made once per plan), or None when it has none."""
     if found.direct is None:
-        calls, roots = found.calls, found.roots
-        call = calls[0] if len(calls) == 1 and len(roots) == 1 else None
-        found.direct = (
-            call is not None
-            and call.spec.kind == "loop"
-            and not call.spec.n_inner
-            and call.outputs == [roots[0]]
-            and not call.checks
-            and all([not chain and base.op is Op.INPUT for base, chain, _ in call.loads])
-            and _Direct(
-                call,
-                tuple([base.attrs[0].index for base, _, _ in call.loads]),
-                tuple([(p.attrs[0].index, p.dtype.type) for p in call.params]),
-            )
-        )
-    return found.direct  # type: ignore[no-any-return]
+        found.direct = _direct_call(found) or False
+    return found.direct or None
+
+
+def _direct_call(found: plans.Plan) -> _Direct | None:
+    if len(found.calls) != 1 or len(found.roots) != 1:
+        return None
+    (call,) = found.calls
+    if call.spec.kind != "loop" or call.spec.n_inner or call.outputs != found.roots or call.checks:
+        return None
+    if not all([not chain and base.op is Op.INPUT for base, chain, _ in call.loads]):
+        return None
+    inputs = tuple([base.attrs[0].index for base, _, _ in call.loads])
+    return _Direct(call, inputs, tuple([(p.attrs[0].index, p.dtype.type) for p in call.params]))
 
 
 def _run_direct(direct: _Direct, values: list[Any], resize: plans.Resize | None) -> np.ndarray | None:
