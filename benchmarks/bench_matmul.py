@@ -8,7 +8,8 @@ A warm-up call compiles first. Each result is checked against NumPy before it is
 the two contenders run in turns, so a drift in the machine's speed hits both alike.
 `GFLOP/s` counts 2*m*n*k for the product alone; `lazyfuse is` is NumPy's time over
 lazyfuse's (above 1: lazyfuse is faster). `path` is the rule's choice for the product,
-as `explain()` shows it: BLAS (float) or the generated kernel (integers).
+as `explain()` shows it: BLAS (float: NumPy's matmul, or "BLAS batch", OpenBLAS's
+batched GEMM for a stack) or the generated kernel (integers).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def row(name: str, a: np.ndarray, b: np.ndarray, bias: np.ndarray, budget: float
 
     tolerance = 0 if a.dtype.kind == "i" else 1e-4 if a.dtype == np.float32 else 1e-10
     np.testing.assert_allclose(ours(), theirs(), rtol=tolerance, atol=tolerance * a.shape[-1], err_msg=name)
-    path = "BLAS" if "BLAS" in relu_bias(ta, tb, tbias, lf.maximum).explain() else "kernel"
+    shown = relu_bias(ta, tb, tbias, lf.maximum).explain()
+    path = "BLAS batch" if "batched GEMM" in shown else "BLAS" if "BLAS" in shown else "kernel"
     t_ours, t_theirs = interleaved_medians([ours, theirs], repeats=5, budget=budget)
     batch = np.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), dtype=np.int64)
     flops = 2 * batch * a.shape[-2] * a.shape[-1] * b.shape[-1]

@@ -53,6 +53,8 @@ class Config:
     cuda_tile: int = 32
     # the most bytes of dropped large outputs kept for reuse (runtime/buffers.py); 0: none
     pool_bytes: int = 1 << 30
+    # stacks of float products through OpenBLAS's batched GEMM where its rule says (runtime/blas.py)
+    batched_blas: bool = True
 
     def __post_init__(self) -> None:
         if self.cuda_block < 1 or self.cuda_block & (self.cuda_block - 1) or self.cuda_block > 1024:
@@ -76,6 +78,7 @@ def _from_environment() -> Config:
         cuda_block=int(os.environ.get("LAZYFUSE_CUDA_BLOCK", "256") or 256),
         cuda_tile=int(os.environ.get("LAZYFUSE_CUDA_TILE", "32") or 32),
         pool_bytes=int(os.environ.get("LAZYFUSE_POOL_BYTES", str(1 << 30)) or 0),
+        batched_blas=_flag("LAZYFUSE_BATCHED_BLAS", "1"),
     )
 
 

@@ -19,7 +19,7 @@ from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.graph.passes import PIPELINE
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.verify import verify
-from lazyfuse.runtime import buffers, cuda_execute, execute, plans
+from lazyfuse.runtime import blas, buffers, cuda_execute, execute, plans
 from lazyfuse.runtime import compile as runtime_compile
 
 TARGETS = ("cpu", "cuda")
@@ -368,12 +368,20 @@ def explain(*tensors: Tensor, target: str | None = None) -> str:
     kernels: list[Any] = cuda_execute.compiled(roots) if cuda else execute.compiled(roots)
     lines.append(f"kernels ({len(kernels)}):")
     # Note: on CUDA a full reduction is two kernels (no BLAS there): no call to pair with.
-    blas = [False] * len(kernels) if cuda else [execute.uses_blas(call.spec) for call in calls]
-    for kernel, uses_blas in zip(kernels, blas, strict=True):
-        runs = " (runs as numpy.matmul: BLAS for float products)" if uses_blas else ""
-        lines.append(f"  {kernel.name}: file {kernel.path}{runs}")
+    runs = [""] * len(kernels) if cuda else [_runs_as(call) for call in calls]
+    for kernel, ran in zip(kernels, runs, strict=True):
+        lines.append(f"  {kernel.name}: file {kernel.path}{ran}")
         lines.extend("    | " + ln for ln in kernel.source.rstrip("\n").split("\n"))
     return "\n".join(lines)
+
+
+def _runs_as(call: Any) -> str:
+    """How a CPU kernel call runs, where that is not its generated source: float
+    products go to BLAS (see execute.uses_blas and runtime/blas.py)."""
+    if not execute.uses_blas(call.spec):
+        return ""
+    a, b = (chain[-1].shape if chain else base.shape for base, chain, _ in call.loads)
+    return f" (runs as BLAS, by the rule for float products: {blas.choice(a, b, call.outputs[0].dtype)})"
 
 
 def cache_info() -> dict[str, Any]:

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lazyfuse as lf
+from lazyfuse.runtime import blas
 from tests.conftest import Case, check_all
 from tests.strategies import DTYPES, arrays_and_layout
 
@@ -140,3 +141,58 @@ def test_the_epilogue_after_blas_runs_serially_on_two_threads(monkeypatch):
         assert epilogue_parallel() == {numba.get_num_threads() > 2}
         monkeypatch.setattr(execute, "_SERIAL_AFTER_BLAS_THREADS", 0)
         assert epilogue_parallel() == {True}
+
+
+# OpenBLAS's batched GEMM (runtime/blas.py) ------------------------------------------
+
+needs_batched_blas = pytest.mark.skipif(
+    not blas.available(), reason="NumPy's OpenBLAS has no batched GEMM here"
+)
+
+
+@needs_batched_blas
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stacks_of_float_products_run_as_one_batched_gemm(dtype):
+    """Above the rule's sizes, with transposed and broadcast operands read in place:
+    NumPy's answers; the rule's refusals go to np.matmul, also with NumPy's answers."""
+    from lazyfuse import config
+
+    rng = np.random.default_rng(11)
+    count, side = blas.fewest_products(), 101  # 101^3 multiply-adds: above OpenBLAS's small-matrix path
+    a = rng.standard_normal((count, side, side + 3)).astype(dtype)
+    b = rng.standard_normal((count, side + 3, side - 2)).astype(dtype)
+    bias = rng.standard_normal(side - 2).astype(dtype)
+    tol = {"rtol": 2e-4 if dtype == np.float32 else 1e-12, "atol": 1e-3 if dtype == np.float32 else 1e-11}
+    operands = [
+        (a, b),
+        (a.transpose(0, 2, 1).copy().transpose(0, 2, 1), b),  # each matrix column-major: CblasTrans
+        (a, np.broadcast_to(b[0], b.shape)),  # one matrix for the whole stack: batch stride 0
+        (a[::-1], b[:, :, :]),  # a negative batch stride
+    ]
+    for x, y in operands:
+        out = np.empty((count, side, side - 2), dtype)
+        assert blas.batched(x, y, out) is not None
+        got = lf.maximum(lf.asarray(x) @ lf.asarray(y) + bias, 0).compute()
+        np.testing.assert_allclose(got, np.maximum(np.matmul(x, y) + bias, 0), **tol)
+    out = np.empty((count, side, side - 2), dtype)
+    refused = [
+        (a[:, :, :100], b[:, :100, :], "100^3 or fewer multiply-adds: OpenBLAS's small-matrix path"),
+        (a[:2], b[:2], "too few products per thread"),
+        (a[:, ::2], b, "no unit stride in a's matrices"),
+    ]
+    for x, y, why in refused:
+        target = np.empty((len(x), x.shape[1], y.shape[2]), dtype)
+        assert blas.batched(x, y, target) is None, why
+        np.testing.assert_allclose((lf.asarray(x) @ lf.asarray(y)).compute(), np.matmul(x, y), **tol)
+    assert blas.batched(a.astype(np.int64), b.astype(np.int64), np.empty(out.shape, np.int64)) is None
+    with config.override(batched_blas=False):
+        assert blas.batched(a, b, out) is None
+
+
+@needs_batched_blas
+def test_explain_names_the_batched_gemm_where_the_rule_chooses_it():
+    count = blas.fewest_products()
+    stack = lf.asarray(np.ones((count, 101, 101))) @ lf.asarray(np.ones((count, 101, 101)))
+    assert "OpenBLAS's batched GEMM" in stack.explain()
+    single = lf.asarray(np.ones((101, 101))) @ lf.asarray(np.ones((101, 101)))
+    assert "by the rule for float products: numpy.matmul" in single.explain()

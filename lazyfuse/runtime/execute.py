@@ -26,7 +26,7 @@ from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.views import apply_view
-from lazyfuse.runtime import buffers, plans
+from lazyfuse.runtime import blas, buffers, plans
 from lazyfuse.runtime.compile import CompiledKernel, kernel_for, write_source
 
 _OPTIONS: dict[int, tuple[config.Config, cpu.Options]] = {}
@@ -264,8 +264,7 @@ def _call(
         arrays = [arrange(a, inner, call, resize) for a, inner in zip(arrays, inners, strict=True)]
         outputs = [arrange(o, s.inner, call, resize) for o, s in zip(outputs, call.spec.stores, strict=True)]
     if uses_blas(call.spec):
-        with np.errstate(all="ignore"):  # like the generated kernels: IEEE results, no warnings
-            np.matmul(arrays[0], arrays[1], out=outputs[0])
+        blas.matmul(arrays[0], arrays[1], outputs[0])
         return
     extents = resize(call.extents) if resize else call.extents
     variant, arrays, outputs, extents = _layout(call, arrays, outputs, extents)

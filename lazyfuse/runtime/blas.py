@@ -1,0 +1,189 @@
+"""Float matrix products: NumPy's matmul, or OpenBLAS's batched GEMM for stacks of products.
+
+NumPy multiplies a stack one product at a time, and OpenBLAS splits each product over
+its threads, so the threads meet once per product. OpenBLAS's ``?gemm_batch`` (0.3.30 and
+later, in the library that NumPy's wheels bundle) gives each thread whole products
+instead. For 64 x 128x128 float64 that takes 6.9-7.4 ms here, where NumPy's matmul took
+7.4-10.8 ms in the same runs (``benchmarks/bench_matmul.py`` has the whole product and
+its epilogue).
+
+The rule (:func:`batched`): float32 or float64 operands of three axes whose matrices
+have a unit stride along rows or columns (a transpose is read in place), at least
+``PRODUCTS_PER_THREAD`` products per BLAS thread, and more than 100^3 multiply-adds
+per product. OpenBLAS's DYNAMIC_ARCH builds (NumPy's wheels are such builds) crash in
+their small-matrix path of the batched GEMM, which they take at 100^3 and below
+(OpenMathLib/OpenBLAS#5980). Anything else, or a library without the batched GEMM, or
+``LAZYFUSE_BATCHED_BLAS=0``: ``np.matmul``. The first batched call checks itself
+against ``np.matmul`` once, and a mismatch turns the batched path off with a warning.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import threading
+import warnings
+from typing import Any
+
+import numpy as np
+
+from lazyfuse import config
+
+PRODUCTS_PER_THREAD = 4  # measured on 2 threads: 2 per thread 0.93x NumPy, 4 about 1.04x, 32 1.4x
+SMALL_MATRIX_PATH = 100**3  # OpenBLAS's interface/gemm_batch.c takes its small-matrix kernels at or below
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enums
+_FUNCTIONS: dict[np.dtype, str] = {
+    np.dtype(np.float64): "scipy_cblas_dgemm_batch64_",
+    np.dtype(np.float32): "scipy_cblas_sgemm_batch64_",
+}
+_lock = threading.Lock()
+_library: dict[str, Any] = {}  # "functions": {dtype: function}, "threads": callable; {} until loaded
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``np.matmul(a, b, out=out)`` for float operands of one dtype, with IEEE results
+    and no warnings, as the generated kernels give; stacks that :func:`batched`
+    accepts go to OpenBLAS's batched GEMM."""
+    function = batched(a, b, out)
+    if function is not None:
+        _call(function, a, b, out)
+        return
+    with np.errstate(all="ignore"):
+        np.matmul(a, b, out=out)
+
+
+def batched(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Any:
+    """The batched GEMM that computes ``a @ b`` into ``out``, or None where the rule
+    (see the module's docstring) says ``np.matmul``."""
+    if a.ndim != 3 or b.ndim != 3 or out.ndim != 3 or not out.flags.c_contiguous:
+        return None
+    if a.dtype != out.dtype or b.dtype != out.dtype or _order(a) is None or _order(b) is None:
+        return None
+    return _for_shapes(a.shape, b.shape, out.dtype)
+
+
+def choice(a_shape: tuple[int, ...], b_shape: tuple[int, ...], dtype: np.dtype) -> str:
+    """What runs a float product of these shapes (for ``explain()``; at run time the
+    batched GEMM also needs a unit stride along each matrix's rows or columns)."""
+    if _for_shapes(a_shape, b_shape, dtype) is None:
+        return "numpy.matmul"
+    return f"OpenBLAS's batched GEMM, whole products per thread ({a_shape[0]} products)"
+
+
+def _for_shapes(a_shape: tuple[int, ...], b_shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    if not config.get().batched_blas or len(a_shape) != 3 or len(b_shape) != 3:
+        return None
+    count, m, k = a_shape
+    if m * b_shape[2] * k <= SMALL_MATRIX_PATH:
+        return None
+    function = _functions().get(dtype)
+    if function is None or count < fewest_products():
+        return None
+    return function
+
+
+def fewest_products() -> int:
+    """The smallest stack the batched GEMM takes: PRODUCTS_PER_THREAD per BLAS thread."""
+    _functions()
+    return PRODUCTS_PER_THREAD * max(1, _library["threads"]())
+
+
+def available() -> bool:
+    """Whether NumPy's OpenBLAS has the batched GEMM (and it passed its check)."""
+    return bool(_functions())
+
+
+def _order(x: np.ndarray) -> tuple[int, int] | None:
+    """(CBLAS transpose flag, leading dimension) of each matrix of ``x``, read in place,
+    or None when neither axis has a unit stride."""
+    size = x.itemsize
+    rows, columns = x.shape[1:]
+    row_step, column_step = x.strides[1:]
+    if x.strides[0] % size:
+        return None
+    if column_step == size and row_step % size == 0 and row_step >= max(1, columns) * size:
+        return _NO_TRANS, row_step // size
+    if row_step == size and column_step % size == 0 and column_step >= max(1, rows) * size:
+        return _TRANS, column_step // size
+    return None
+
+
+def _call(function: Any, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """One group of ``len(out)`` products. ctypes passes addresses: every array they
+    point into is a local here, alive until the call returns."""
+    count, m, k = a.shape
+    n = b.shape[2]
+    (trans_a, lda), (trans_b, ldb) = _order(a), _order(b)  # type: ignore[misc]
+    index = np.arange(count, dtype=np.int64)
+    starts = [x.ctypes.data + index * x.strides[0] for x in (a, b, out)]  # each product's first element
+    ints = np.array([m, n, k, lda, ldb, n, count], np.int64)
+    flags = np.array([trans_a, trans_b], np.intc)
+    scalars = np.array([1, 0], out.dtype)  # alpha, beta
+
+    def at(array: np.ndarray, i: int = 0) -> int:
+        return array.ctypes.data + i * array.itemsize  # type: ignore[no-any-return]
+
+    function(
+        _ROW_MAJOR, at(flags, 0), at(flags, 1), at(ints, 0), at(ints, 1), at(ints, 2), at(scalars, 0),
+        at(starts[0]), at(ints, 3), at(starts[1]), at(ints, 4), at(scalars, 1), at(starts[2]), at(ints, 5),
+        1, at(ints, 6),
+    )  # fmt: skip
+
+
+def _functions() -> dict[np.dtype, Any]:
+    """The batched GEMMs of NumPy's OpenBLAS by dtype, loaded and checked once; {}
+    when there are none."""
+    if "functions" not in _library:
+        with _lock:
+            if "functions" not in _library:
+                _library.update(_load())
+    return _library["functions"]  # type: ignore[no-any-return]
+
+
+def _load() -> dict[str, Any]:
+    """NumPy's bundled OpenBLAS (Linux and Windows wheels: numpy.libs, macOS: .dylibs),
+    if it is an ILP64 build with the batched GEMM that agrees with ``np.matmul``."""
+    folder = os.path.dirname(np.__file__)
+    paths = glob.glob(os.path.join(folder, os.pardir, "numpy.libs", "libscipy_openblas64_*"))
+    paths += glob.glob(os.path.join(folder, ".dylibs", "libscipy_openblas64_*"))
+    for path in paths:
+        try:
+            library = ctypes.CDLL(path)
+            functions = {dtype: getattr(library, name) for dtype, name in _FUNCTIONS.items()}
+            threads, settings = (
+                library.scipy_openblas_get_num_threads64_,
+                library.scipy_openblas_get_config64_,
+            )
+        except (OSError, AttributeError):
+            continue
+        settings.restype, threads.restype = ctypes.c_char_p, ctypes.c_int
+        if b"USE64BITINT" not in settings():
+            continue
+        for function in functions.values():
+            function.argtypes = [ctypes.c_int, *[ctypes.c_void_p] * 13, ctypes.c_int64, ctypes.c_void_p]
+            function.restype = None
+        if _agrees(functions):
+            return {"functions": functions, "threads": threads}
+        warnings.warn(
+            f"lazyfuse: OpenBLAS's batched GEMM in {path} disagrees with numpy.matmul; using numpy.matmul",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return {"functions": {}, "threads": lambda: 1}
+
+
+def _agrees(functions: dict[np.dtype, Any]) -> bool:
+    """Each batched GEMM against ``np.matmul`` on one stack (transposed operands
+    included), above the small-matrix path."""
+    rng = np.random.default_rng(0)
+    side = round(SMALL_MATRIX_PATH ** (1 / 3)) + 1
+    for dtype, function in functions.items():
+        a = rng.standard_normal((3, side, side)).astype(dtype)
+        b = rng.standard_normal((3, side, side)).astype(dtype).transpose(0, 2, 1)
+        out = np.empty((3, side, side), dtype)
+        _call(function, a, b, out)
+        tolerance = 1e-4 if dtype == np.float32 else 1e-10
+        if not np.allclose(out, np.matmul(a, b), rtol=tolerance, atol=tolerance * side):
+            return False
+    return True
