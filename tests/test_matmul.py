@@ -196,3 +196,15 @@ def test_explain_names_the_batched_gemm_where_the_rule_chooses_it():
     assert "OpenBLAS's batched GEMM" in stack.explain()
     single = lf.asarray(np.ones((101, 101))) @ lf.asarray(np.ones((101, 101)))
     assert "by the rule for float products: numpy.matmul" in single.explain()
+
+
+def test_a_batched_gemm_that_disagrees_with_numpy_is_not_used():
+    """blas._agrees, the check on first use: a function that leaves its output unwritten
+    fails it (np.empty's contents are not the products)."""
+
+    def writes_nothing(*arguments):
+        return None
+
+    assert not blas._agrees({np.dtype(np.float64): writes_nothing})
+    if blas.available():
+        assert blas._agrees(blas._functions())
