@@ -8,7 +8,8 @@ Two rows of lazyfuse's numbers per function:
 - ``lazyfuse``: what a user runs, ``lf.exp(x).compute()``. Its output comes from
   lazyfuse's pool (runtime/buffers.py): the memory of the result the previous round
   dropped, already mapped, so no page faults (``LAZYFUSE_POOL_BYTES=0`` turns it off).
-  expm1 and log1p are not ops of the graph: "-".
+  expm1 and log1p are not ops of the graph: "-". ``lf.power`` calls the C library's
+  pow (see the README's Math functions), so its row is the C library's speed.
 - ``fastmath loop``: the same fastmath function in the same hand-written ``prange`` loop
   as the C library's, both allocating their output with ``np.empty_like(x)``. This
   compares the math alone.

@@ -56,9 +56,8 @@ class _Occurrence:
 
 _FLOAT64, _INT64, _BOOL = np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)
 _INT64_RANGE = range(-(2**63), 2**63)
-_SCALAR = (
-    Op.SCALAR
-)  # Note: reading an Enum member costs 0.1-0.2 us on Python 3.11 (its metaclass's __getattr__)
+# Note: read once; reading an Enum member costs 0.1-0.2 us on Python 3.11 (its metaclass's __getattr__)
+_SCALAR = Op.SCALAR
 
 
 def scalar_node(value: dtypes.Scalar, dtype: np.dtype, name: str) -> Node:

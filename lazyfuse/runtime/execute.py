@@ -173,14 +173,15 @@ def _run_direct(direct: _Direct, values: list[Any], resize: plans.Resize | None)
     if settings.debug or not all([type(a) is np.ndarray and a.flags.c_contiguous for a in arrays]):
         return None
     (root,) = direct.call.outputs
-    result = buffers.empty(resize(root.shape) if resize else root.shape, root.dtype)
-    size = result.size
+    shape = resize(root.shape) if resize else root.shape
+    size = math.prod(shape)
     parallel = settings.parallel and size >= settings.serial_below
     kernel = direct.call.kernels.get(("C", parallel, settings.math, ()))
     if kernel is None or not size:
         return None
-    flat = result if result.ndim == 1 else result.reshape(-1)
-    if result.ndim != 1:
+    result = buffers.empty(shape, root.dtype)
+    flat = result if len(shape) == 1 else result.reshape(-1)
+    if len(shape) != 1:
         arrays = [a.reshape(-1) for a in arrays]
     kernel.function(*arrays, *[kind(values[k]) for k, kind in direct.params], flat, size)
     return result
