@@ -82,3 +82,17 @@ def test_threads_dropping_and_computing_large_results_get_their_own_values() -> 
     for thread in threads:
         thread.join()
     assert not failures
+
+
+def test_pooled_results_of_other_dtypes_and_shapes_hold_numpy_values() -> None:
+    """Broadcast kernels writing 2-D bool and float32 results into pooled blocks."""
+    rows = np.linspace(-1.0, 1.0, 4096).reshape(-1, 1)
+    columns = np.linspace(-1.0, 1.0, 8193).reshape(1, -1)
+    below = (lf.asarray(rows) < lf.asarray(columns)).compute()
+    assert below.nbytes >= buffers.POOLED_FROM and type(below.base) is buffers._Lease
+    np.testing.assert_array_equal(below, rows < columns)
+    single = (
+        lf.asarray(rows.astype(np.float32)) * lf.asarray(columns[:, :2049].astype(np.float32))
+    ).compute()
+    assert single.nbytes >= buffers.POOLED_FROM and single.dtype == np.float32
+    np.testing.assert_array_equal(single, rows.astype(np.float32) * columns[:, :2049].astype(np.float32))
