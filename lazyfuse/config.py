@@ -77,7 +77,7 @@ def _from_environment() -> Config:
         target=os.environ.get("LAZYFUSE_TARGET", "cpu").strip().lower() or "cpu",
         cuda_block=int(os.environ.get("LAZYFUSE_CUDA_BLOCK", "256") or 256),
         cuda_tile=int(os.environ.get("LAZYFUSE_CUDA_TILE", "32") or 32),
-        pool_bytes=int(os.environ.get("LAZYFUSE_POOL_BYTES", str(1 << 30)) or 0),
+        pool_bytes=int(os.environ.get("LAZYFUSE_POOL_BYTES", "").strip() or 1 << 30),
         batched_blas=_flag("LAZYFUSE_BATCHED_BLAS", "1"),
     )
 

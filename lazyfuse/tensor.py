@@ -240,6 +240,17 @@ class Tensor:
         return binary(Op.MINIMUM, self, other)
 
 
+def _name_operators(cls: type) -> None:
+    """Give the methods made by _operator, _reflected and _unary_operator their own
+    names, as help() and tracebacks show them."""
+    for name, value in list(vars(cls).items()):
+        if getattr(value, "__name__", None) == "method":
+            value.__name__, value.__qualname__ = name, f"{cls.__name__}.{name}"
+
+
+_name_operators(Tensor)
+
+
 def _axes_arg(axes: tuple[Any, ...]) -> tuple[int, ...] | None:
     """NumPy's ``t.transpose(1, 0)`` / ``t.transpose((1, 0))`` / ``t.transpose()``."""
     if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
@@ -380,8 +391,9 @@ def _runs_as(call: Any) -> str:
     products go to BLAS (see execute.uses_blas and runtime/blas.py)."""
     if not execute.uses_blas(call.spec):
         return ""
-    a, b = (chain[-1].shape if chain else base.shape for base, chain, _ in call.loads)
-    return f" (runs as BLAS, by the rule for float products: {blas.choice(a, b, call.outputs[0].dtype)})"
+    a, b = (chain[-1] if chain else base for base, chain, _ in call.loads)
+    dtypes = (a.dtype, b.dtype, call.outputs[0].dtype)
+    return f" (runs as BLAS, by the rule for float products: {blas.choice(a.shape, b.shape, dtypes)})"
 
 
 def cache_info() -> dict[str, Any]:

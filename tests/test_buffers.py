@@ -96,3 +96,38 @@ def test_pooled_results_of_other_dtypes_and_shapes_hold_numpy_values() -> None:
     ).compute()
     assert single.nbytes >= buffers.POOLED_FROM and single.dtype == np.float32
     np.testing.assert_array_equal(single, rows.astype(np.float32) * columns[:, :2049].astype(np.float32))
+
+
+_COLLECTED_INSIDE = """
+import gc, sys
+import numpy as np
+from lazyfuse.runtime import buffers
+
+f8 = np.dtype(np.float64)
+shape = (buffers.POOLED_FROM // 8,)
+for k in range(1, 12):
+    a, b = buffers.empty(shape, f8), buffers.empty(shape, f8)
+    gc.collect()
+    gc.disable()
+    cycle = [a]
+    cycle.append(cycle)
+    del a, cycle  # a: reachable only from cyclic garbage
+    gc.set_threshold(gc.get_count()[0] + k)  # the next collection starts k allocations on
+    gc.enable()
+    del b  # returning b's block: a collection there returns a's block too
+print("returned", buffers.pooled_bytes() > 0)
+"""
+
+
+def test_a_lease_that_dies_in_a_collection_inside_the_pool_does_not_hang() -> None:
+    """A collection that starts while the pool's lock is held may free another lease,
+    whose __del__ takes the lock again: each allocation point in turn (k), in a process of
+    its own, with a time limit (it hung for k = 4 and 5 with a plain lock and a generator
+    inside it)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _COLLECTED_INSIDE], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0 and "returned True" in done.stdout, done.stderr

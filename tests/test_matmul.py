@@ -162,12 +162,15 @@ def test_stacks_of_float_products_run_as_one_batched_gemm(dtype):
     a = rng.standard_normal((count, side, side + 3)).astype(dtype)
     b = rng.standard_normal((count, side + 3, side - 2)).astype(dtype)
     bias = rng.standard_normal(side - 2).astype(dtype)
+    wide = rng.standard_normal((count, side, 2 * (side + 3))).astype(dtype)
+    tall = rng.standard_normal((count, 2 * side, side + 3)).astype(dtype)
     tol = {"rtol": 2e-4 if dtype == np.float32 else 1e-12, "atol": 1e-3 if dtype == np.float32 else 1e-11}
     operands = [
         (a, b),
         (a.transpose(0, 2, 1).copy().transpose(0, 2, 1), b),  # each matrix column-major: CblasTrans
         (a, np.broadcast_to(b[0], b.shape)),  # one matrix for the whole stack: batch stride 0
         (a[::-1], b[:, :, :]),  # a negative batch stride
+        (tall[:, ::2], b),  # rows apart in memory: a leading dimension of twice the row
     ]
     for x, y in operands:
         out = np.empty((count, side, side - 2), dtype)
@@ -178,13 +181,14 @@ def test_stacks_of_float_products_run_as_one_batched_gemm(dtype):
     refused = [
         (a[:, :, :100], b[:, :100, :], "100^3 or fewer multiply-adds: OpenBLAS's small-matrix path"),
         (a[:2], b[:2], "too few products per thread"),
-        (a[:, ::2], b, "no unit stride in a's matrices"),
+        (wide[:, :, ::2], b, "no unit stride in a's matrices (above the size floor)"),
     ]
     for x, y, why in refused:
         target = np.empty((len(x), x.shape[1], y.shape[2]), dtype)
         assert blas.batched(x, y, target) is None, why
         np.testing.assert_allclose((lf.asarray(x) @ lf.asarray(y)).compute(), np.matmul(x, y), **tol)
     assert blas.batched(a.astype(np.int64), b.astype(np.int64), np.empty(out.shape, np.int64)) is None
+    assert blas.batched(a, b.astype(np.float32 if dtype == np.float64 else np.float64), out) is None
     with config.override(batched_blas=False):
         assert blas.batched(a, b, out) is None
 
@@ -196,6 +200,11 @@ def test_explain_names_the_batched_gemm_where_the_rule_chooses_it():
     assert "OpenBLAS's batched GEMM" in stack.explain()
     single = lf.asarray(np.ones((101, 101))) @ lf.asarray(np.ones((101, 101)))
     assert "by the rule for float products: numpy.matmul" in single.explain()
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((count, 101, 101)).astype(np.float32), rng.standard_normal((count, 101, 101))
+    mixed = lf.asarray(a) @ lf.asarray(b)  # float32 @ float64 operands: the batched GEMM takes one dtype
+    assert "by the rule for float products: numpy.matmul" in mixed.explain()
+    np.testing.assert_allclose(mixed.compute(), a @ b, rtol=1e-10, atol=1e-9)
 
 
 def test_a_batched_gemm_that_disagrees_with_numpy_is_not_used():
@@ -207,4 +216,4 @@ def test_a_batched_gemm_that_disagrees_with_numpy_is_not_used():
 
     assert not blas._agrees({np.dtype(np.float64): writes_nothing})
     if blas.available():
-        assert blas._agrees(blas._functions())
+        assert blas._agrees(blas._loaded()[0])

@@ -38,7 +38,7 @@ _FUNCTIONS: dict[np.dtype, str] = {
     np.dtype(np.float32): "scipy_cblas_sgemm_batch64_",
 }
 _lock = threading.Lock()
-_library: dict[str, Any] = {}  # "functions": {dtype: function}, "threads": callable; {} until loaded
+_library: dict[str, Any] = {}  # "loaded": ({dtype: function}, the thread count's function); {} until loaded
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
@@ -58,26 +58,31 @@ def batched(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Any:
     (see the module's docstring) says ``np.matmul``."""
     if a.ndim != 3 or b.ndim != 3 or out.ndim != 3 or not out.flags.c_contiguous:
         return None
-    if a.dtype != out.dtype or b.dtype != out.dtype or _order(a) is None or _order(b) is None:
+    if not (a.flags.aligned and b.flags.aligned and out.flags.aligned):
+        return None  # np.matmul copies unaligned operands; BLAS would get the raw pointer
+    if _order(a) is None or _order(b) is None:
         return None
-    return _for_shapes(a.shape, b.shape, out.dtype)
+    return _for_shapes(a.shape, b.shape, (a.dtype, b.dtype, out.dtype))
 
 
-def choice(a_shape: tuple[int, ...], b_shape: tuple[int, ...], dtype: np.dtype) -> str:
-    """What runs a float product of these shapes (for ``explain()``; at run time the
-    batched GEMM also needs a unit stride along each matrix's rows or columns)."""
-    if _for_shapes(a_shape, b_shape, dtype) is None:
+def choice(a_shape: tuple[int, ...], b_shape: tuple[int, ...], dtypes: tuple[np.dtype, ...]) -> str:
+    """What runs a float product of these shapes and (a, b, out) dtypes, for ``explain()``."""
+    if _for_shapes(a_shape, b_shape, dtypes) is None:
         return "numpy.matmul"
-    return f"OpenBLAS's batched GEMM, whole products per thread ({a_shape[0]} products)"
+    return (
+        f"OpenBLAS's batched GEMM, whole products per thread ({a_shape[0]} products), "
+        "when each operand's matrices have a unit stride along rows or columns (else numpy.matmul)"
+    )
 
 
-def _for_shapes(a_shape: tuple[int, ...], b_shape: tuple[int, ...], dtype: np.dtype) -> Any:
-    if not config.get().batched_blas or len(a_shape) != 3 or len(b_shape) != 3:
+def _for_shapes(a_shape: tuple[int, ...], b_shape: tuple[int, ...], dtypes: tuple[np.dtype, ...]) -> Any:
+    dtype = dtypes[-1]
+    if not config.get().batched_blas or len(a_shape) != 3 or len(b_shape) != 3 or set(dtypes) != {dtype}:
         return None
     count, m, k = a_shape
     if m * b_shape[2] * k <= SMALL_MATRIX_PATH:
         return None
-    function = _functions().get(dtype)
+    function = _loaded()[0].get(dtype)
     if function is None or count < fewest_products():
         return None
     return function
@@ -85,13 +90,13 @@ def _for_shapes(a_shape: tuple[int, ...], b_shape: tuple[int, ...], dtype: np.dt
 
 def fewest_products() -> int:
     """The smallest stack the batched GEMM takes: PRODUCTS_PER_THREAD per BLAS thread."""
-    _functions()
-    return PRODUCTS_PER_THREAD * max(1, _library["threads"]())
+    _, threads = _loaded()
+    return PRODUCTS_PER_THREAD * max(1, threads())
 
 
 def available() -> bool:
     """Whether NumPy's OpenBLAS has the batched GEMM (and it passed its check)."""
-    return bool(_functions())
+    return bool(_loaded()[0])
 
 
 def _order(x: np.ndarray) -> tuple[int, int] | None:
@@ -131,17 +136,17 @@ def _call(function: Any, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     )  # fmt: skip
 
 
-def _functions() -> dict[np.dtype, Any]:
-    """The batched GEMMs of NumPy's OpenBLAS by dtype, loaded and checked once; {}
-    when there are none."""
-    if "functions" not in _library:
+def _loaded() -> tuple[dict[np.dtype, Any], Any]:
+    """The batched GEMMs of NumPy's OpenBLAS by dtype ({} when there are none), and
+    the function that says its thread count; loaded and checked once."""
+    if "loaded" not in _library:
         with _lock:
-            if "functions" not in _library:
-                _library.update(_load())
-    return _library["functions"]  # type: ignore[no-any-return]
+            if "loaded" not in _library:
+                _library["loaded"] = _load()
+    return _library["loaded"]  # type: ignore[no-any-return]
 
 
-def _load() -> dict[str, Any]:
+def _load() -> tuple[dict[np.dtype, Any], Any]:
     """NumPy's bundled OpenBLAS (Linux and Windows wheels: numpy.libs, macOS: .dylibs),
     if it is an ILP64 build with the batched GEMM that agrees with ``np.matmul``."""
     folder = os.path.dirname(np.__file__)
@@ -164,13 +169,13 @@ def _load() -> dict[str, Any]:
             function.argtypes = [ctypes.c_int, *[ctypes.c_void_p] * 13, ctypes.c_int64, ctypes.c_void_p]
             function.restype = None
         if _agrees(functions):
-            return {"functions": functions, "threads": threads}
+            return functions, threads
         warnings.warn(
             f"lazyfuse: OpenBLAS's batched GEMM in {path} disagrees with numpy.matmul; using numpy.matmul",
             RuntimeWarning,
             stacklevel=2,
         )
-    return {"functions": {}, "threads": lambda: 1}
+    return {}, lambda: 1
 
 
 def _agrees(functions: dict[np.dtype, Any]) -> bool:
