@@ -1,9 +1,9 @@
 """Float matrix products: NumPy's matmul, or OpenBLAS's batched GEMM for stacks of products.
 
 NumPy multiplies a stack one product at a time, and OpenBLAS splits each product over
-its threads, so the threads meet once per product. OpenBLAS's ``?gemm_batch`` (0.3.30 and
-later, in the library that NumPy's wheels bundle) gives each thread whole products
-instead. For 64 x 128x128 float64 that takes 6.9-7.4 ms here, where NumPy's matmul took
+its threads, so the threads meet once per product. OpenBLAS's ``?gemm_batch`` (in
+recent versions; the library NumPy 2.4.6's wheel bundles is 0.3.31) gives each thread
+whole products instead. For 64 x 128x128 float64 that takes 6.9-7.4 ms here, where NumPy's matmul took
 7.4-10.8 ms in the same runs (``benchmarks/bench_matmul.py`` has the whole product and
 its epilogue).
 
