@@ -56,8 +56,15 @@ CASES = {
 }
 BINARY = {"pow"}
 # the graph's op for each function, where there is one
-OPS = {"exp": lf.exp, "log": lf.log, "tanh": lf.tanh, "sigmoid": lf.sigmoid, "sin": lf.sin, "cos": lf.cos}
-OPS["pow"] = lf.power
+OPS = {
+    "exp": lf.exp,
+    "log": lf.log,
+    "tanh": lf.tanh,
+    "sigmoid": lf.sigmoid,
+    "sin": lf.sin,
+    "cos": lf.cos,
+    "pow": lf.power,
+}
 POW_Y_RANGE = (-10.0, 10.0)
 
 

@@ -3,9 +3,9 @@
 NumPy multiplies a stack one product at a time, and OpenBLAS splits each product over
 its threads, so the threads meet once per product. OpenBLAS's ``?gemm_batch`` (in
 recent versions; the library NumPy 2.4.6's wheel bundles is 0.3.31) gives each thread
-whole products instead. For 64 x 128x128 float64 that takes 6.9-7.4 ms here, where NumPy's matmul took
-7.4-10.8 ms in the same runs (``benchmarks/bench_matmul.py`` has the whole product and
-its epilogue).
+whole products instead. For 64 x 128x128 float64 that takes 6.9-7.4 ms here, where
+NumPy's matmul took 7.4-10.8 ms in the same runs (``benchmarks/bench_matmul.py`` has
+the whole product and its epilogue).
 
 The rule (:func:`batched`): float32 or float64 operands of three axes whose matrices
 have a unit stride along rows or columns (a transpose is read in place), at least
