@@ -152,3 +152,47 @@ def test_a_known_elementwise_plan_calls_its_kernel_directly(monkeypatch, serial_
     general.clear()
     np.testing.assert_allclose(lf.exp(lf.asarray(a)[:, 1:]).compute(), np.exp(a[:, 1:]), rtol=1e-12)
     assert general  # a view is not a direct load
+
+
+def test_a_known_form_runs_its_ready_call_under_the_settings_it_was_made_for(monkeypatch, serial_kernels):
+    """The second compute of a form goes straight to its kernel (no plan lookup), counts a
+    hit, and fills the kernel from this call's leaves; a change of settings (math, debug)
+    or a strided input takes the general path again, with NumPy's answers throughout."""
+    rng = np.random.default_rng(11)
+    a, b = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
+
+    def expr(x, y, c):
+        return lf.sigmoid(lf.asarray(x) * c - y)
+
+    def expected(x, y, c):
+        return 1 / (1 + np.exp(-(x * c - y)))
+
+    np.testing.assert_allclose(expr(a, b, 2.0).compute(), expected(a, b, 2.0), rtol=1e-12)
+    expr(a, b, 2.0).compute()  # the first compute of the form compiles; this one makes it ready
+    looked_up = []
+    original = plans.lookup
+    monkeypatch.setattr(plans, "lookup", lambda roots: looked_up.append(1) or original(roots))
+    hits = lf.cache_info()["hits"]
+    for c, x in [(0.5, a), (-3.0, b * 2), (1.0, a + 1)]:  # new scalars and arrays in the same form
+        np.testing.assert_allclose(expr(x, b, c).compute(), expected(x, b, c), rtol=1e-12)
+    assert not looked_up and lf.cache_info()["hits"] == hits + 3
+    known = plans.known(expr(a, b, 1.0).node, lf.config.get())
+    assert known is not None and known.ready
+    with lf.config.override(math="libm"):  # another kernel: the ready call is not reused
+        np.testing.assert_allclose(expr(a, b, 0.25).compute(), expected(a, b, 0.25), rtol=1e-12)
+    assert looked_up
+    looked_up.clear()
+    np.testing.assert_allclose(expr(a[:, ::-1], b, 1.5).compute(), expected(a[:, ::-1], b, 1.5), rtol=1e-12)
+    assert looked_up  # a strided input
+    looked_up.clear()
+    with lf.config.override(debug=1):
+        np.testing.assert_allclose(expr(a, b, 3.0).compute(), expected(a, b, 3.0), rtol=1e-12)
+    assert looked_up  # debug output comes from the general path
+    looked_up.clear()
+    np.testing.assert_allclose(expr(b, a, -1.0).compute(), expected(b, a, -1.0), rtol=1e-12)
+    assert not looked_up  # the settings of the ready call again
+    assert plans.known((lf.asarray(a).sum(axis=0) + 1.0).node, lf.config.get()) is None
+    total = lf.asarray(a).sum(axis=0) + 1.0
+    total.compute()
+    total.compute()
+    assert plans.known(total.node, lf.config.get()).ready is False  # two kernels: no ready call

@@ -116,6 +116,10 @@ def elementwise(op: Op, *operands: Operand) -> Node:
 
 
 _WEAK_KINDS: dict[type, dtypes.DTypeLike] = {bool: _BOOL, int: int, float: float}
+# Note: (op, operand dtypes or Python scalar types) -> (attrs, output dtype), or None for
+# an op with preconditions: one dict lookup for the dtype rule of every op a user writes.
+_FAST_RULES: dict[tuple[Any, ...], tuple[tuple[Any, ...], np.dtype] | None] = {}
+_UNKNOWN: Any = object()
 
 
 def binary(op: Op, a: Operand, b: Operand) -> Node:
@@ -125,31 +129,49 @@ def binary(op: Op, a: Operand, b: Operand) -> Node:
     a_node, b_node = type(a) is Node, type(b) is Node
     a_kind = a.dtype if a_node else _WEAK_KINDS.get(type(a))  # type: ignore[union-attr]
     b_kind = b.dtype if b_node else _WEAK_KINDS.get(type(b))  # type: ignore[union-attr]
-    row = ELEMENTWISE[op]
-    regular = a_kind is not None and b_kind is not None and row.arity == 2 and row.precondition is None
-    if not regular or not (a_node or b_node) or (a_node and b_node and a.shape != b.shape):  # type: ignore[union-attr]
+    kinds = (op, a_kind, b_kind)
+    rule = _FAST_RULES.get(kinds, _UNKNOWN)
+    if rule is _UNKNOWN:
+        rule = _fast_rule(kinds, 2)
+    if rule is None or not (a_node or b_node) or (a_node and b_node and a.shape != b.shape):  # type: ignore[union-attr]
         return elementwise(op, a, b)
-    ins, out = _rule(op, (a_kind, b_kind))
-    x = a if a_node else scalar_node(a, ins[0], row.name)  # type: ignore[arg-type]
-    y = b if b_node else scalar_node(b, ins[1], row.name)  # type: ignore[arg-type]
+    attrs, out = rule
+    if a_node and b_node:
+        return make(op, (a, b), attrs, a.shape, out, dtype_attrs=True)  # type: ignore[arg-type, union-attr]
+    ins = attrs[0]
+    x = a if a_node else scalar_node(a, ins[0], ELEMENTWISE[op].name)  # type: ignore[arg-type]
+    y = b if b_node else scalar_node(b, ins[1], ELEMENTWISE[op].name)  # type: ignore[arg-type]
     shape = x.shape if a_node else y.shape  # type: ignore[union-attr]
-    return make(op, (x, y), (ins,), shape, out, dtype_attrs=True)  # type: ignore[arg-type]
+    return make(op, (x, y), attrs, shape, out, dtype_attrs=True)  # type: ignore[arg-type]
 
 
 def unary(op: Op, x: Node) -> Node:
     """:func:`elementwise` of one array, written for speed (see :func:`binary`)."""
-    row = ELEMENTWISE[op]
-    if row.arity != 1 or row.precondition is not None:
+    kinds = (op, x.dtype)
+    rule = _FAST_RULES.get(kinds, _UNKNOWN)
+    if rule is _UNKNOWN:
+        rule = _fast_rule(kinds, 1)
+    if rule is None:
         return elementwise(op, x)
-    ins, out = _rule(op, (x.dtype,))
-    return make(op, (x,), (ins,), x.shape, out, dtype_attrs=True)
+    return make(op, (x,), rule[0], x.shape, rule[1], dtype_attrs=True)
 
 
-@functools.lru_cache(maxsize=4096)
-def _rule(op: Op, kinds: tuple[dtypes.DTypeLike, ...]) -> tuple[tuple[np.dtype, ...], np.dtype]:
-    """:func:`_loop` split into (input dtypes, output dtype)."""
-    loop = _loop(op, kinds)
-    return loop[:-1], loop[-1]
+def _fast_rule(kinds: tuple[Any, ...], arity: int) -> tuple[tuple[Any, ...], np.dtype] | None:
+    """The entry of :data:`_FAST_RULES` for ``kinds``: None for an op of another arity,
+    with preconditions, or an operand type that is not a dtype or a Python scalar type.
+    A dtype error is raised, by the rule the general path uses, and not cached."""
+    op, operands = kinds[0], kinds[1:]
+    row = ELEMENTWISE[op]
+    # Note: not `None in operands`, which is true for float64 (np.dtype(None) is float64)
+    if row.arity != arity or row.precondition is not None or any(o is None for o in operands):
+        rule = None
+    else:
+        loop = _loop(op, operands)
+        rule = ((loop[:-1],), loop[-1])
+    if len(_FAST_RULES) > 4096:
+        _FAST_RULES.clear()
+    _FAST_RULES[kinds] = rule
+    return rule
 
 
 def _as_arg(operand: Operand, dtype: np.dtype, name: str) -> Node:

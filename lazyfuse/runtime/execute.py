@@ -98,6 +98,10 @@ _HOST_VALUES = frozenset({np.ndarray, float, int, bool})
 def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray]:
     """Compute ``roots``; stored intermediates are dropped after their last use. With
     ``out`` (one root), the kernel that computes the root writes into it."""
+    if out is None and len(roots) == 1:
+        result = run_ready(roots[0])
+        if result is not None:
+            return [result]
     found, values, resize = plans.plan_for(roots)
     if config.get().debug >= 2:
         shown = found if resize is None else plans.fresh_plan(roots)
@@ -163,6 +167,69 @@ def _direct_call(found: plans.Plan) -> _Direct | None:
     return _Direct(call, inputs, tuple([(p.attrs[0].index, p.dtype.type) for p in call.params]))
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A direct plan made ready for one form of graph (exact shapes) under one settings
+    object: its compiled flat kernel, the output's shape, and where the kernel's arrays
+    and scalars are among the graph's leaves (in their form order)."""
+
+    settings: config.Config
+    function: Any
+    inputs: tuple[int, ...]  # the leaf of each load
+    params: tuple[tuple[int, type], ...]  # each parameter's leaf and scalar type
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+def run_ready(root: Node) -> np.ndarray | None:
+    """The value of ``root`` computed by its form's ready call (see :func:`_ready`): the
+    fast path of an expression whose form was computed before, where the plan cache's
+    entry already knows the kernel and the output's shape. None when the general path
+    must run (a new form, a plan with no direct call, inputs not C-contiguous NumPy)."""
+    settings = config.get()
+    known = plans.known(root, settings)
+    if known is None:
+        return None
+    ready = known.ready
+    if ready is None or (ready and ready.settings is not settings):
+        ready = _ready(known, settings)
+        if ready is None:
+            return None
+        known.ready = ready
+    if not ready:
+        return None
+    leaves = root.leaves
+    assert leaves is not None  # a root with a form has its leaves
+    arrays = [leaves[k].attrs[0] for k in ready.inputs]
+    if not all([type(a) is np.ndarray and a.flags.c_contiguous for a in arrays]):
+        return None
+    params = [kind(leaves[k].attrs[0]) for k, kind in ready.params]
+    plans.STATS["hits"] += 1
+    return _launch(ready.function, arrays, params, ready.shape, ready.dtype)
+
+
+def _ready(known: plans.Known, settings: config.Config) -> _Ready | bool | None:
+    """``known``'s ready call; False when its plan has no direct call, None when it
+    cannot be made now (debug output on, an empty result, the kernel not compiled yet)."""
+    direct = _direct(known.plan)
+    if direct is None:
+        return False
+    (root,) = direct.call.outputs
+    shape = known.resize(root.shape) if known.resize else root.shape
+    kernel = _flat_kernel(direct, shape, settings)
+    if settings.debug or kernel is None or not math.prod(shape):
+        return None
+    inputs = tuple([known.slots[k] for k in direct.inputs])
+    params = tuple([(known.slots[k], kind) for k, kind in direct.params])
+    return _Ready(settings, kernel.function, inputs, params, shape, root.dtype)
+
+
+def _flat_kernel(direct: _Direct, shape: tuple[int, ...], settings: config.Config) -> CompiledKernel | None:
+    """The compiled flat kernel a direct call over ``shape`` runs (None: not compiled yet)."""
+    parallel = settings.parallel and math.prod(shape) >= settings.serial_below
+    return direct.call.kernels.get(("C", parallel, settings.math, ()))
+
+
 def _run_direct(direct: _Direct, values: list[Any], resize: plans.Resize | None) -> np.ndarray | None:
     """The result of a direct plan, computed by its flat kernel when every input is a
     C-contiguous NumPy array and an earlier call compiled that kernel: what :func:`_call`
@@ -174,16 +241,22 @@ def _run_direct(direct: _Direct, values: list[Any], resize: plans.Resize | None)
         return None
     (root,) = direct.call.outputs
     shape = resize(root.shape) if resize else root.shape
-    size = math.prod(shape)
-    parallel = settings.parallel and size >= settings.serial_below
-    kernel = direct.call.kernels.get(("C", parallel, settings.math, ()))
-    if kernel is None or not size:
+    kernel = _flat_kernel(direct, shape, settings)
+    if kernel is None or not math.prod(shape):
         return None
-    result = buffers.empty(shape, root.dtype)
-    flat = result if len(shape) == 1 else result.reshape(-1)
-    if len(shape) != 1:
-        arrays = [a.reshape(-1) for a in arrays]
-    kernel.function(*arrays, *[kind(values[k]) for k, kind in direct.params], flat, size)
+    params = [kind(values[k]) for k, kind in direct.params]
+    return _launch(kernel.function, arrays, params, shape, root.dtype)
+
+
+def _launch(
+    function: Any, arrays: list[np.ndarray], params: list[Any], shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray:
+    """Run a flat elementwise kernel over C-contiguous ``arrays`` into a new result."""
+    result = buffers.empty(shape, dtype)
+    if len(shape) == 1:
+        function(*arrays, *params, result, shape[0])
+    else:
+        function(*[a.reshape(-1) for a in arrays], *params, result.reshape(-1), result.size)
     return result
 
 

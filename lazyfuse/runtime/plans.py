@@ -133,19 +133,22 @@ def _moves_unit_axes(node: Node) -> bool:
     return [d for d in node.shape if d != 1] == [d for d in node.args[0].shape if d != 1]
 
 
-class _Known(NamedTuple):
-    """A plan found for one form of a graph: the plan, its resize, and the slot of each
-    of the graph's leaves (in their form order)."""
+class Known:
+    """A plan found for one form of a graph: the plan, its resize, the position among
+    the graph's leaves (in their form order) of each slot's leaf, and the runtime's
+    call made ready for that form (``execute._Ready``; False when the plan has none)."""
 
-    plan: Plan
-    resize: Resize | None
-    slots: tuple[int, ...]
+    __slots__ = ("plan", "ready", "resize", "slots")
+
+    def __init__(self, plan: Plan, resize: Resize | None, slots: tuple[int, ...]) -> None:
+        self.plan, self.resize, self.slots = plan, resize, slots
+        self.ready: Any = None
 
 
 # Note: the fast path. Keyed by the roots' forms (graph/node.py), which hold exact shapes,
 # so a key names one plan and one resize; a new size misses here and finds the size-free
 # plan in _PLANS by a walk of the graph.
-_BY_FORM: dict[tuple[Any, ...], _Known] = {}
+_BY_FORM: dict[tuple[Any, ...], Known] = {}
 _MAX_BY_FORM = 4096
 
 
@@ -154,6 +157,16 @@ def plan_for(roots: Sequence[Node]) -> tuple[Plan, list[Any], Resize | None]:
     map from the plan's sizes to these roots' (None when they are the same)."""
     found, leaves, resize = lookup(roots)
     return found, [leaf.attrs[0] for leaf in leaves], resize
+
+
+def known(root: Node, settings: config.Config) -> Known | None:
+    """The fast path's entry for a graph of one root, None when its form has none yet
+    (not counted: the caller counts the hit when it uses the entry)."""
+    return _BY_FORM.get(_single_key(root, settings)) if root.form is not None else None
+
+
+def _single_key(root: Node, settings: config.Config) -> tuple[Any, ...]:
+    return (root.form, settings.fuse, settings.checks)
 
 
 def lookup(roots: Sequence[Node]) -> tuple[Plan, list[Node], Resize | None]:
@@ -180,7 +193,7 @@ def lookup(roots: Sequence[Node]) -> tuple[Plan, list[Node], Resize | None]:
         position = {id(leaf): k for k, leaf in enumerate(leaves)}
         if len(_BY_FORM) >= _MAX_BY_FORM:
             _BY_FORM.clear()
-        _BY_FORM[form_key] = _Known(found, resize, tuple([position[id(leaf)] for leaf in slot_leaves]))
+        _BY_FORM[form_key] = Known(found, resize, tuple([position[id(leaf)] for leaf in slot_leaves]))
     return found, slot_leaves, resize
 
 
@@ -192,7 +205,7 @@ def _form_key(roots: Sequence[Node]) -> tuple[tuple[Any, ...] | None, tuple[Node
         (root,) = roots
         if root.form is None:
             return None, ()
-        return (root.form, settings.fuse, settings.checks), root.leaves  # type: ignore[return-value]
+        return _single_key(root, settings), root.leaves  # type: ignore[return-value]
     known: dict[Node, int] = {}
     parts: list[Any] = [settings.fuse, settings.checks]
     for root in roots:
