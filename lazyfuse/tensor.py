@@ -14,6 +14,7 @@ from lazyfuse import config
 from lazyfuse.errors import DTypeError, LazyfuseError
 from lazyfuse.graph import build
 from lazyfuse.graph.explain import format_fusion, format_graph
+from lazyfuse.graph.kernels import viewed_node
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.graph.passes import PIPELINE
@@ -393,7 +394,7 @@ def _runs_as(call: Any) -> str:
     products go to BLAS (see execute.uses_blas and runtime/blas.py)."""
     if not execute.uses_blas(call.spec):
         return ""
-    a, b = (chain[-1] if chain else base for base, chain, _ in call.loads)
+    a, b = (viewed_node(base, chain) for base, chain, _ in call.loads)
     dtypes = (a.dtype, b.dtype, call.outputs[0].dtype)
     return f" (runs as BLAS, by the rule for float products: {blas.choice(a.shape, b.shape, dtypes)})"
 

@@ -124,6 +124,11 @@ class KernelCall:
     kernels: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
 
+def viewed_node(base: Node, chain: tuple[Node, ...]) -> Node:
+    """The node a load reads: its stored ``base`` seen through its ``chain`` of views."""
+    return chain[-1] if chain else base
+
+
 class _Builder:
     """Walks one group's members in order, naming every value it reads or computes."""
 

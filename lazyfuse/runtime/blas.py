@@ -33,6 +33,7 @@ from lazyfuse import config
 PRODUCTS_PER_THREAD = 4  # measured on 2 threads: 2 per thread 0.93x NumPy, 4 about 1.04x, 32 1.4x
 SMALL_MATRIX_PATH = 100**3  # OpenBLAS's interface/gemm_batch.c takes its small-matrix kernels at or below
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enums
+Order = tuple[int, int]  # how BLAS reads an operand's matrices: (transpose flag, leading dimension)
 _FUNCTIONS: dict[np.dtype, str] = {
     np.dtype(np.float64): "scipy_cblas_dgemm_batch64_",
     np.dtype(np.float32): "scipy_cblas_sgemm_batch64_",
@@ -45,24 +46,27 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """``np.matmul(a, b, out=out)`` for float operands of one dtype, with IEEE results
     and no warnings, as the generated kernels give; stacks that :func:`batched`
     accepts go to OpenBLAS's batched GEMM."""
-    function = batched(a, b, out)
-    if function is not None:
-        _call(function, a, b, out)
+    found = batched(a, b, out)
+    if found is not None:
+        _call(*found, a, b, out)
         return
     with np.errstate(all="ignore"):
         np.matmul(a, b, out=out)
 
 
-def batched(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Any:
-    """The batched GEMM that computes ``a @ b`` into ``out``, or None where the rule
-    (see the module's docstring) says ``np.matmul``."""
+def batched(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> tuple[Any, Order, Order] | None:
+    """The batched GEMM that computes ``a @ b`` into ``out`` and how it reads a and b
+    (see :func:`_order`), or None where the rule (see the module's docstring) says
+    ``np.matmul``."""
     if a.ndim != 3 or b.ndim != 3 or out.ndim != 3 or not out.flags.c_contiguous:
         return None
     if not (a.flags.aligned and b.flags.aligned and out.flags.aligned):
         return None  # np.matmul copies unaligned operands; BLAS would get the raw pointer
-    if _order(a) is None or _order(b) is None:
+    a_order, b_order = _order(a), _order(b)
+    function = _for_shapes(a.shape, b.shape, (a.dtype, b.dtype, out.dtype))
+    if a_order is None or b_order is None or function is None:
         return None
-    return _for_shapes(a.shape, b.shape, (a.dtype, b.dtype, out.dtype))
+    return function, a_order, b_order
 
 
 def choice(a_shape: tuple[int, ...], b_shape: tuple[int, ...], dtypes: tuple[np.dtype, ...]) -> str:
@@ -99,7 +103,7 @@ def available() -> bool:
     return bool(_loaded()[0])
 
 
-def _order(x: np.ndarray) -> tuple[int, int] | None:
+def _order(x: np.ndarray) -> Order | None:
     """(CBLAS transpose flag, leading dimension) of each matrix of ``x``, read in place,
     or None when neither axis has a unit stride."""
     size = x.itemsize
@@ -114,12 +118,14 @@ def _order(x: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-def _call(function: Any, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+def _call(
+    function: Any, a_order: Order, b_order: Order, a: np.ndarray, b: np.ndarray, out: np.ndarray
+) -> None:
     """One group of ``len(out)`` products. ctypes passes addresses: every array they
     point into is a local here, alive until the call returns."""
     count, m, k = a.shape
     n = b.shape[2]
-    (trans_a, lda), (trans_b, ldb) = _order(a), _order(b)  # type: ignore[misc]
+    (trans_a, lda), (trans_b, ldb) = a_order, b_order
     index = np.arange(count, dtype=np.int64)
     starts = [x.ctypes.data + index * x.strides[0] for x in (a, b, out)]  # each product's first element
     ints = np.array([m, n, k, lda, ldb, n, count], np.int64)
@@ -187,7 +193,7 @@ def _agrees(functions: dict[np.dtype, Any]) -> bool:
         a = rng.standard_normal((3, side, side)).astype(dtype)
         b = rng.standard_normal((3, side, side)).astype(dtype).transpose(0, 2, 1)
         out = np.empty((3, side, side), dtype)
-        _call(function, a, b, out)
+        _call(function, _order(a), _order(b), a, b, out)  # type: ignore[arg-type]
         tolerance = 1e-4 if dtype == np.float32 else 1e-10
         if not np.allclose(out, np.matmul(a, b), rtol=tolerance, atol=tolerance * side):
             return False

@@ -319,7 +319,7 @@ class _Run:
         spec = call.spec
         key = (base, chain, inner, call.permutation, call.kept, spec.kind, spec.n_outer, spec.n_inner)
         if key not in self.copied:
-            self.copied[key] = self._arranged(call, base, chain[-1] if chain else base, inner)
+            self.copied[key] = self._arranged(call, base, kernels.viewed_node(base, chain), inner)
         return self.copied[key]
 
     def _arranged(self, call: kernels.KernelCall, base: Node, node: Node, inner: bool) -> Any:

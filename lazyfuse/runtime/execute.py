@@ -226,8 +226,13 @@ def _ready(known: plans.Known, settings: config.Config) -> _Ready | bool | None:
 
 def _flat_kernel(direct: _Direct, shape: tuple[int, ...], settings: config.Config) -> CompiledKernel | None:
     """The compiled flat kernel a direct call over ``shape`` runs (None: not compiled yet)."""
-    parallel = settings.parallel and math.prod(shape) >= settings.serial_below
-    return direct.call.kernels.get(("C", parallel, settings.math, ()))
+    return direct.call.kernels.get(("C", _runs_parallel(math.prod(shape), settings), settings.math, ()))
+
+
+def _runs_parallel(size: int, settings: config.Config) -> bool:
+    """Whether a kernel whose loops cover ``size`` elements runs its parallel variant:
+    below ``serial_below`` (measured: about 16k), starting threads costs more."""
+    return settings.parallel and size >= settings.serial_below
 
 
 def _run_direct(direct: _Direct, values: list[Any], resize: plans.Resize | None) -> np.ndarray | None:
@@ -321,7 +326,8 @@ def _call(
         row = ELEMENTWISE[node.op]
         assert row.precondition is not None
         row.precondition(node.attrs[0], _viewed(operand, stored, values, resize))
-    arrays = [_viewed(chain[-1] if chain else base, stored, values, resize) for base, chain, _ in call.loads]
+    viewed = [kernels.viewed_node(base, chain) for base, chain, _ in call.loads]
+    arrays = [_viewed(node, stored, values, resize) for node in viewed]
     params = [p.dtype.type(values[p.attrs[0].index]) for p in call.params]
     donated = _donated(step, stored, resize) if step.donors else ()
     if donated:
@@ -347,7 +353,7 @@ def _call(
     donated = donated if variant == "C" or isinstance(variant, tuple) else ()
     if donated:  # read from the output's array
         arrays = [a for k, a in enumerate(arrays) if k not in donated]
-    parallel = opts.parallel and math.prod(extents) >= settings.serial_below  # measured: ~16k
+    parallel = _runs_parallel(math.prod(extents), settings)
     if step.after_blas and parallel:
         parallel = numba.get_num_threads() > _SERIAL_AFTER_BLAS_THREADS
     kernel = call.kernels.get((variant, parallel, opts.math, donated))
