@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -28,17 +29,26 @@ def interleaved_medians(
     """Median times of each of ``fns``, run in turns (one call of each per round) after a
     warm-up call each: on a machine whose speed drifts (a shared VM), every contender
     sees the same drift, so their ratios hold where separate medians would not.
-    ``budget``: seconds per contender, as in :func:`median_seconds`."""
+    ``budget``: seconds per contender, as in :func:`median_seconds`.
+
+    Note: each round runs them in a new random order (seeded), so each follows every
+    other as often. A contender pays for what the one before it left: after a
+    single-threaded one, the idle core's thread must wake (a parallel kernel over 100k
+    float64 took 175 us right after another, 260 us after 1 ms of one thread's work and
+    470 us after 10 ms), so in a fixed order the one after NumPy paid 190 us more."""
     for fn in fns:
         fn()
     times: list[list[float]] = [[] for _ in fns]
+    order = list(range(len(fns)))
+    shuffle = random.Random(0).shuffle
     started = time.perf_counter()
     rounds = 0
     while rounds < repeats or (time.perf_counter() - started < budget * len(fns) and rounds < most):
-        for fn, spent in zip(fns, times, strict=True):
+        shuffle(order)
+        for turn in order:
             before = time.perf_counter()
-            fn()
-            spent.append(time.perf_counter() - before)
+            fns[turn]()
+            times[turn].append(time.perf_counter() - before)
         rounds += 1
     return [statistics.median(spent) for spent in times]
 
