@@ -26,7 +26,7 @@ from lazyfuse.runtime import cuda_execute, execute, plans
 from lazyfuse.tensor import PYTHON_SCALARS, Tensor, asarray, compute, target_of
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Trace:
     """One signature's plan: for each slot, the argument that fills it (an index) or the
     value the function itself put there (a constant it read or wrote)."""
@@ -36,6 +36,7 @@ class _Trace:
     resize: plans.Resize | None
     target: str
     single: bool  # the function returned one tensor, not a tuple
+    ready: Any = None  # the CPU's ready call of a direct plan (execute.run_direct)
 
 
 def jit(fn: Callable[..., Any] | None = None, *, target: str | None = None) -> Any:
@@ -63,8 +64,10 @@ def jit(fn: Callable[..., Any] | None = None, *, target: str | None = None) -> A
                 traces.setdefault(key, made)
             return first[0] if made.single else first
         values = [args[k] if k >= 0 else constant for k, constant in found.slots]
-        run = cuda_execute.run_plan if found.target == "cuda" else execute.run_plan
-        results = run(found.plan, values, found.resize)
+        if found.target == "cuda":
+            results = cuda_execute.run_plan(found.plan, values, found.resize)
+        else:
+            results = execute.run_plan(found.plan, values, found.resize, held=found)
         return results[0] if found.single else tuple(results)
 
     traced.traces = traces  # type: ignore[attr-defined]  # one per signature seen

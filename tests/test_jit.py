@@ -28,6 +28,42 @@ def test_new_arrays_reuse_the_trace_and_match_numpy():
     assert len(calls) == 1 and len(step.traces) == 1
 
 
+def test_a_trace_of_one_elementwise_kernel_keeps_its_ready_call(monkeypatch):
+    """After the first calls, a trace whose plan is one elementwise kernel calls that
+    kernel without the general path (execute._call); a strided array or a change of
+    settings takes the general path, with NumPy's answers."""
+    from lazyfuse.runtime import execute
+
+    @lf.jit
+    def step(a, b):
+        return lf.sigmoid(a * 2.0 - b)
+
+    def expected(a, b):
+        return 1 / (1 + np.exp(-(a * 2.0 - b)))
+
+    a, b = _arrays((6, 7), (6, 7), seed=5)
+    step(a, b)  # traces and compiles
+    step(a, b)  # makes the ready call
+    (trace,) = step.traces.values()
+    assert trace.ready
+    general = []
+    original = execute._call
+    monkeypatch.setattr(execute, "_call", lambda *args: general.append(1) or original(*args))
+    for seed in range(3):
+        x, y = _arrays((6, 7), (6, 7), seed=seed)
+        np.testing.assert_allclose(step(x, y), expected(x, y), rtol=1e-12)
+    assert not general
+    np.testing.assert_allclose(step(a[:, ::-1], b), expected(a[:, ::-1], b), rtol=1e-12)
+    assert general  # a strided array: same signature, general path
+    general.clear()
+    with lf.config.override(math="libm"):  # the ready call's kernel is the fast-math one
+        np.testing.assert_allclose(step(a, b), expected(a, b), rtol=1e-12)
+    assert general
+    general.clear()
+    np.testing.assert_allclose(step(b, a), expected(b, a), rtol=1e-12)
+    assert not general and len(step.traces) == 1
+
+
 def test_a_new_shape_or_dtype_traces_again_without_compiling():
     @lf.jit
     def centred(x):

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numba
 import numpy as np
@@ -110,16 +110,19 @@ def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray
 
 
 def run_plan(
-    found: plans.Plan, values: list[Any], resize: plans.Resize | None, out: np.ndarray | None = None
+    found: plans.Plan,
+    values: list[Any],
+    resize: plans.Resize | None,
+    out: np.ndarray | None = None,
+    held: Any = None,
 ) -> list[np.ndarray]:
     """Run a plan with ``values`` in its slots and ``resize`` from its sizes (see
-    :func:`plans.plan_for`): what :func:`run` does once it has found the plan."""
+    :func:`plans.plan_for`): what :func:`run` does once it has found the plan.
+    ``held``: where a direct plan's ready call is kept (see :func:`run_direct`)."""
     if out is None:
-        direct = _direct(found)
-        if direct is not None:
-            result = _run_direct(direct, values, resize)
-            if result is not None:
-                return [result]
+        result = run_direct(found, values, resize, held)
+        if result is not None:
+            return [result]
     if not all([type(v) in _HOST_VALUES for v in values]):
         values = [v.copy_to_host() if build.is_device_array(v) else v for v in values]
     settings = config.get()
@@ -168,89 +171,86 @@ def _direct_call(found: plans.Plan) -> _Direct | None:
 
 
 @dataclass(frozen=True)
-class _Ready:
-    """A direct plan made ready for one form of graph (exact shapes) under one settings
-    object: its compiled flat kernel, the output's shape, and where the kernel's arrays
-    and scalars are among the graph's leaves (in their form order)."""
+class Ready:
+    """A direct plan made ready for one set of sizes under one settings object: its
+    compiled flat kernel, the result's shape, and the value slots of the kernel's arrays
+    and scalars. Kept where a call can find it again without deciding any of it: on the
+    plan cache's entry for a form (plans.Known) and on an ``lf.jit`` trace."""
 
     settings: config.Config
     function: Any
-    inputs: tuple[int, ...]  # the leaf of each load
-    params: tuple[tuple[int, type], ...]  # each parameter's leaf and scalar type
+    inputs: tuple[int, ...]  # the value slot of each load
+    params: tuple[tuple[int, type], ...]  # each parameter's value slot and scalar type
     shape: tuple[int, ...]
     dtype: np.dtype
 
+    def run(self, values: list[Any]) -> np.ndarray | None:
+        """The result for ``values`` in the plan's slots; None unless every array the
+        kernel reads is a C-contiguous NumPy array."""
+        arrays = [values[k] for k in self.inputs]
+        if not all([type(a) is np.ndarray and a.flags.c_contiguous for a in arrays]):
+            return None
+        params = [kind(values[k]) for k, kind in self.params]
+        return _launch(self.function, arrays, params, self.shape, self.dtype)
+
 
 def run_ready(root: Node) -> np.ndarray | None:
-    """The value of ``root`` computed by its form's ready call (see :func:`_ready`): the
-    fast path of an expression whose form was computed before, where the plan cache's
-    entry already knows the kernel and the output's shape. None when the general path
-    must run (a new form, a plan with no direct call, inputs not C-contiguous NumPy)."""
-    settings = config.get()
-    known = plans.known(root, settings)
-    if known is None:
-        return None
-    ready = known.ready
-    if ready is None or (ready and ready.settings is not settings):
-        ready = _ready(known, settings)
-        if ready is None:
-            return None
-        known.ready = ready
-    if not ready:
+    """The value of ``root`` by its form's ready call: the fast path of an expression
+    whose form was computed before, when its plan is one elementwise kernel (a cached
+    4-op expression at 1k elements: 7 us here, 3 of them the kernel). None when the
+    general path must run (a new form, another kind of plan, views or strided inputs)."""
+    known = plans.known(root, config.get())
+    if known is None or known.ready is False:
         return None
     leaves = root.leaves
     assert leaves is not None  # a root with a form has its leaves
-    arrays = [leaves[k].attrs[0] for k in ready.inputs]
-    if not all([type(a) is np.ndarray and a.flags.c_contiguous for a in arrays]):
-        return None
-    params = [kind(leaves[k].attrs[0]) for k, kind in ready.params]
-    plans.STATS["hits"] += 1
-    return _launch(ready.function, arrays, params, ready.shape, ready.dtype)
+    result = run_direct(known.plan, [leaves[k].attrs[0] for k in known.slots], known.resize, known)
+    if result is not None:
+        plans.STATS["hits"] += 1
+    return result
 
 
-def _ready(known: plans.Known, settings: config.Config) -> _Ready | bool | None:
-    """``known``'s ready call; False when its plan has no direct call, None when it
-    cannot be made now (debug output on, an empty result, the kernel not compiled yet)."""
-    direct = _direct(known.plan)
+def run_direct(
+    found: plans.Plan, values: list[Any], resize: plans.Resize | None, held: Any = None
+) -> np.ndarray | None:
+    """The result of a direct plan, computed by its flat kernel when every input is a
+    C-contiguous NumPy array and an earlier call compiled that kernel: what :func:`_call`
+    would do, without its bookkeeping. ``held``: an object whose ``ready`` attribute
+    keeps the :class:`Ready` call for these sizes (remade when the settings change;
+    False when the plan has no direct call). None when the general path must run."""
+    settings = config.get()
+    ready = held.ready if held is not None else None
+    if ready is None or (ready and ready.settings is not settings):
+        ready = _ready(found, resize, settings)
+        if ready is None:
+            return None
+        if held is not None:
+            held.ready = ready
+    return ready.run(values) if ready else None
+
+
+def _ready(
+    found: plans.Plan, resize: plans.Resize | None, settings: config.Config
+) -> Ready | Literal[False] | None:
+    """``found``'s ready call for these sizes; False when the plan has no direct call, None
+    when it cannot be made now (debug output on, an empty result, the kernel not compiled
+    yet: the general path compiles it)."""
+    direct = _direct(found)
     if direct is None:
         return False
     (root,) = direct.call.outputs
-    shape = known.resize(root.shape) if known.resize else root.shape
-    kernel = _flat_kernel(direct, shape, settings)
+    shape = resize(root.shape) if resize else root.shape
+    parallel = _runs_parallel(math.prod(shape), settings)
+    kernel = direct.call.kernels.get(("C", parallel, settings.math, ()))
     if settings.debug or kernel is None or not math.prod(shape):
         return None
-    inputs = tuple([known.slots[k] for k in direct.inputs])
-    params = tuple([(known.slots[k], kind) for k, kind in direct.params])
-    return _Ready(settings, kernel.function, inputs, params, shape, root.dtype)
-
-
-def _flat_kernel(direct: _Direct, shape: tuple[int, ...], settings: config.Config) -> CompiledKernel | None:
-    """The compiled flat kernel a direct call over ``shape`` runs (None: not compiled yet)."""
-    return direct.call.kernels.get(("C", _runs_parallel(math.prod(shape), settings), settings.math, ()))
+    return Ready(settings, kernel.function, direct.inputs, direct.params, shape, root.dtype)
 
 
 def _runs_parallel(size: int, settings: config.Config) -> bool:
     """Whether a kernel whose loops cover ``size`` elements runs its parallel variant:
     below ``serial_below`` (measured: about 16k), starting threads costs more."""
     return settings.parallel and size >= settings.serial_below
-
-
-def _run_direct(direct: _Direct, values: list[Any], resize: plans.Resize | None) -> np.ndarray | None:
-    """The result of a direct plan, computed by its flat kernel when every input is a
-    C-contiguous NumPy array and an earlier call compiled that kernel: what :func:`_call`
-    would do, without its bookkeeping (a cached 4-op expression at 1k elements: 19 ->
-    7 us). None when the general path must run."""
-    settings = config.get()
-    arrays = [values[k] for k in direct.inputs]
-    if settings.debug or not all([type(a) is np.ndarray and a.flags.c_contiguous for a in arrays]):
-        return None
-    (root,) = direct.call.outputs
-    shape = resize(root.shape) if resize else root.shape
-    kernel = _flat_kernel(direct, shape, settings)
-    if kernel is None or not math.prod(shape):
-        return None
-    params = [kind(values[k]) for k, kind in direct.params]
-    return _launch(kernel.function, arrays, params, shape, root.dtype)
 
 
 def _launch(
