@@ -63,10 +63,10 @@ def batched(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> tuple[Any, Order, 
     if not (a.flags.aligned and b.flags.aligned and out.flags.aligned):
         return None  # np.matmul copies unaligned operands; BLAS would get the raw pointer
     a_order, b_order = _order(a), _order(b)
-    function = _for_shapes(a.shape, b.shape, (a.dtype, b.dtype, out.dtype))
-    if a_order is None or b_order is None or function is None:
+    if a_order is None or b_order is None:
         return None
-    return function, a_order, b_order
+    function = _for_shapes(a.shape, b.shape, (a.dtype, b.dtype, out.dtype))
+    return None if function is None else (function, a_order, b_order)
 
 
 def choice(a_shape: tuple[int, ...], b_shape: tuple[int, ...], dtypes: tuple[np.dtype, ...]) -> str:
