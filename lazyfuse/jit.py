@@ -11,6 +11,7 @@ with the new arrays and runs the kernels.
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ class _Trace:
     resize: plans.Resize | None
     target: str
     single: bool  # the function returned one tensor, not a tuple
-    ready: Any = None  # the CPU's ready call of a direct plan (execute.run_direct)
+    ready: Any = None  # the CPU's ready call of a direct plan: None, False or execute.Ready (see run_direct)
 
 
 def jit(fn: Callable[..., Any] | None = None, *, target: str | None = None) -> Any:
@@ -84,7 +85,7 @@ def _signature(fn: Callable[..., Any], args: Sequence[Any], target: str | None) 
         if kind is np.ndarray:
             parts.append((arg.dtype, arg.shape, first.setdefault(id(arg), k)))
         elif kind in PYTHON_SCALARS or isinstance(arg, np.generic):
-            parts.append((kind, arg))
+            parts.append(_scalar_part(arg))
         elif kind is Tensor and arg.node.op is Op.INPUT:
             raise TypeError(
                 f"lf.jit: {_name(fn)} argument {k} is an lf.asarray tensor; pass the array itself"
@@ -99,12 +100,34 @@ def _signature(fn: Callable[..., Any], args: Sequence[Any], target: str | None) 
     return tuple(parts)
 
 
+def _scalar_part(value: Any) -> tuple[Any, ...]:
+    """A scalar argument's part of a signature: its type and value, where -0.0 is not 0.0
+    (they divide to -inf and inf) and a NaN is equal to itself (or every call with a NaN
+    would trace again)."""
+    kind = type(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return (kind, "nan") if number != number else (kind, number, math.copysign(1.0, number))
+    return (kind, value)
+
+
 def _trace(
     fn: Callable[..., Any], args: Sequence[Any], target: str | None
 ) -> tuple[_Trace, tuple[np.ndarray, ...]]:
     """Run ``fn`` on tensors of ``args``, compute what it returns (as ``compute()`` does:
-    checked, verified, planned) and keep the plan and where each slot's value comes from."""
-    inputs = [asarray(a) if type(a) is np.ndarray else a for a in args]
+    checked, verified, planned) and keep the plan and where each slot's value comes from.
+
+    Note: each array argument is traced as a view of itself, one per distinct array, so
+    that its node is not the node of the same array read as a constant inside ``fn``
+    (nodes are hash-consed: ``lf.asarray(C)`` in ``fn`` and an argument ``C`` would be one
+    leaf, and a later call would put its argument where the constant C belongs)."""
+    views: dict[int, np.ndarray] = {}
+    originals: dict[int, np.ndarray] = {}
+    for a in args:
+        if type(a) is np.ndarray and id(a) not in views:
+            views[id(a)] = view = a.view()
+            originals[id(view)] = a
+    inputs = [asarray(views[id(a)]) if type(a) is np.ndarray else a for a in args]
     returned = fn(*inputs)
     single = isinstance(returned, Tensor)
     outputs = [returned] if single else list(returned) if isinstance(returned, (tuple, list)) else None
@@ -115,7 +138,7 @@ def _trace(
         )
     roots = [t.node for t in outputs]
     chosen = target_of(target)
-    results = compute(*outputs, target=chosen)
+    results = tuple(originals.get(id(r), r) for r in compute(*outputs, target=chosen))  # an argument itself
     found, leaves, resize = plans.lookup(roots)
     argument = {id(t.node): k for k, t in enumerate(inputs) if isinstance(t, Tensor)}
     slots = tuple(_slot(leaf, argument) for leaf in leaves)

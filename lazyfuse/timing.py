@@ -32,7 +32,7 @@ def interleaved_medians(
     ``budget``: seconds per contender, as in :func:`median_seconds`.
 
     Note: each round runs them in a new random order (seeded), so each follows every
-    other as often. A contender pays for what the one before it left: after a
+    other about as often. A contender pays for what the one before it left: after a
     single-threaded one, the idle core's thread must wake (a parallel kernel over 100k
     float64 took 175 us right after another, 260 us after 1 ms of one thread's work and
     470 us after 10 ms): in a fixed order, bench_dispatch's Numba loop, after NumPy's,

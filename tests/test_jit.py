@@ -117,6 +117,44 @@ def test_constants_the_function_reads_are_fixed_at_trace_time_but_arrays_are_rea
     np.testing.assert_array_equal(weighted(np.arange(4.0) + 1), (np.arange(4.0) + 1) * 2.0)
 
 
+def test_an_argument_that_is_also_a_constant_of_the_function_stays_apart_from_it():
+    """Tracing with the very array the function reads as a constant must not make the
+    constant an argument (nodes are hash-consed: both are one input node otherwise)."""
+    constant = np.arange(4.0)
+
+    @lf.jit
+    def shifted(x):
+        return x + lf.asarray(constant)
+
+    np.testing.assert_array_equal(shifted(constant), constant + constant)
+    other = np.full(4, 10.0)
+    np.testing.assert_array_equal(shifted(other), other + constant)
+
+    @lf.jit
+    def identity(x):
+        return x
+
+    assert identity(other) is other and identity(other) is other  # as compute() of an input
+
+
+def test_negative_zero_and_nan_scalars_have_their_own_signature():
+    """-0.0 == 0.0 and nan != nan: the signature keeps -0.0 apart (x / -0.0 is -inf) and
+    traces a NaN once."""
+    x = np.arange(1.0, 4.0)
+
+    @lf.jit
+    def divided(x, s):
+        return x / s
+
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(divided(x, 0.0), x / 0.0)
+        np.testing.assert_array_equal(divided(x, -0.0), x / -0.0)
+        np.testing.assert_array_equal(divided(x, np.float32(-0.0)), x / np.float32(-0.0))
+    for _ in range(3):
+        np.testing.assert_array_equal(divided(x, float("nan")), x / float("nan"))
+    assert len(divided.traces) == 4  # 0.0, -0.0, float32 -0.0, nan
+
+
 def test_several_outputs_and_reductions():
     @lf.jit
     def stats(x):

@@ -116,8 +116,9 @@ def elementwise(op: Op, *operands: Operand) -> Node:
 
 
 _WEAK_KINDS: dict[type, dtypes.DTypeLike] = {bool: _BOOL, int: int, float: float}
-# Note: (op, operand dtypes or Python scalar types) -> (attrs, output dtype), or None for
-# an op with preconditions: one dict lookup for the dtype rule of every op a user writes.
+# Note: (op, operand dtypes or Python scalar types) -> (attrs, output dtype), or None where
+# the general path must run (an op with preconditions or of another arity, an operand of
+# another type): one dict lookup for the dtype rule of every op a user writes.
 _FAST_RULES: dict[tuple[Any, ...], tuple[tuple[Any, ...], np.dtype] | None] = {}
 _UNKNOWN: Any = object()
 

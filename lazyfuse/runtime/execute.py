@@ -98,15 +98,16 @@ _HOST_VALUES = frozenset({np.ndarray, float, int, bool})
 def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray]:
     """Compute ``roots``; stored intermediates are dropped after their last use. With
     ``out`` (one root), the kernel that computes the root writes into it."""
-    if out is None and len(roots) == 1:
-        result = run_ready(roots[0])
+    known = plans.known(roots[0], config.get()) if out is None and len(roots) == 1 else None
+    if known is not None:
+        result = run_known(roots[0], known)
         if result is not None:
             return [result]
-    found, values, resize = plans.plan_for(roots)
+    found, values, resize = plans.plan_for(roots)  # a known form finds ``known`` again
     if config.get().debug >= 2:
         shown = found if resize is None else plans.fresh_plan(roots)
         _report_plan(shown.roots, shown.grouped)
-    return run_plan(found, values, resize, out)
+    return run_plan(found, values, resize, out, held=known)
 
 
 def run_plan(
@@ -194,13 +195,13 @@ class Ready:
         return _launch(self.function, arrays, params, self.shape, self.dtype)
 
 
-def run_ready(root: Node) -> np.ndarray | None:
-    """The value of ``root`` by its form's ready call: the fast path of an expression
-    whose form was computed before, when its plan is one elementwise kernel (a cached
-    4-op expression at 1k elements: 7 us here, 3 of them the kernel). None when the
-    general path must run (a new form, another kind of plan, views or strided inputs)."""
-    known = plans.known(root, config.get())
-    if known is None or known.ready is False:
+def run_known(root: Node, known: plans.Known) -> np.ndarray | None:
+    """The value of ``root`` by the ready call of its form's entry ``known``: the fast
+    path of an expression whose form was computed before, when its plan is one
+    elementwise kernel (a cached 4-op expression at 1k elements: 7 us here, 3 of them the
+    kernel). None when the general path must run (another kind of plan, views or strided
+    inputs, a kernel not compiled yet)."""
+    if known.ready is False:
         return None
     leaves = root.leaves
     assert leaves is not None  # a root with a form has its leaves
@@ -216,8 +217,9 @@ def run_direct(
     """The result of a direct plan, computed by its flat kernel when every input is a
     C-contiguous NumPy array and an earlier call compiled that kernel: what :func:`_call`
     would do, without its bookkeeping. ``held``: an object whose ``ready`` attribute
-    keeps the :class:`Ready` call for these sizes (remade when the settings change;
-    False when the plan has no direct call). None when the general path must run."""
+    keeps the :class:`Ready` call for these sizes: None until one is made, False when the
+    plan has no direct call, else the call (made again when the settings change). None
+    when the general path must run."""
     settings = config.get()
     ready = held.ready if held is not None else None
     if ready is None or (ready and ready.settings is not settings):
@@ -240,9 +242,9 @@ def _ready(
         return False
     (root,) = direct.call.outputs
     shape = resize(root.shape) if resize else root.shape
-    parallel = _runs_parallel(math.prod(shape), settings)
-    kernel = direct.call.kernels.get(("C", parallel, settings.math, ()))
-    if settings.debug or kernel is None or not math.prod(shape):
+    size = math.prod(shape)
+    kernel = direct.call.kernels.get(("C", _runs_parallel(size, settings), settings.math, ()))
+    if settings.debug or kernel is None or not size:
         return None
     return Ready(settings, kernel.function, direct.inputs, direct.params, shape, root.dtype)
 

@@ -2,7 +2,7 @@
 
 Every public function (``exp_f64``, ``exp_f32``, ..., ``pow_f64(x, y)``, ``pow_f32(x, y)``
 and ``FUNCTIONS``, keyed by ``(name, "f64" | "f32")``) is
-``@njit(inline="always", error_model="numpy", cache=True)`` with no C library call on its
+``@njit(inline="always", error_model="numpy")`` with no C library call on its
 hot path and no data-dependent branch: special cases are conditional expressions (LLVM
 ``select``), 2^k is built from integer bits and exponents are read from them (one
 ``bitcast`` intrinsic per direction and dtype); conversions between int64 and floats go

@@ -136,7 +136,8 @@ def _moves_unit_axes(node: Node) -> bool:
 class Known:
     """A plan found for one form of a graph: the plan, its resize, the position among
     the graph's leaves (in their form order) of each slot's leaf, and the runtime's
-    call made ready for that form (``execute.Ready``; False when the plan has none)."""
+    call made ready for that form: None until it is made, False when the plan has no
+    direct call (see ``execute.run_direct``), else an ``execute.Ready``."""
 
     __slots__ = ("plan", "ready", "resize", "slots")
 
