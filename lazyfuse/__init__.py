@@ -2,6 +2,7 @@
 
 from lazyfuse.errors import (
     AxisError,
+    AxisTypeError,
     DomainError,
     DTypeError,
     LazyfuseError,
@@ -67,6 +68,7 @@ from lazyfuse.version import __version__
 
 __all__ = [
     "AxisError",
+    "AxisTypeError",
     "DTypeError",
     "DomainError",
     "KernelCompileError",

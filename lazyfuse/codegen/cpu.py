@@ -163,6 +163,15 @@ def identity(op: Op, dtype: np.dtype) -> str:
     )
 
 
+def element(acc: Accumulate) -> str:
+    """The value folded into ``acc``: cast to the accumulator's dtype for a built-in
+    reduction; a user fold (lf.reduce) gets the element as it is, as the reference
+    interpreter does (its accumulator's dtype is what Numba infers for ``fn(start, x)``)."""
+    if acc.op is Op.REDUCE:
+        return acc.value
+    return cast(acc.value, acc.value_dtype, acc.dtype)
+
+
 def combine(acc: Accumulate, left: str, right: str) -> str:
     if acc.op is Op.REDUCE:
         return f"{acc.fn}({left}, {right})"
@@ -267,9 +276,8 @@ class _LoopKernel(ScalarCode):
                     loops.enter_context(self._loop(var, f"n{d}", parallel=False))
                 for acc in spec.accumulates:
                     self._compute(acc.value, inner=True)
-                    value = cast(acc.value, acc.value_dtype, acc.dtype)
                     slot = f"{partial[acc.target]}[{cell}]"
-                    body.line(f"{slot} = {combine(acc, slot, value)}")
+                    body.line(f"{slot} = {combine(acc, slot, element(acc))}")
         with ExitStack() as loops:
             for d, var in enumerate(self.outer):
                 loops.enter_context(self._loop(var, f"n{d}", parallel=d == 0))
@@ -402,9 +410,8 @@ class _LoopKernel(ScalarCode):
         """Fold each value into its accumulator (or into the slot ``into`` names)."""
         for acc in accumulates:
             self._compute(acc.value, inner=True)
-            value = cast(acc.value, acc.value_dtype, acc.dtype)
             slot = into[acc.target] if into else acc.target
-            self.body.line(f"{slot} = {combine(acc, slot, value)}")
+            self.body.line(f"{slot} = {combine(acc, slot, element(acc))}")
 
     def _start(self, acc: Accumulate) -> str:
         return acc.start if acc.start is not None else identity(acc.op, acc.dtype)

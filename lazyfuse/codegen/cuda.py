@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from lazyfuse.codegen import cpu_helpers
-from lazyfuse.codegen.cpu import ScalarCode, cast, combine, expression, header, identity, numpy_type
+from lazyfuse.codegen.cpu import ScalarCode, cast, combine, element, expression, header, identity, numpy_type
 from lazyfuse.codegen.source import SourceBuilder
 from lazyfuse.graph.kernels import Accumulate, KernelSpec, Load
 from lazyfuse.graph.ops import Op
@@ -147,8 +147,7 @@ class _Elementwise:
                 scalar = _Scalar(self.spec, body, {False: "i0", True: "i0"})
                 for acc in sorted(self.spec.accumulates, key=lambda a: a.phase):  # over no axes: one step
                     scalar.compute(acc.value)
-                    value = cast(acc.value, acc.value_dtype, acc.dtype)
-                    body.line(f"{acc.target} = {combine(acc, _start(acc), value)}")
+                    body.line(f"{acc.target} = {combine(acc, _start(acc), element(acc))}")
                 for store in self.spec.stores:
                     scalar.compute(store.value)
                     body.line(f"{store.array}[i0] = {cast(store.value, store.value_dtype, store.dtype)}")
@@ -221,8 +220,7 @@ class _Rows:
         saved = set(self.scalar.emitted)
         for acc in accumulates:
             self.scalar.compute(acc.value)
-            value = cast(acc.value, acc.value_dtype, acc.dtype)
-            self.body.line(f"{acc.target} = {combine(acc, acc.target, value)}")
+            self.body.line(f"{acc.target} = {combine(acc, acc.target, element(acc))}")
         self.scalar.emitted = saved  # values of one element are not visible after its loop
 
     def _stores(self) -> None:

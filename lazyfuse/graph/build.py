@@ -16,7 +16,10 @@ from lazyfuse.graph import dtypes, shapes
 from lazyfuse.graph.node import Node, make
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op
 
-Operand = Node | dtypes.Scalar
+# Note: a NumPy scalar of a dtype lazyfuse lacks (np.int8(1)) is an operand as it is:
+# it is strong in the dtype rule, as in NumPy, and becomes a parameter of the loop dtype
+# (int32_tensor + np.int8(1) is int32); one of a supported dtype is a 0-d input.
+Operand = Node | dtypes.Scalar | np.generic
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,7 +63,7 @@ _INT64_RANGE = range(-(2**63), 2**63)
 _SCALAR = Op.SCALAR
 
 
-def scalar_node(value: dtypes.Scalar, dtype: np.dtype, name: str) -> Node:
+def scalar_node(value: dtypes.Scalar | np.generic, dtype: np.dtype, name: str) -> Node:
     """A run-time scalar parameter (never a literal in kernel source).
 
     Note: each scalar written is its own node, even when its value equals another's:
@@ -74,14 +77,14 @@ def scalar_node(value: dtypes.Scalar, dtype: np.dtype, name: str) -> Node:
         or (kind is bool and dtype is _BOOL)
         or (kind is int and dtype is _INT64 and value in _INT64_RANGE)
     )
-    converted = value if exact else dtypes.scalar_as(value, dtype, name)
+    converted = value if exact else dtypes.scalar_as(value, dtype, name)  # type: ignore[arg-type]
     occurrence = _Occurrence()
     key = (_SCALAR, (), ("occurrence", id(occurrence)), (), dtype)
     return Node(_SCALAR, (), (converted, occurrence), (), dtype, key)
 
 
 def _dtype_of(o: Operand) -> dtypes.DTypeLike:
-    return o.dtype if isinstance(o, Node) else dtypes.weak_type(o)
+    return o.dtype if isinstance(o, (Node, np.generic)) else dtypes.weak_type(o)
 
 
 def _operands(name: str, operands: Sequence[Operand], loop: Sequence[np.dtype]) -> tuple[Node, ...]:
@@ -218,6 +221,8 @@ def _shape_of(args: Sequence[Node]) -> tuple[int, ...]:
 def reduction(op: Op, x: Node, axis: Any, keepdims: bool) -> Node:
     """A built-in reduction over ``axis`` with NumPy's dtype rule and empty-axis rule."""
     row = REDUCTION[op]
+    if x.ndim == 0 and isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) and axis in (0, -1):
+        axis = ()  # Note: NumPy's ufunc reductions take axis 0 or -1 of a 0-d array as none
     axes = shapes.normalize_axes(row.name, axis, x.ndim)
     if row.refuses_empty and any(x.shape[a] == 0 for a in axes):
         raise ShapeError(
@@ -268,6 +273,7 @@ def matmul(a: Node, b: Node) -> Node:
     except TypeError as exc:
         raise DTypeError(f"matmul: {exc}") from exc
     batch = shapes.broadcast("matmul", a_shape[:-2], b_shape[:-2])
+    shapes.check_size("matmul", (*batch, a_shape[-2], b_shape[-1]), dtype.itemsize)
     a3 = broadcast_to(reshape(a, a_shape), (*batch, *a_shape[-2:]))
     b3 = broadcast_to(reshape(b, b_shape), (*batch, *b_shape[-2:]))
     product = make(Op.MATMUL, (a3, b3), ((a.dtype, b.dtype),), (*batch, a_shape[-2], b_shape[-1]), dtype)
@@ -302,8 +308,7 @@ def broadcast_to(x: Node, shape: Sequence[int]) -> Node:
             f"broadcast_to: cannot broadcast shape {x.shape} to {shape} (each axis, from the last, "
             f"must be 1 or equal to the target's)"
         )
-    if x.shape == shape:
-        return x
+    shapes.check_size("broadcast_to", shape, x.dtype.itemsize)
     lifted = reshape(x, (1,) * (len(shape) - x.ndim) + x.shape)
     if lifted.shape == shape:
         return lifted

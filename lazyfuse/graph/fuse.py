@@ -81,6 +81,13 @@ class Group:
     def is_outer_shape(self, shape: tuple[int, ...]) -> bool:
         return bool(self.reduced) and shape in (self.kept, self.kept_with_ones)
 
+    @property
+    def reduces(self) -> bool:
+        """Whether the kernel's domain is a reduction's. Note: not ``bool(reduced)``: a
+        reduction over no axes (``x.sum().sum()``: the second sums a 0-d value) has a
+        domain with no reduced axes, and another reduction must not take it over."""
+        return bool(self.reduced) or any(is_reduction(m) for m in self.members)
+
 
 @dataclass
 class Plan:
@@ -88,6 +95,10 @@ class Plan:
 
     groups: list[Group]
     decisions: list[tuple[Node, str]]
+
+
+def is_reduction(node: Node) -> bool:
+    return node.op in REDUCTION or node.op is Op.REDUCE
 
 
 def is_computing(node: Node) -> bool:
@@ -119,7 +130,7 @@ def can_fuse(producer: Node, chain: tuple[Node, ...], group: Group) -> Decision:
         return Decision(False, "matmul kernels take no fused producers yet")
     if producer.op is Op.MATMUL:
         return Decision(False, "matmul is its own kernel")
-    if producer.op in REDUCTION or producer.op is Op.REDUCE:
+    if is_reduction(producer):
         return _can_fuse_reduction(producer, chain, group)
     if producer.op in ELEMENTWISE or producer.op in (Op.MAP, Op.ZIP):
         return _can_fuse_elementwise(producer, chain, group)
@@ -182,7 +193,7 @@ def _row_domain(chain: tuple[Node, ...], group: Group) -> Group | None:
 
 def _can_fuse_reduction(producer: Node, chain: tuple[Node, ...], group: Group) -> Decision:
     shape, axes = _reduction_domain(producer)
-    if group.reduced:
+    if group.reduces:
         if (shape, axes) != (group.shape, group.reduced):
             return Decision(
                 False, f"reduces {shape} over {axes}; this kernel reduces {group.shape} over {group.reduced}"
@@ -244,7 +255,7 @@ def plan(roots: Sequence[Node]) -> Plan:
 def _new_group(node: Node) -> Group:
     if node.op is Op.MATMUL:
         return Group(node.shape, (), matmul=True)
-    if node.op in REDUCTION or node.op is Op.REDUCE:
+    if is_reduction(node):
         return Group(*_reduction_domain(node))
     return Group(node.shape, ())
 
@@ -252,8 +263,8 @@ def _new_group(node: Node) -> Group:
 def _adopt(group: Group, node: Node, uses: list[Use]) -> None:
     """Add ``node``; a reduction, or a value hoisted per row, joining an elementwise
     kernel sets the kernel's reduced axes."""
-    if not group.reduced and not group.matmul:
-        if node.op in REDUCTION or node.op is Op.REDUCE:
+    if not group.reduces and not group.matmul:
+        if is_reduction(node):
             group.shape, group.reduced = _reduction_domain(node)
         else:
             chains = [chain for consumer, _, chain in uses if consumer in group.members]
@@ -292,7 +303,7 @@ def recompute_or_store(node: Node, kernels: int) -> tuple[bool, str]:
     """The written rule for a value several kernels need: recompute it in each when its
     op is cheap (cost <= RECOMPUTE_LIMIT, a store and a load cost about that much),
     otherwise store it once. Reductions are always stored once."""
-    if node.op in REDUCTION or node.op is Op.REDUCE:
+    if is_reduction(node):
         return False, f"stored once: a reduction used by {kernels} kernels"
     if cost(node) <= RECOMPUTE_LIMIT:
         return True, f"recomputed in {kernels} kernels: cost {cost(node)} <= {RECOMPUTE_LIMIT}"
@@ -327,7 +338,7 @@ def _merge_siblings(groups: list[Group]) -> list[Group]:
 
 
 def _mergeable(a: Group, b: Group, graph: nx.DiGraph) -> bool:
-    if a.matmul or b.matmul or (a.shape, a.reduced) != (b.shape, b.reduced):
+    if a.matmul or b.matmul or (a.shape, a.reduced, a.reduces) != (b.shape, b.reduced, b.reduces):
         return False
     return not nx.has_path(graph, a, b) and not nx.has_path(graph, b, a)
 

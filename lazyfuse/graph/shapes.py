@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from lazyfuse.errors import AxisError, ShapeError
+from lazyfuse.errors import AxisError, AxisTypeError, ShapeError
 
 Shape = tuple[int, ...]
 
@@ -34,9 +34,22 @@ def broadcast(op: str, *shapes: Shape) -> Shape:
     return tuple(out)
 
 
+LARGEST_BYTES = int(np.iinfo(np.intp).max)
+
+
+def check_size(op: str, shape: Shape, itemsize: int) -> None:
+    """Refuse a shape whose bytes do not fit ``intp`` (index arithmetic would overflow),
+    as NumPy refuses to make such an array or view."""
+    if math.prod(shape) * itemsize > LARGEST_BYTES:
+        raise ShapeError(
+            f"{op}: shape {shape} is too big: {math.prod(shape)} elements of {itemsize} bytes are more "
+            f"than the largest array ({LARGEST_BYTES} bytes, the index type's range)"
+        )
+
+
 def normalize_axis(op: str, axis: int, ndim: int) -> int:
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+        raise AxisTypeError(f"{op}: axis must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:
         raise AxisError(f"{op}: axis {axis} is out of bounds for an array of dimension {ndim}")
     return int(axis) % ndim if ndim else 0
@@ -46,7 +59,12 @@ def normalize_axes(op: str, axis: int | Sequence[int] | None, ndim: int) -> tupl
     """``axis`` (None, an int or a tuple) as sorted, distinct, non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)):
+        axes: tuple[Any, ...] = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise AxisTypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
     normalized = [normalize_axis(op, a, ndim) for a in axes]
     if len(set(normalized)) != len(normalized):
         raise AxisError(f"{op}: repeated axis in {tuple(axes)}")
