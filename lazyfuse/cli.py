@@ -11,7 +11,7 @@ import numpy as np
 import lazyfuse as lf
 from lazyfuse.datasets import spirals
 from lazyfuse.graph.explain import format_graph
-from lazyfuse.runtime.compile import clear_disk_cache, kernel_dir
+from lazyfuse.runtime.compile import clear_disk_cache, disk_summary, kernel_dir
 from lazyfuse.timing import median_seconds
 
 
@@ -118,8 +118,13 @@ def cache(args: argparse.Namespace) -> int:
         removed = clear_disk_cache()
         print(f"removed {removed} files from {kernel_dir()}")
         return 0
+    disk = disk_summary()
+    print(f"disk cache: {disk['directory']}")
+    print(f"  entries: {disk['entries']} kernels, {disk['files']} files, {disk['bytes'] / 2**20:.1f} MiB")
+    print(f"  oldest entry: {disk['oldest'] or '-'}, newest entry: {disk['newest'] or '-'}")
+    print("counters of this process only (each process counts its own compiles and disk loads):")
     for key, value in lf.cache_info().items():
-        print(f"{key}: {value}")
+        print(f"  {key}: {value}")
     return 0
 
 

@@ -20,9 +20,14 @@ from pathlib import Path
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "lazyfuse"
+def cache_dir_from_environment() -> Path:
+    """LAZYFUSE_CACHE_DIR, else $XDG_CACHE_HOME/lazyfuse, else ~/.cache/lazyfuse; made
+    absolute (``~`` expanded) when read, so a later chdir does not move the cache."""
+    chosen = os.environ.get("LAZYFUSE_CACHE_DIR")
+    if not chosen:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+        chosen = os.path.join(base, "lazyfuse")
+    return Path(os.path.abspath(os.path.expanduser(chosen)))
 
 
 def _flag(name: str, default: str) -> bool:
@@ -67,7 +72,7 @@ class Config:
 
 def _from_environment() -> Config:
     return Config(
-        cache_dir=Path(os.environ.get("LAZYFUSE_CACHE_DIR") or _default_cache_dir()),
+        cache_dir=cache_dir_from_environment(),
         debug=int(os.environ.get("LAZYFUSE_DEBUG", "0") or 0),
         checks=_flag("LAZYFUSE_CHECKS", "0"),
         parallel=_flag("LAZYFUSE_PARALLEL", "1"),
@@ -83,6 +88,9 @@ def _from_environment() -> Config:
 
 
 _current = _from_environment()
+# settings changed for the rest of this process (a forked child's serial kernels): they
+# outlast every override, which would otherwise restore what the parent had
+_for_process: dict[str, object] = {}
 
 
 def get() -> Config:
@@ -103,4 +111,12 @@ def override(**changes: object) -> Iterator[Config]:
     try:
         yield _current
     finally:
-        _current = previous
+        _current = replace(previous, **_for_process) if _for_process else previous  # type: ignore[arg-type]
+
+
+def set_for_process(**changes: object) -> None:
+    """Change settings for the rest of this process, overrides included (used in a
+    forked child, whose kernels must not start threads the parent's runtime owns)."""
+    global _current
+    _for_process.update(changes)
+    _current = replace(_current, **changes)  # type: ignore[arg-type]

@@ -36,7 +36,10 @@ def test_cache_info_and_clear(tmp_path, capsys):
         assert {"hits", "misses", "compiles", "compile_seconds"} <= set(info)
         assert info["disk_files"] >= 1 and info["cache_dir"] == str(tmp_path / "kernels")
         assert main(["cache", "info"]) == 0
-        assert "compiles:" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "compiles:" in out and "this process only" in out
+        assert f"disk cache: {tmp_path / 'kernels'}" in out
+        assert "entries: 1 kernels" in out and "oldest entry: 2" in out and "newest entry: 2" in out
         assert main(["cache", "clear"]) == 0
         assert "removed" in capsys.readouterr().out
         assert lf.cache_info()["disk_files"] == 0

@@ -2,22 +2,30 @@
 
 Each kernel's source is written to a real file in ``LAZYFUSE_CACHE_DIR/kernels`` and
 imported, so tracebacks point at real lines and Numba's ``cache=True`` keeps the
-machine code next to it for the next process.
+machine code next to it for the next process, with a sha256 manifest checked before
+the next process loads it (runtime/diskcache.py). When that directory cannot be used
+(another user's, writable by others, unwritable, full), kernels are compiled in memory:
+their source is exec'd under a ``<lazyfuse: in memory>/...`` name registered in
+``linecache`` (tracebacks still show its lines), with Numba's disk cache off, so nothing
+is written anywhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
-import os
+import linecache
 import pickle
+import re
 import shutil
 import sys
-import tempfile
 import threading
 import time
+import types as pytypes
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,12 +33,14 @@ import llvmlite
 import numba
 from numba import types
 from numba.core import errors as numba_errors
+from numba.core.caching import NullCache
 from numba.np.numpy_support import from_dtype
 
 from lazyfuse import config
 from lazyfuse.codegen import cpu
 from lazyfuse.errors import LazyfuseError
 from lazyfuse.graph.kernels import ROW_VIEWS, KernelSpec, arrays_read
+from lazyfuse.runtime import diskcache
 
 
 class KernelCompileError(LazyfuseError, TypeError):
@@ -72,27 +82,48 @@ class CompiledKernel:
             self.function.disable_compile()
             self.compiled = True
             loaded = sum(self.function.stats.cache_hits.values()) > 0
+            if not loaded:
+                self._record_manifest()
             STATS["disk_loads" if loaded else "compiles"] += 1
             STATS["compile_seconds"] += time.perf_counter() - started
 
     def _compile_or_recover(self) -> None:
-        """Compile, or load Numba's disk cache; a corrupt cache entry (a truncated or
-        unreadable file) is removed, reported once, and the kernel compiled afresh."""
+        """Compile, or load Numba's disk cache. An entry that fails to load (truncated,
+        unreadable) is removed, reported once, and the kernel compiled afresh; compiled code
+        Numba cannot save (a full disk) is kept in memory only, with one warning."""
         try:
             self.function.compile(self.signature)
-        except (EOFError, OSError, pickle.UnpicklingError, ValueError, AttributeError) as exc:
-            removed = [
-                p for p in (self.path.parent / "__pycache__").glob(f"{self.path.stem}.*") if p.is_file()
-            ]
-            for entry in removed:
-                entry.unlink(missing_ok=True)
-            warnings.warn(
-                f"lazyfuse: the disk cache entry of kernel {self.name} was unreadable ({type(exc).__name__}: "
-                f"{exc}); removed {len(removed)} file(s) and compiled it again",
-                RuntimeWarning,
-                stacklevel=4,
+            return
+        except (EOFError, OSError, pickle.UnpicklingError, ValueError, AttributeError, RuntimeError) as exc:
+            failure = exc
+        folder = cache_folder(self.function)
+        removed = _remove_entry(folder, self.path.stem)
+        if self.function.overloads:  # Note: Numba adds the compiled code, then saves it
+            self.function._cache = NullCache()  # Numba's dispatcher keeps its disk cache here
+            diskcache.warn_once(
+                f"could not save compiled code to the disk cache {folder} "
+                f"({getattr(failure, 'strerror', None) or failure}); compiling in memory"
             )
-            self.function.compile(self.signature)
+            return
+        warnings.warn(
+            f"lazyfuse: the disk cache entry of kernel {self.name} was unreadable ({type(failure).__name__}: "
+            f"{failure}); removed {removed} file(s) and compiled it again",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+        self.function.compile(self.signature)
+
+    def _record_manifest(self) -> None:
+        """After compiling: the sha256 manifest of the code Numba saved, checked by the next
+        process before it loads it; if it cannot be written, the entry is removed."""
+        folder = cache_folder(self.function)
+        if folder is None:
+            return
+        try:
+            diskcache.write_manifest(folder, self.path.stem)
+        except OSError as exc:
+            _remove_entry(folder, self.path.stem)
+            diskcache.warn_once(f"could not write to the disk cache {folder} ({exc.strerror or exc})")
 
 
 _CACHE: dict[tuple[KernelSpec, cpu.Options], CompiledKernel] = {}
@@ -121,49 +152,141 @@ def kernel_dir() -> Path:
     return config.get().cache_dir / "kernels"
 
 
+# Kernels compiled in memory: their pseudo path (under IN_MEMORY) -> the source exec'd.
+IN_MEMORY = Path("<lazyfuse: in memory>")
+_SOURCES: dict[Path, str] = {}
+
+
 def write_source(name: str, source: str) -> Path:
-    """Write ``source`` once, atomically, to a file named by its content hash."""
+    """Write ``source`` once, atomically, to ``kernels/<name>_<hash>.py``; returns its path.
+
+    The file is read once: only a file found with other content (truncated, edited) is
+    reported as corrupt and rewritten, so two processes writing the same entry at once
+    raise no warning. Where the kernels directory is unusable (:func:`diskcache.directory`),
+    the file unsafe to import or the write fails, nothing is written (no temporary file
+    left) and the returned path is an in-memory one (under ``IN_MEMORY``) that
+    :func:`import_kernel` execs from memory, with Numba's disk cache off."""
     versions = f"{numba.__version__}/{llvmlite.__version__}"
     digest = hashlib.sha256((versions + source).encode()).hexdigest()[:16]
-    directory = kernel_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}_{digest}.py"
-    if path.exists() and _read(path) == source:
+    file_name = f"{name}_{digest}.py"
+    directory = diskcache.directory("kernels")
+    if directory is None or diskcache.directory("kernels/__pycache__") is None:
+        return in_memory(file_name, source)
+    path = directory / file_name
+    unsafe = diskcache.unsafe_file(path)
+    if unsafe:
+        diskcache.warn_once(f"not importing {path}: {unsafe}; compiling in memory")
+        return in_memory(file_name, source)
+    found = _read(path)
+    if found == source:
         return path
-    if path.exists():  # truncated or edited: the name says what it must hold
+    if found is not None:  # truncated or edited: the name says what it must hold
         warnings.warn(f"lazyfuse: rebuilt the corrupt kernel source {path}", RuntimeWarning, stacklevel=3)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(source)
-    os.replace(tmp, path)  # atomic: two processes writing the same entry are safe
+    try:
+        diskcache.write_atomic(path, source.encode())  # two processes writing it are safe
+    except OSError as exc:
+        diskcache.warn_once(
+            f"could not write to the disk cache {directory} ({exc.strerror or exc}); compiling in memory"
+        )
+        return in_memory(file_name, source)
     return path
 
 
 def _read(path: Path) -> str | None:
+    """The file's text; None if there is no file, "" if it cannot be read as text."""
     try:
         return path.read_text()
-    except (OSError, UnicodeDecodeError):
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def in_memory(file_name: str, source: str) -> Path:
+    """The pseudo path under which :func:`import_kernel` execs ``source`` from memory, its
+    ``@njit(...)`` / ``@cuda.jit(...)`` decorators set to ``cache=False`` (Numba's disk
+    cache needs a real file, and must not fall back to ~/.cache/numba or NUMBA_CACHE_DIR)."""
+    path = IN_MEMORY / file_name
+    _SOURCES[path] = re.sub(r"^(@[\w.]*jit\(.*\bcache=)True\b", r"\1False", source, flags=re.MULTILINE)
+    return path
+
+
+def cache_folder(function: Any) -> Path | None:
+    """Where Numba keeps ``function``'s compiled code on disk; None if it caches nothing."""
+    # Note: a Numba dispatcher's ``_cache`` is its disk cache (a NullCache when off).
+    folder = getattr(getattr(function, "_cache", None), "cache_path", None)
+    return Path(folder) if folder else None
+
+
+def _remove_entry(folder: Path | None, stem: str) -> int:
+    with contextlib.suppress(OSError):
+        return diskcache.remove_entry(folder, stem) if folder else 0
+    return 0
 
 
 def _load(spec: KernelSpec, options: cpu.Options) -> CompiledKernel:
     source = cpu.generate(spec, options)
     path = write_source(spec.name, source)
-    module = import_kernel(path, spec, {name: user.compiled for name, user in spec.user_functions})
-    return CompiledKernel(spec.name, "cpu", source, path, getattr(module, spec.name), signature(spec))
+    bound = {name: user.compiled for name, user in spec.user_functions}
+    function = getattr(import_kernel(path, spec, bound), spec.name)
+    if not _may_load(function, path):
+        path = in_memory(path.name, source)
+        function = getattr(import_kernel(path, spec, bound), spec.name)
+    return CompiledKernel(spec.name, "cpu", _SOURCES.get(path, source), path, function, signature(spec))
+
+
+def _may_load(function: Any, path: Path) -> bool:
+    """Check the compiled code Numba would load for ``function`` before it does: a
+    corrupt entry (no valid sha256 manifest) is removed, with one warning, to be compiled
+    again; False for an unsafe entry (another user's, writable by others) or a cache
+    outside the kernels directory that nobody asked for (then: compile in memory)."""
+    folder = cache_folder(function)
+    if folder is None:
+        return True
+    if not folder.is_relative_to(path.parent) and not numba.config.CACHE_DIR:
+        diskcache.warn_once(
+            f"Numba would cache kernels in {folder}, outside the cache dir; compiling in memory"
+        )
+        return False
+    status, why = diskcache.check_entry(folder, path.stem)
+    if status == "unsafe":
+        diskcache.warn_once(f"not loading the compiled kernel {path.stem}: {why}; compiling in memory")
+        return False
+    if status == "corrupt" and why == diskcache.NO_MANIFEST:  # e.g. from an older lazyfuse
+        _remove_entry(folder, path.stem)
+        diskcache.warn_once(f"removed compiled kernels {why} from {folder}; compiling them again")
+    elif status == "corrupt":
+        removed = _remove_entry(folder, path.stem)
+        warnings.warn(
+            f"lazyfuse: the compiled code of kernel {path.stem} failed its sha256 check ({why}); "
+            f"removed {removed} file(s) and compiling it again",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+    return True
 
 
 def import_kernel(path: Path, spec: KernelSpec, bound: dict[str, Any]) -> Any:
-    """Import a generated kernel file as a module, with ``bound`` (its user functions) set."""
+    """Import a generated kernel file as a module, with ``bound`` (its user functions) set;
+    a path from :func:`in_memory` is exec'd from memory, its lines kept in ``linecache``."""
     module_name = f"lazyfuse_kernel_{path.stem}"
     if spec.user_functions:  # a private module each: its user functions are its own
         module_name += f"_{id(spec)}"
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    # Note: Numba's disk cache re-imports the kernel's module by name when it loads.
-    sys.modules[module_name] = module
-    module_spec.loader.exec_module(module)
+    source = _SOURCES.get(path)
+    if source is None:
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        # Note: Numba's disk cache re-imports the kernel's module by name when it loads.
+        sys.modules[module_name] = module
+        module_spec.loader.exec_module(module)
+    else:
+        module = pytypes.ModuleType(module_name)
+        module.__file__ = str(path)
+        # Note: an entry without an mtime stays in linecache (checkcache skips it).
+        linecache.cache[str(path)] = (len(source), None, source.splitlines(keepends=True), str(path))
+        sys.modules[module_name] = module
+        exec(compile(source, str(path), "exec"), module.__dict__)
     for name, function in bound.items():
         setattr(module, name, function)
     return module
@@ -207,3 +330,29 @@ def clear_disk_cache() -> int:
     removed = len(disk_files())
     shutil.rmtree(kernel_dir(), ignore_errors=True)
     return removed
+
+
+def disk_summary() -> dict[str, Any]:
+    """What the kernels' disk cache holds now, as every process sees it: its directory,
+    ``entries`` (generated kernel sources), ``files``, ``bytes`` and the times the
+    oldest and newest entries were written (None when empty)."""
+    files = disk_files()
+    sizes, entry_times = 0, []
+    for path in files:
+        with contextlib.suppress(OSError):  # another process may remove it meanwhile
+            info = path.stat()
+            sizes += info.st_size
+            if path.suffix == ".py":
+                entry_times.append(info.st_mtime)
+
+    def when(stamp: float | None) -> str | None:
+        return None if stamp is None else datetime.fromtimestamp(stamp).isoformat(sep=" ", timespec="seconds")
+
+    return {
+        "directory": str(kernel_dir()),
+        "entries": len(entry_times),
+        "files": len(files),
+        "bytes": sizes,
+        "oldest": when(min(entry_times, default=None)),
+        "newest": when(max(entry_times, default=None)),
+    }
