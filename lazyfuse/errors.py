@@ -25,6 +25,10 @@ class AxisError(LazyfuseError, np.exceptions.AxisError):
         return self._msg
 
 
+class AxisTypeError(LazyfuseError, TypeError):
+    """An axis that is not an int (or None, or a tuple of ints where several are taken)."""
+
+
 class DomainError(LazyfuseError, ValueError):
     """A value outside an op's domain that NumPy refuses (an integer to a negative power)."""
 
@@ -35,3 +39,8 @@ class DTypeError(LazyfuseError, TypeError):
 
 class UserFunctionError(LazyfuseError, TypeError):
     """A user scalar function (lf.map / lf.zip / lf.reduce) Numba cannot compile."""
+
+
+class ConcretizationError(LazyfuseError, TypeError):
+    """A traced value (inside ``lf.jit``) used where a concrete Python value is needed:
+    ``bool``/``float``/``int``/``np.asarray`` of it, Python control flow on it."""

@@ -4,36 +4,50 @@ plan on new arguments directly, without building the expression again.
 Building an expression costs a few microseconds per op in Python (see bench_dispatch),
 which small arrays in a loop pay on every call. A traced function pays it once per
 signature: the dtypes and shapes of its array arguments, which of them are the same
-array, and the values of its scalar arguments. After that a call fills the plan's slots
-with the new arrays and runs the kernels.
+array, and the types of its scalar arguments. After that a call fills the plan's slots
+with the new arrays and scalars and runs the kernels.
+
+Scalar arguments are run-time values (as in ``jax.jit``): a Python ``int`` or ``float``
+is traced as a weak scalar (NEP 50: it takes the dtype of the array it meets), a NumPy
+scalar as a 0-d array of its dtype; a Python ``bool`` stays a Python value (a flag, one
+trace per value). Python control flow on a traced value raises ConcretizationError.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import math
+import inspect
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from lazyfuse import config
 from lazyfuse.errors import LazyfuseError
+from lazyfuse.graph import build, dtypes
 from lazyfuse.graph.node import Node
-from lazyfuse.graph.ops import Op
+from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.runtime import cuda_execute, execute, plans
-from lazyfuse.tensor import PYTHON_SCALARS, Tensor, asarray, compute, target_of
+from lazyfuse.tensor import PYTHON_SCALARS, TRACING, Tensor, asarray, compute, target_of
+
+MAX_TRACES = 256  # traces kept per jitted function, least recently used dropped first
+_WEAK_DTYPES = {float: np.dtype(np.float64), int: np.dtype(np.int64)}
+
+Convert = Callable[[Any], Any]  # an argument to the value its slot holds
 
 
 @dataclass(eq=False)
 class _Trace:
-    """One signature's plan: for each slot, the argument that fills it (an index) or the
-    value the function itself put there (a constant it read or wrote)."""
+    """One signature's plan: for each slot, the argument that fills it (an index, and how
+    a scalar is converted, None for as it is) or the value the function itself put there
+    (a constant it read or wrote)."""
 
     plan: plans.Plan
-    slots: tuple[tuple[int, Any], ...]  # (argument index, or -1 and the constant)
+    slots: tuple[tuple[int, Any, Convert | None], ...]  # (argument index, or -1 and the constant; convert)
     resize: plans.Resize | None
     target: str
     single: bool  # the function returned one tensor, not a tuple
@@ -41,74 +55,143 @@ class _Trace:
 
 
 def jit(fn: Callable[..., Any] | None = None, *, target: str | None = None) -> Any:
-    """``@lf.jit`` (or ``lf.jit(fn, target="cuda")``): ``fn`` takes arrays and Python
-    scalars and returns a tensor or a tuple of tensors built from them; calling the result
-    returns NumPy arrays, as ``.compute()`` does.
+    """``@lf.jit`` (or ``lf.jit(fn, target="cuda")``): ``fn`` takes arrays (``np.memmap``
+    too) and Python or NumPy scalars, positionally or by keyword, and returns a tensor or
+    a tuple of tensors built from them; calling the result returns NumPy arrays, as
+    ``.compute()`` does.
 
     ``fn`` runs (is traced) once per signature: the dtypes and shapes of the array
-    arguments, which of them are the same array, and the values of scalar arguments (a
-    new value traces again: no compile, since the plan is cached). As with ``jax.jit``,
-    anything else ``fn`` reads (a global array, a closure's scalar) is fixed when it is
-    traced; arrays are read where they are, so writes into them are seen."""
+    arguments, which of them are the same array, and the types of scalar arguments.
+    Scalars are run-time values: a new learning rate fills a slot of the same plan. A
+    Python int or float is weak (NEP 50: ``float32_array * 0.5`` stays float32), a NumPy
+    scalar strong, as in NumPy; a Python bool stays a Python value, one trace per value.
+    Python control flow on a traced value (``if x.sum() > 0``, ``if lr > 0``) or
+    ``float()``/``int()``/``np.asarray()`` of one raises ConcretizationError: use
+    ``lf.where``. As with ``jax.jit``, anything else ``fn`` reads (a global array, a
+    closure's scalar) is fixed when it is traced; arrays are read where they are, so
+    writes into them are seen. At most MAX_TRACES (256) traces are kept per function,
+    the least recently used dropped first (``.traces``, oldest first)."""
     if fn is None:
         return lambda f: jit(f, target=target)
-    traces: dict[tuple[Any, ...], _Trace] = {}
+    traces: OrderedDict[tuple[Any, ...], _Trace] = OrderedDict()
     lock = threading.Lock()
 
     @functools.wraps(fn)
-    def traced(*args: Any) -> Any:
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            args = _positional(fn, args, kwargs)
         key = _signature(fn, args, target)
         found = traces.get(key)
         if found is None:
             made, first = _trace(fn, args, target)
             with lock:
-                traces.setdefault(key, made)
+                _remember(traces, key, made)
             return first[0] if made.single else first
-        values = [args[k] if k >= 0 else constant for k, constant in found.slots]
+        with contextlib.suppress(KeyError):  # Note: another thread may have dropped it
+            traces.move_to_end(key)
+        values = [_value(args, k, constant, convert) for k, constant, convert in found.slots]
         if found.target == "cuda":
             results = cuda_execute.run_plan(found.plan, values, found.resize)
         else:
             results = execute.run_plan(found.plan, values, found.resize, held=found)
         return results[0] if found.single else tuple(results)
 
-    traced.traces = traces  # type: ignore[attr-defined]  # one per signature seen
+    traced.traces = traces  # type: ignore[attr-defined]  # one per signature seen, oldest first
     return traced
+
+
+def _value(args: Sequence[Any], k: int, constant: Any, convert: Convert | None) -> Any:
+    if k < 0:
+        return constant
+    return args[k] if convert is None else convert(args[k])
+
+
+def _remember(traces: OrderedDict[tuple[Any, ...], _Trace], key: tuple[Any, ...], made: _Trace) -> None:
+    """Keep ``made`` (unless another thread traced ``key`` first) and drop the least
+    recently used traces beyond MAX_TRACES. Called with the function's lock held."""
+    traces.setdefault(key, made)
+    while len(traces) > MAX_TRACES:
+        traces.popitem(last=False)
+
+
+def _positional(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """``args`` and ``kwargs`` as positional arguments of ``fn`` (bound by its signature),
+    with ``fn``'s defaults for the parameters before the last one given. A call Python
+    would refuse, or a keyword that names a keyword-only or ``**`` parameter, is a
+    TypeError naming ``fn``."""
+    try:
+        parameters = inspect.signature(fn).parameters
+        given = inspect.signature(fn).bind(*args, **kwargs).arguments
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"lf.jit: {_name(fn)}(): {exc}") from None
+    names = list(parameters)
+    last = max(names.index(name) for name in given)
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    values = []
+    for name in names[: last + 1]:
+        if parameters[name].kind not in positional:
+            raise TypeError(
+                f"lf.jit: {_name(fn)}(): parameter {name!r} is keyword-only or variadic, which lf.jit "
+                f"does not trace; make it positional or close over it"
+            )
+        values.append(given.get(name, parameters[name].default))
+    return tuple(values)
 
 
 def _signature(fn: Callable[..., Any], args: Sequence[Any], target: str | None) -> tuple[Any, ...]:
     """What a trace depends on, per argument: an array's dtype, shape and the first
-    argument that is the same array; a scalar's type and value. Then the settings."""
+    argument that is the same array; a scalar's type (and a Python bool's value). Then
+    the settings."""
     parts: list[Any] = []
     first: dict[int, int] = {}
     for k, arg in enumerate(args):
         kind = type(arg)
-        if kind is np.ndarray:
+        if kind is np.ndarray or kind is np.memmap:
             parts.append((arg.dtype, arg.shape, first.setdefault(id(arg), k)))
+        elif kind is bool:
+            parts.append((bool, arg))  # Note: a flag, kept a Python value (see _input)
         elif kind in PYTHON_SCALARS or isinstance(arg, np.generic):
-            parts.append(_scalar_part(arg))
-        elif kind is Tensor and arg.node.op is Op.INPUT:
-            raise TypeError(
-                f"lf.jit: {_name(fn)} argument {k} is an lf.asarray tensor; pass the array itself"
-            )
+            parts.append(kind)
         else:
-            raise TypeError(
-                f"lf.jit: {_name(fn)} takes NumPy arrays and Python or NumPy scalars; argument {k} "
-                f"is a {kind.__name__}"
-            )
+            parts.append(_refused(fn, k, arg))
     settings = config.get()
     parts.append((target or settings.target, settings.fuse, settings.checks))
     return tuple(parts)
 
 
-def _scalar_part(value: Any) -> tuple[Any, ...]:
-    """A scalar argument's part of a signature: its type and value, where -0.0 is not 0.0
-    (they divide to -inf and inf) and a NaN is equal to itself (or every call with a NaN
-    would trace again)."""
-    kind = type(value)
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        return (kind, "nan") if number != number else (kind, number, math.copysign(1.0, number))
-    return (kind, value)
+def _refused(fn: Callable[..., Any], k: int, arg: Any) -> Any:
+    """Raise the TypeError for an argument lf.jit does not take."""
+    if isinstance(arg, np.ndarray):
+        asarray(arg)  # raises the error of a refused subclass (masked arrays, np.matrix)
+    if type(arg) is Tensor and arg.node.op is Op.INPUT:
+        raise TypeError(f"lf.jit: {_name(fn)} argument {k} is an lf.asarray tensor; pass the array itself")
+    raise TypeError(
+        f"lf.jit: {_name(fn)} takes NumPy arrays and Python or NumPy scalars; argument {k} "
+        f"is a {type(arg).__name__}"
+    )
+
+
+@dataclass(eq=False)
+class _Arguments:
+    """The leaves that stand for a trace's arguments: per leaf, the argument index and
+    how a call's argument becomes the slot's value (None: as it is)."""
+
+    slots: dict[Node, tuple[int, Convert | None]] = field(default_factory=dict)
+
+    def add(self, node: Node, k: int, convert: Convert | None) -> Node:
+        self.slots[node] = (k, convert)
+        return node
+
+
+@contextlib.contextmanager
+def _tracing(fn: Callable[..., Any], arguments: _Arguments) -> Iterator[None]:
+    """Mark this thread as tracing ``fn`` (see tensor._refuse_if_traced); nests."""
+    saved = (TRACING.function, TRACING.arguments)
+    TRACING.function, TRACING.arguments = _name(fn), arguments.slots  # Note: grows as fn runs
+    try:
+        yield
+    finally:
+        TRACING.function, TRACING.arguments = saved
 
 
 def _trace(
@@ -121,14 +204,11 @@ def _trace(
     that its node is not the node of the same array read as a constant inside ``fn``
     (nodes are hash-consed: ``lf.asarray(C)`` in ``fn`` and an argument ``C`` would be one
     leaf, and a later call would put its argument where the constant C belongs)."""
-    views: dict[int, np.ndarray] = {}
-    originals: dict[int, np.ndarray] = {}
-    for a in args:
-        if type(a) is np.ndarray and id(a) not in views:
-            views[id(a)] = view = a.view()
-            originals[id(view)] = a
-    inputs = [asarray(views[id(a)]) if type(a) is np.ndarray else a for a in args]
-    returned = fn(*inputs)
+    arguments = _Arguments()
+    originals: dict[int, Any] = {}
+    inputs = _inputs(args, arguments, originals)
+    with _tracing(fn, arguments):
+        returned = fn(*inputs)
     single = isinstance(returned, Tensor)
     outputs = [returned] if single else list(returned) if isinstance(returned, (tuple, list)) else None
     if not outputs or not all(isinstance(t, Tensor) for t in outputs):
@@ -140,15 +220,144 @@ def _trace(
     chosen = target_of(target)
     results = tuple(originals.get(id(r), r) for r in compute(*outputs, target=chosen))  # an argument itself
     found, leaves, resize = plans.lookup(roots)
-    argument = {id(t.node): k for k, t in enumerate(inputs) if isinstance(t, Tensor)}
-    slots = tuple(_slot(leaf, argument) for leaf in leaves)
+    slots = tuple(_slot(leaf, arguments) for leaf in leaves)
     return _Trace(found, slots, resize, chosen, single), results
 
 
-def _slot(leaf: Node, argument: dict[int, int]) -> tuple[int, Any]:
-    k = argument.get(id(leaf))
-    return (k, None) if k is not None else (-1, leaf.attrs[0])
+def _inputs(args: Sequence[Any], arguments: _Arguments, originals: dict[int, Any]) -> list[Any]:
+    """What ``fn`` is traced on: a tensor per array (one per distinct array), a weak
+    scalar per Python int or float, a 0-d tensor per NumPy scalar, a Python bool as is."""
+    seen: dict[int, Tensor] = {}
+    inputs: list[Any] = []
+    for k, arg in enumerate(args):
+        kind = type(arg)
+        if kind is np.ndarray or kind is np.memmap:
+            if id(arg) not in seen:
+                view = np.asarray(arg).view()
+                originals[id(view)] = arg
+                seen[id(arg)] = Tensor(arguments.add(asarray(view).node, k, None))
+            inputs.append(seen[id(arg)])
+        elif kind is float or kind is int:
+            inputs.append(_Weak.of_argument(arg, k, arguments))
+        elif isinstance(arg, np.generic):
+            leaf = asarray(np.array(arg)).node
+            inputs.append(Tensor(arguments.add(leaf, k, functools.partial(np.asarray, dtype=leaf.dtype))))
+        else:
+            inputs.append(arg)  # a Python bool: part of the signature
+    return inputs
+
+
+def _slot(leaf: Node, arguments: _Arguments) -> tuple[int, Any, Convert | None]:
+    found = arguments.slots.get(leaf)
+    return (found[0], None, found[1]) if found is not None else (-1, leaf.attrs[0], None)
 
 
 def _name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", repr(fn))
+
+
+# weak scalars ---------------------------------------------------------------------------
+
+
+def _weak_operator(op: Op, reflected: bool) -> Callable[[_Weak, Any], Tensor]:
+    def method(self: _Weak, other: Any) -> Tensor:
+        return self.combine(op, other, reflected)
+
+    method.__name__ = method.__qualname__ = f"_Weak.{op.name.lower()}"
+    return method
+
+
+class _Weak(Tensor):
+    """A Python int or float argument, or a value computed from such arguments and
+    Python scalars only, inside a trace: weak as the Python scalar it stands for (NEP 50).
+
+    Invariant: ``node`` is its value as a 0-d tensor of Python's dtype (float64, int64;
+    bool for a comparison) over 0-d input leaves, one per argument; ``kind`` is the
+    Python type it stands for; ``argument`` is the argument's index when it is one
+    argument itself, else None. With a tensor it is converted to the dtype NumPy gives a
+    Python scalar of ``kind`` there. Other uses (``lf.where``, ``lf.maximum``, methods)
+    see ``node``: a strong 0-d tensor of float64 or int64.
+
+    Note: a Tensor subclass, so that Python calls its reflected operators before the
+    tensor's own (``x * s`` is ``s.__rmul__(x)``), and ``float(s)``, ``if s > 0`` raise
+    as on any traced tensor. Its leaves are run-time slots, never constants: the only
+    fold at build time (``x ** 2`` as ``x * x``) and the build-time preconditions are
+    kept off them (see :meth:`combine`)."""
+
+    __slots__ = ("argument", "arguments", "kind")
+
+    def __init__(self, node: Node, kind: type, argument: int | None, arguments: _Arguments) -> None:
+        super().__init__(node)
+        self.kind, self.argument, self.arguments = kind, argument, arguments
+
+    @classmethod
+    def of_argument(cls, value: float | int, k: int, arguments: _Arguments) -> _Weak:
+        dtype = _WEAK_DTYPES[type(value)]
+        leaf = asarray(np.array(value, dtype=dtype)).node
+        arguments.add(leaf, k, functools.partial(np.array, dtype=dtype))
+        return cls(leaf, type(value), k, arguments)
+
+    def combine(self, op: Op, other: Any, reflected: bool) -> Tensor:
+        """``self <op> other`` (``other <op> self`` when ``reflected``): weak with another
+        weak scalar or a Python scalar, else a tensor of the dtype NumPy gives."""
+        if isinstance(other, _Weak) or (type(other) in PYTHON_SCALARS):
+            mine, theirs = self.node, other.node if isinstance(other, _Weak) else other
+            node = build.binary(op, *((theirs, mine) if reflected else (mine, theirs)))
+            return _Weak(node, _python_kind(node.dtype), None, self.arguments)
+        tensor = other if isinstance(other, Tensor) else asarray(other)
+        if self.argument is not None and op is not Op.POW and ELEMENTWISE[op].precondition is None:
+            return self._as_scalar_leaf(op, tensor, reflected)
+        dtype = _weak_dtype(op, tensor.node, self.kind, reflected)
+        mine = build.astype(self.node, dtype)
+        return Tensor(build.binary(op, *((tensor.node, mine) if reflected else (mine, tensor.node))))
+
+    def _as_scalar_leaf(self, op: Op, tensor: Tensor, reflected: bool) -> Tensor:
+        """``tensor <op> argument`` with the argument a scalar parameter of the kernel (a
+        SCALAR leaf of NumPy's dtype there), filled from the argument on every call."""
+        value = self.node.attrs[0].item()  # the argument's 0-d array: this call's value
+        made = build.binary(op, *((tensor.node, value) if reflected else (value, tensor.node)))
+        leaf = made.args[1 if reflected else 0]
+        assert leaf.op is Op.SCALAR, made
+        self.arguments.add(leaf, self.argument, _converter(self.kind, leaf.dtype, ELEMENTWISE[op].name))  # type: ignore[arg-type]
+        return Tensor(made)
+
+    def __neg__(self) -> _Weak:
+        return _Weak(build.unary(Op.NEG, self.node), self.kind, None, self.arguments)
+
+    def __abs__(self) -> _Weak:
+        return _Weak(build.unary(Op.ABS, self.node), self.kind, None, self.arguments)
+
+    def __pos__(self) -> _Weak:
+        return self
+
+
+_WEAK_OPERATORS = {
+    "add": Op.ADD, "sub": Op.SUB, "mul": Op.MUL, "truediv": Op.TRUEDIV, "floordiv": Op.FLOORDIV,
+    "mod": Op.MOD, "pow": Op.POW, "and": Op.AND, "or": Op.OR, "xor": Op.XOR,
+}  # fmt: skip
+for _name_, _op in _WEAK_OPERATORS.items():
+    setattr(_Weak, f"__{_name_}__", _weak_operator(_op, reflected=False))
+    setattr(_Weak, f"__r{_name_}__", _weak_operator(_op, reflected=True))
+for _name_, _op in {"lt": Op.LT, "le": Op.LE, "gt": Op.GT, "ge": Op.GE, "eq": Op.EQ, "ne": Op.NE}.items():
+    setattr(_Weak, f"__{_name_}__", _weak_operator(_op, reflected=False))
+
+
+def _python_kind(dtype: np.dtype) -> type:
+    return {"f": float, "i": int, "b": bool}[dtype.kind]
+
+
+def _weak_dtype(op: Op, tensor: Node, kind: type, reflected: bool) -> np.dtype:
+    """The dtype NumPy converts a Python scalar of ``kind`` to in ``op`` with ``tensor``:
+    read from the scalar leaf of the node built with an example value."""
+    example = kind(1)
+    made = build.binary(op, *((tensor, example) if reflected else (example, tensor)))
+    return made.args[1 if reflected else 0].dtype  # type: ignore[no-any-return]
+
+
+def _converter(kind: type, dtype: np.dtype, name: str) -> Convert | None:
+    """How a Python scalar argument of ``kind`` becomes a SCALAR slot's value of
+    ``dtype``: as it is when exact (a float as float64), else as NumPy converts a weak
+    scalar (an int that does not fit raises, as in NumPy)."""
+    if kind is float and dtype == np.float64:
+        return None
+    return lambda value: dtypes.scalar_as(value, dtype, name)

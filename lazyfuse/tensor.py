@@ -5,14 +5,17 @@ The one place that joins the graph (building) and the runtime (running).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import sys
+import threading
+from collections.abc import Callable, Container, Sequence
 from typing import Any
 
 import numpy as np
 
 from lazyfuse import config
-from lazyfuse.errors import DTypeError, LazyfuseError
-from lazyfuse.graph import build
+from lazyfuse.errors import ConcretizationError, DTypeError, LazyfuseError
+from lazyfuse.graph import build, dtypes
 from lazyfuse.graph.explain import format_fusion, format_graph
 from lazyfuse.graph.kernels import viewed_node
 from lazyfuse.graph.node import Node
@@ -53,6 +56,47 @@ def _unary_operator(op: Op) -> Callable[[Tensor], Tensor]:
         return unary(op, self)
 
     return method
+
+
+class _Tracing(threading.local):
+    """The ``lf.jit`` trace running on this thread (set by ``jit._trace``): the traced
+    function's name, and the leaves standing for its arguments. ``function`` is None
+    outside a trace."""
+
+    function: str | None = None
+    arguments: Container[Node] = frozenset()
+
+
+TRACING = _Tracing()
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _refuse_if_traced(tensor: Tensor, what: str) -> None:
+    """Raise ConcretizationError when ``tensor`` depends on an argument of the running
+    trace: its value is the first call's, and Python would freeze it into the trace.
+    A tensor of constants only (no argument among its leaves) computes as usual."""
+    if TRACING.function is None:
+        return
+    arguments = TRACING.arguments
+    leaves = tensor.node.leaves
+    if leaves is None:
+        leaves = tuple(n for n in toposort([tensor.node]) if not n.args)
+    if not any(leaf in arguments for leaf in leaves):
+        return
+    raise ConcretizationError(
+        f"lf.jit: {TRACING.function} needs a concrete value of a traced tensor for {what} at "
+        f"{_user_line()}; inside lf.jit the arguments' values are known only when it runs, so "
+        f"Python control flow and bool()/float()/int()/np.asarray() on them cannot be traced. "
+        f"Choose values with lf.where(condition, x, y), or move the Python logic outside lf.jit"
+    )
+
+
+def _user_line() -> str:
+    """file:line of the innermost frame outside the lazyfuse package (the user's code)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back  # type: ignore[assignment]
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else "?"
 
 
 class Tensor:
@@ -107,6 +151,7 @@ class Tensor:
         return compute(self, target=target, out=out)[0]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        _refuse_if_traced(self, "np.asarray()")
         result = self.compute()
         return result if dtype is None else result.astype(dtype)
 
@@ -116,7 +161,28 @@ class Tensor:
                 "The truth value of a tensor with more than one element is ambiguous; "
                 "use .compute() and then .any() or .all()"
             )
+        _refuse_if_traced(self, "bool() (an if, while, and, or, not)")
         return bool(self.compute())
+
+    def __float__(self) -> float:
+        _refuse_if_traced(self, "float()")
+        return float(self._one_value("float"))
+
+    def __int__(self) -> int:
+        _refuse_if_traced(self, "int()")
+        return int(self._one_value("int"))
+
+    def __index__(self) -> int:
+        """As NumPy's: only a 0-d integer tensor is an index."""
+        if self.ndim != 0 or self.dtype.kind not in "iu":
+            raise TypeError("only integer scalar tensors can be converted to a scalar index")
+        _refuse_if_traced(self, "an index (operator.index, range, a shape or axis)")
+        return int(self.compute())
+
+    def _one_value(self, what: str) -> np.ndarray:
+        if self.size != 1:
+            raise TypeError(f"only tensors of size 1 can be converted to a Python {what}")
+        return self.compute().reshape(())
 
     def kernels(self, target: str | None = None) -> list[Any]:
         """The kernels that compute this tensor, each with ``name``, ``target``, ``source``
@@ -276,13 +342,38 @@ def asarray(value: Any) -> Tensor:
         value = cuda.as_cuda_array(value)
     if build.is_device_array(value):
         return Tensor(build.input_node(value))
-    array = np.asarray(value)
+    if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
+        _refuse_subclass(value)
+    array = np.asarray(value)  # Note: a memmap becomes the plain array of its data
     if array.dtype.kind in "OUSVcMm":
         raise DTypeError(
             f"asarray: arrays of dtype {array.dtype} are not supported "
             f"(supported: bool, int32, int64, float32, float64)"
         )
     return Tensor(build.input_node(array))
+
+
+def _refuse_subclass(array: np.ndarray) -> None:
+    """Refuse an ndarray subclass whose meaning lazyfuse would silently change (a masked
+    array's mask, np.matrix's ``*``); a memmap is only storage and is read as its data.
+
+    Note: DTypeError (a LazyfuseError and a TypeError): the array's type is unsupported."""
+    if isinstance(array, np.memmap):
+        return
+    if isinstance(array, np.ma.MaskedArray):
+        advice = (
+            "its mask would be dropped (a masked array); pass m.filled(value) (masked entries "
+            "replaced) or np.ma.getdata(m) (ignoring the mask)"
+        )
+    elif isinstance(array, np.matrix):
+        advice = "pass np.asarray(m) (then * is elementwise, as on any lazyfuse tensor; use @ for products)"
+    else:
+        advice = "pass np.asarray(a), if its data means the same as a plain array's"
+    raise DTypeError(
+        f"asarray: {type(array).__module__}.{type(array).__qualname__} (a numpy.ndarray subclass) is "
+        f"not supported, since lazyfuse would read only its data and drop what the subclass means; "
+        f"{advice}"
+    )
 
 
 def as_node(value: Any, what: str) -> Node:
@@ -301,11 +392,19 @@ def is_python_scalar(value: Any) -> bool:
 
 def operand(value: Any, what: str) -> build.Operand:
     """A tensor's node, or a Python scalar kept weak (NEP 50) for the op's dtype rule."""
-    if is_python_scalar(value):
+    if is_python_scalar(value) or is_foreign_scalar(value):
         return value
     if isinstance(value, (list, tuple)):
         return asarray(np.asarray(value)).node
     return as_node(value, what)
+
+
+def is_foreign_scalar(value: Any) -> bool:
+    """A NumPy number of a dtype lazyfuse lacks (int8, uint16, float16, ...): an operand
+    whose dtype NumPy's rule sees as it is (see ``build.Operand``)."""
+    if not isinstance(value, np.generic):
+        return False
+    return value.dtype.kind in "biuf" and value.dtype not in dtypes.SUPPORTED
 
 
 PYTHON_SCALARS = frozenset({bool, int, float})  # the weak operand types (NEP 50)

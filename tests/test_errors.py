@@ -88,7 +88,7 @@ def test_bad_axes_of_views():
     with raises(ValueError, "squeeze"):
         X.squeeze(1)  # not of length 1
     with raises(np.exceptions.AxisError):
-        lf.asarray(np.float64(1.0)).sum(axis=0)  # a 0-d tensor has no axis 0
+        lf.asarray(np.float64(1.0)).sum(axis=1)  # a 0-d tensor has no axis 1 (0 and -1: NumPy's legacy)
     assert issubclass(lf.AxisError, np.exceptions.AxisError)
 
 
