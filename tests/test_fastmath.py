@@ -597,3 +597,242 @@ def _log_r(z: Fraction) -> Fraction:
 
 def test_log_polynomial_is_the_chebyshev_interpolant():
     assert list(fastmath.LOG_POLY_F64) == _chebyshev_interpolant(_log_r, 6, 0.0, 0.0295)
+
+
+# --- edge values: saturation, signed zeros, thresholds, against NumPy --------------------
+# One table: for each (function, dtype) the edge inputs besides the common ones (+-0.0,
+# +-inf, NaN, the smallest subnormal, the smallest normal, the largest finite, ...), each
+# with its neighbours (nextafter both ways) and negated. One array, one call each.
+# Note: the points where tanh, sigmoid and expm1 switch to +-1 in float64 are left out on
+# purpose (19.0 / 19.1 stand for tanh's 19.0613): within 1e-10 of them the long double
+# reference itself rounds twice (sigmoid(37.42994775016) is 1 - 2^-53, the long double
+# expression gives 1.0); float32's switch points are tested ulp by ulp.
+EDGE_VALUES = {
+    "f64": {
+        "exp": [
+            709.782712893384,
+            709.78,
+            709.79,
+            -708.3964185322641,
+            -708.4,
+            -745.1332191019411,
+            -745.14,
+            -746.0,
+            1e-300,
+            1e-16,
+        ],
+        "expm1": [709.782712893384, 709.79, -36.0, -37.0, -37.42, -37.44, -40.0, 1e-300, 1e-16, 2.0**-1022],
+        "log": [
+            1.0 - 2.0**-53,
+            1.0 + 2.0**-52,
+            1e-310,
+            1e-300,
+            1e300,
+            0.7071067811865476,
+            1.4142135623730951,
+        ],
+        "log1p": [-1.0, -1.0 + 2.0**-53, -0.5, 1e-300, 1e-310, 2.0**-1022, 1e300],
+        "tanh": [1e-300, 1e-310, 1e-8, 18.9, 19.0, 19.1, 22.0, 40.0, 710.0, 1e10],
+        "sigmoid": [
+            36.0,
+            36.7,
+            36.74,
+            37.42,
+            37.44,
+            40.0,
+            708.4,
+            709.78,
+            745.13,
+            745.14,
+            746.0,
+            1e10,
+            1e-300,
+        ],
+        "sin": [2.0**26, 6.7e7, 1e10, 1e22, 1e300, 1e-300, 1e-310],
+        "cos": [2.0**26, 6.7e7, 1e10, 1e22, 1e300, 1e-300, 1e-310],
+    },
+    "f32": {
+        "exp": [88.72283, 88.7228, 88.73, -87.33654, -87.34, -103.97207, -103.972084, -104.0, 1e-30, 1e-8],
+        "expm1": [
+            88.72283,
+            88.73,
+            -16.0,
+            -16.6355,
+            -17.0,
+            -17.29,
+            -17.3,
+            -17.31,
+            -17.32868,
+            -17.33,
+            -18.0,
+            -20.0,
+            1e-30,
+            1e-8,
+        ],
+        "log": [1.0 - 2.0**-24, 1.0 + 2.0**-23, 1e-40, 1e-30, 1e30, 0.70710677, 1.4142135],
+        "log1p": [-1.0, -1.0 + 2.0**-24, -0.5, 1e-30, 1e-40, 2.0**-126, 1e30],
+        "tanh": [
+            1e-30,
+            1e-40,
+            1e-4,
+            8.9,
+            9.0,
+            9.01,
+            9.0109,
+            9.011,
+            9.5,
+            9.99,
+            10.0,
+            10.01,
+            17.3,
+            20.0,
+            88.72,
+            100.0,
+            4096.0,
+            1e10,
+            1e30,
+        ],
+        "sigmoid": [
+            16.0,
+            16.6355,
+            16.64,
+            17.0,
+            17.3,
+            17.33,
+            17.4,
+            20.0,
+            87.33,
+            88.72,
+            88.73,
+            100.0,
+            103.97,
+            104.0,
+            1e10,
+            1e-30,
+        ],
+        "sin": [4096.0, 4097.0, 5e4, 71476.0, 1e5, 1e10, 1e30],
+        "cos": [4096.0, 4097.0, 5e4, 71476.0, 1e5, 1e10, 1e30],
+    },
+}
+# pow: (x, y) pairs around overflow and underflow, with signed zeros, infinities and
+# subnormals (test_pow_special_value_grid_matches_numpy has the C99 grid besides).
+EDGE_POW = {
+    "f64": [
+        (2.0, 1023.0), (2.0, 1024.0), (2.0, 1023.9999999999999), (2.0, -1022.0), (2.0, -1074.0),
+        (2.0, -1075.0), (2.0, -1074.5), (10.0, 308.25), (10.0, 308.26), (10.0, -323.3), (10.0, -324.0),
+        (-2.0, 1025.0), (-2.0, 1024.0), (-2.0, -1075.0), (-2.0, -1073.0), (0.5, 1075.0), (0.5, -1024.0),
+        (1.7976931348623157e308, 2.0), (1.7976931348623157e308, -2.0), (1.7976931348623157e308, 0.5),
+        (5e-324, 0.5), (5e-324, -1.0), (5e-324, 2.0), (-5e-324, 3.0), (-5e-324, -3.0), (-0.0, 0.5),
+        (-0.0, -0.5), (-0.0, 3.0), (-0.0, -3.0), (0.0, -np.inf), (-np.inf, 0.5), (-np.inf, -0.5),
+        (-np.inf, 3.0), (-np.inf, -3.0), (1.0 + 2.0**-52, 2.0**60), (1.0 - 2.0**-53, 2.0**60),
+        (1.0 + 2.0**-52, -(2.0**60)), (-1.0, 2.0**53 + 2), (-1.0, 1.7976931348623157e308),
+    ],
+    "f32": [
+        (2.0, 127.0), (2.0, 128.0), (2.0, 127.99999), (2.0, -126.0), (2.0, -149.0), (2.0, -150.0),
+        (2.0, -149.5), (10.0, 38.5), (10.0, 38.6), (10.0, -44.8), (10.0, -46.0), (-2.0, 129.0),
+        (-2.0, 128.0), (-2.0, -151.0), (-2.0, -149.0), (0.5, 151.0), (0.5, -128.0), (3.4028235e38, 2.0),
+        (3.4028235e38, -2.0), (3.4028235e38, 0.5), (1e-45, 0.5), (1e-45, -1.0), (1e-45, 2.0), (-1e-45, 3.0),
+        (-1e-45, -3.0), (-0.0, 0.5), (-0.0, -0.5), (-0.0, 3.0), (-0.0, -3.0), (0.0, -np.inf),
+        (-np.inf, 0.5), (-np.inf, -0.5), (-np.inf, 3.0), (-np.inf, -3.0), (1.0 + 2.0**-23, 2.0**40),
+        (1.0 - 2.0**-24, 2.0**40), (1.0 + 2.0**-23, -(2.0**40)), (-1.0, 2.0**24 + 2), (-1.0, 3.4028235e38),
+    ],
+}  # fmt: skip
+# At most this many ulp from NumPy's result, besides MAX_ULP from the exact one (NumPy's
+# float32 functions are its own SIMD code: within about 1-2 ulp of the exact result).
+NUMPY_ULP = 4.0
+
+
+def edge_values(name: str, dtype: str) -> np.ndarray:
+    info = np.finfo(DTYPES[dtype])
+    sub, normal, big = float(info.smallest_subnormal), float(info.smallest_normal), float(info.max)
+    common = [
+        0.0,
+        np.inf,
+        sub,
+        2 * sub,
+        normal / 2,
+        normal,
+        big,
+        1.0,
+        0.5,
+        2.0,
+        np.pi / 2,
+        np.pi,
+        3.0,
+        10.0,
+        100.0,
+    ]
+    v = _quiet(lambda a: np.array(a, DTYPES[dtype]), common + EDGE_VALUES[dtype][name])
+    v = _quiet(lambda a: np.unique(np.concatenate([a, np.nextafter(a, np.inf), np.nextafter(a, -np.inf)])), v)
+    return np.concatenate([v, -v, np.array([np.nan], v.dtype)])
+
+
+def _special(a: np.ndarray) -> np.ndarray:
+    """NaN, +-inf, +-0.0 and +-1: the results that must be NumPy's exactly."""
+    return np.isnan(a) | np.isinf(a) | (a == 0) | (np.abs(a) == 1)
+
+
+def _identical(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return ((a == b) & (np.signbit(a) == np.signbit(b))) | (np.isnan(a) & np.isnan(b))
+
+
+def assert_edges_match_numpy(label: str, args: tuple, got: np.ndarray, numpy_result, exact) -> None:
+    """NaN where NumPy has NaN; NumPy's +-inf, +-0.0 (sign included) and +-1 exactly; others
+    within NUMPY_ULP of NumPy's and MAX_ULP of the exact result. ``exact`` is in a wider
+    type: where NumPy's result is not the exactly rounded one (sigmoid's 1 / (1 + exp(-x))
+    underflows to 0 below -709, saturates early, NumPy's float32 tanh reaches 1 at 10, not
+    at 9.0109), the exactly rounded result is also accepted."""
+    dtype = got.dtype
+    rounded = _quiet(lambda e: e.astype(dtype), exact)
+
+    def where(mask):
+        columns = (*(a[mask] for a in args), got[mask], numpy_result[mask], rounded[mask])
+        return list(zip(*(c[:5] for c in columns), strict=True))
+
+    bad_nan = np.isnan(got) != np.isnan(numpy_result)
+    assert not bad_nan.any(), f"{label}: NaN differs from NumPy at (x, got, numpy, exact) {where(bad_nan)}"
+    ok = _identical(got, numpy_result) | _identical(got, rounded)
+    bad_special = (_special(got) | _special(rounded)) & ~ok
+    assert not bad_special.any(), (
+        f"{label}: +-inf/0/1 differ from NumPy (x, got, numpy, exact) {where(bad_special)}"
+    )
+    with np.errstate(all="ignore"):
+        spacing = np.spacing(np.abs(rounded)).astype(exact.dtype)
+        errors = np.abs((got.astype(exact.dtype) - exact) / spacing).astype(np.float64)
+        numpy_errors = np.abs(got.astype(np.float64) - numpy_result) / np.spacing(
+            np.abs(numpy_result)
+        ).astype(np.float64)
+    errors[ok] = 0.0
+    bad = errors > MAX_ULP
+    assert not bad.any(), f"{label}: more than {MAX_ULP} ulp from the exact result at {where(bad)}"
+    numpy_errors[ok | _special(numpy_result)] = 0.0
+    bad = numpy_errors > NUMPY_ULP
+    assert not bad.any(), f"{label}: more than {NUMPY_ULP} ulp from NumPy at {where(bad)}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", (*NAMES, "pow"))
+def test_edge_values_match_numpy(name, dtype):
+    if name == "pow":
+        pairs = EDGE_POW[dtype]
+        pairs = pairs + [(-x, y) for x, y in pairs] + [(x, -y) for x, y in pairs]
+        x, y = _pow_arrays(dtype, [p[0] for p in pairs], [p[1] for p in pairs])
+        got = compute_pow(dtype, x, y)
+        numpy_result = _quiet(lambda v: np.power(v[0], v[1]), (x, y))
+        assert_edges_match_numpy(f"pow_{dtype}", (x, y), got, numpy_result, pow_reference(dtype, x, y))
+        return
+    x = edge_values(name, dtype)
+    got = compute(name, dtype, x)
+    numpy_result = _quiet(NUMPY[name], x).astype(x.dtype)
+    assert_edges_match_numpy(f"{name}_{dtype}", (x,), got, numpy_result, reference(name, dtype, x))
+
+
+def test_tanh_float32_saturates_like_numpy():
+    """The regression: float32 tanh stopped at 0.99999994 (its argument was clamped at 9,
+    below 9.0109 where tanh rounds to 1), for every |x| >= 9 up to inf."""
+    x = np.array([10, 20, 100, np.inf, -10, -20, -100, -np.inf], np.float32)
+    np.testing.assert_array_equal(compute("tanh", "f32", x), np.tanh(x))
+    np.testing.assert_array_equal(compute("tanh", "f32", x), np.sign(x))
+    import lazyfuse as lf
+
+    np.testing.assert_array_equal(lf.tanh(lf.asarray(x)).compute(), np.tanh(x))

@@ -29,7 +29,10 @@ expm1
     The same reduction and P (to r^16 / r^8), then (a + b + c) m with a = 2^k - 1,
     b = 2^k r, c = 2^k q, m = 1 for k <= 0 and a = 1 - 2^-k, b = r, c = q, m = 2^k for
     k > 0 (q = r_lo + r^2 P(r)): |a| >= |b|, so a + b is split exactly and nothing is
-    lost where 2^k (1 + e) - 1 cancels. For k = 0, r = x exactly; -0.0 is preserved.
+    lost where 2^k (1 + e) - 1 cancels; where a is not exact (2^k - 1 for k below -53 /
+    -24, 1 - 2^-k above 53 / 24), c also takes a's rounding error (without it expm1 gave
+    -1 instead of -1 + 2^-53 over [-37.43, -37.08], float32 over [-17.33, -16.98]). For
+    k = 0, r = x exactly; -0.0 is preserved.
 log, log1p
     x = 2^e (1 + f), 1 + f in [sqrt(1/2), sqrt(2)), from the bits (subnormals scaled by
     2^52 / 2^23 first); s = f / (2 + f), log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), R
@@ -39,7 +42,8 @@ log, log1p
     log1p works on u = fl(1 + x) and adds the rounding error c of u back as c / u.
     log(0) = -inf, log(x < 0) = NaN, log1p(-1) = -inf, log1p(-0.0) = -0.0.
 tanh
-    t = expm1(2 |x|) as a double-double (|x| clamped at 20 / 9, where tanh rounds to 1),
+    t = expm1(2 |x|) as a double-double (|x| clamped at 20 / 10, where tanh rounds to 1:
+    it does above 19.0613 / 9.0109; a clamp below that, as float32's 9 was, never gives 1),
     t / (t + 2) by one division and one exact-residual correction (Dekker's product by
     Veltkamp splitting: no FMA needed); the sign bit of x is copied in (-0.0 stays).
 sigmoid
@@ -229,7 +233,7 @@ SHIFT_BITS_F64 = 0x4338000000000000  # bits of SHIFT_F64: bits(SHIFT + k) = SHIF
 EXP_MAX_F64 = 710.0  # exp overflows above 709.78; clamping here keeps k <= 1024
 EXP_MIN_F64 = -746.0  # exp underflows to 0 below -745.13; clamping keeps k >= -1077
 EXPM1_MIN_F64 = -40.0  # expm1(x) rounds to -1 below about -38
-TANH_MAX_F64 = 20.0  # tanh(x) rounds to 1 above about 19.06
+TANH_MAX_F64 = 20.0  # tanh(x) rounds to 1 above 19.0613: tanh(20) = 1 - 8e-18 rounds to 1
 MIN_NORMAL_F64 = 2.2250738585072014e-308
 TWO52 = 4503599627370496.0
 SQRT_HALF_BITS_F64 = 0x3FE6A09E667F3BCD  # bits of sqrt(1/2)
@@ -244,7 +248,7 @@ SHIFT_BITS_F32 = 0x4B400000  # bits of SHIFT_F32
 EXP_MAX_F32 = F32(89.0)  # exp overflows above 88.72
 EXP_MIN_F32 = F32(-104.0)  # exp underflows to 0 below -103.97
 EXPM1_MIN_F32 = F32(-20.0)  # expm1(x) rounds to -1 below about -17.3
-TANH_MAX_F32 = F32(9.0)  # tanh(x) rounds to 1 above about 9.01 - the rest is exact
+TANH_MAX_F32 = F32(10.0)  # tanh(x) rounds to 1 above 9.0109: tanh(10) = 1 - 4e-9 rounds to 1
 MIN_NORMAL_F32 = F32(1.1754943508222875e-38)
 TWO23_F32 = F32(8388608.0)
 SQRT_HALF_BITS_F32 = I32(0x3F3504F3)
@@ -551,11 +555,13 @@ def exp_f32(x):
 
 
 @_jit
-def _expm1_dd_f64(x):
+def _expm1_dd_f64(x, negative):
     """(hi, lo), hi + lo = expm1(x) for x in [EXPM1_MIN_F64, EXP_MAX_F64] (-0.0 gives
     +0.0), as (a + b + c) m: for k <= 0, a + b + c = 2^k - 1 + 2^k r + 2^k q and m = 1;
     for k > 0, 1 - 2^-k + r + q and m = 2^k; q = r_lo + r^2 P(r). |a| >= |b|, so a + b is
-    split exactly (Fast2Sum): no cancellation loses bits."""
+    split exactly (Fast2Sum): no cancellation loses bits. a itself is inexact for |k| > 53
+    (2^k - 1 rounds to -1 for k < -53): c takes its rounding error in where ``negative``
+    (a constant: False where x >= 0, as tanh's 2|x|, leaves those two operations out)."""
     k, r, r_lo = _exp_reduce_f64(x)
     q = r_lo + r * r * _poly_f64(EXPM1_PARTS_F64, r)
     k_neg = k if k < 0 else 0
@@ -566,7 +572,9 @@ def _expm1_dd_f64(x):
     inv = _pow2_f64(-k_inv)
     a = (1.0 - inv) if positive else scale - 1.0
     b = r if positive else scale * r
-    c = (q + ((1.0 - a) - inv)) if positive else scale * q  # keeps the bits 1 - 2^-k lost
+    # c keeps the bits a lost: 1 - 2^-k for k > 53, 2^k - 1 for k < -53 (Fast2Sum's error)
+    c_neg = (scale * q + (scale - (a + 1.0))) if negative else scale * q  # (not "+ 0.0": kept)
+    c = (q + ((1.0 - a) - inv)) if positive else c_neg
     s = a + b
     tail = ((a - s) + b) + c
     hi = s + tail
@@ -577,7 +585,7 @@ def _expm1_dd_f64(x):
 
 
 @_jit
-def _expm1_dd_f32(x):
+def _expm1_dd_f32(x, negative):
     k, r, r_lo = _exp_reduce_f32(x)
     q = r_lo + r * r * _horner_f32(EXPM1_POLY_F32, r)
     k_neg = k if k < I32(0) else I32(0)
@@ -588,7 +596,8 @@ def _expm1_dd_f32(x):
     inv = _pow2_f32(-k_inv)
     a = (ONE_F32 - inv) if positive else scale - ONE_F32
     b = r if positive else scale * r
-    c = (q + ((ONE_F32 - a) - inv)) if positive else scale * q
+    c_neg = (scale * q + (scale - (a + ONE_F32))) if negative else scale * q
+    c = (q + ((ONE_F32 - a) - inv)) if positive else c_neg
     s = a + b
     tail = ((a - s) + b) + c
     hi = s + tail
@@ -602,7 +611,7 @@ def _expm1_dd_f32(x):
 def expm1_f64(x):
     clamped = x if x < EXP_MAX_F64 else EXP_MAX_F64
     clamped = clamped if clamped > EXPM1_MIN_F64 else EXPM1_MIN_F64
-    result, _ = _expm1_dd_f64(clamped)
+    result, _ = _expm1_dd_f64(clamped, True)
     return x if (x == 0.0 or x != x) else result  # keeps -0.0 and NaN
 
 
@@ -610,7 +619,7 @@ def expm1_f64(x):
 def expm1_f32(x):
     clamped = x if x < EXP_MAX_F32 else EXP_MAX_F32
     clamped = clamped if clamped > EXPM1_MIN_F32 else EXPM1_MIN_F32
-    result, _ = _expm1_dd_f32(clamped)
+    result, _ = _expm1_dd_f32(clamped, True)
     return x if (x == ZERO_F32 or x != x) else result
 
 
@@ -705,7 +714,7 @@ def log1p_f32(x):
 def tanh_f64(x):
     a = abs(x)
     a = a if a < TANH_MAX_F64 else TANH_MAX_F64  # NaN -> TANH_MAX, restored below
-    t_hi, t_lo = _expm1_dd_f64(2.0 * a)
+    t_hi, t_lo = _expm1_dd_f64(2.0 * a, False)
     d_hi, d_err = _two_sum(t_hi, 2.0)
     magnitude = _div_dd_f64(t_hi, t_lo, d_hi, d_err + t_lo)  # t / (t + 2)
     result = _bits_f64(_f64_bits(magnitude) | (_f64_bits(x) & SIGN_BIT_F64))
@@ -716,7 +725,7 @@ def tanh_f64(x):
 def tanh_f32(x):
     a = abs(x)
     a = a if a < TANH_MAX_F32 else TANH_MAX_F32
-    t_hi, t_lo = _expm1_dd_f32(TWO_F32 * a)
+    t_hi, t_lo = _expm1_dd_f32(TWO_F32 * a, False)
     d_hi, d_err = _two_sum(t_hi, TWO_F32)
     magnitude = _div_dd_f32(t_hi, t_lo, d_hi, d_err + t_lo)
     result = _bits_f32(_f32_bits(magnitude) | (_f32_bits(x) & SIGN_BIT_F32))
