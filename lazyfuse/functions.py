@@ -13,7 +13,7 @@ from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import Op
 from lazyfuse.runtime import userfn
 from lazyfuse.runtime.execute import kernel_source_path
-from lazyfuse.tensor import Tensor, asarray, binary, is_python_scalar, operand, unary
+from lazyfuse.tensor import Tensor, asarray, binary, is_python_scalar, operand, unary, unweak
 
 
 def _unary_function(op: Op, name: str) -> Callable[[Any], Tensor]:
@@ -75,6 +75,7 @@ bitwise_xor = _binary_function(Op.XOR, "bitwise_xor")
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     """``x`` where ``condition`` is true, else ``y`` (broadcast; scalars stay weak)."""
     c = asarray(condition).node
+    x, y = unweak("where", x, y)
     return Tensor(build.elementwise(Op.WHERE, c, operand(x, "where"), operand(y, "where")))
 
 

@@ -32,7 +32,7 @@ from lazyfuse.graph import build, dtypes
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.runtime import cuda_execute, execute, plans
-from lazyfuse.tensor import PYTHON_SCALARS, TRACING, Tensor, asarray, compute, target_of
+from lazyfuse.tensor import PYTHON_SCALARS, TRACING, Tensor, WeakScalar, asarray, compute, target_of
 
 MAX_TRACES = 256  # traces kept per jitted function, least recently used dropped first
 _WEAK_DTYPES = {float: np.dtype(np.float64), int: np.dtype(np.int64)}
@@ -267,7 +267,7 @@ def _weak_operator(op: Op, reflected: bool) -> Callable[[_Weak, Any], Tensor]:
     return method
 
 
-class _Weak(Tensor):
+class _Weak(WeakScalar):
     """A Python int or float argument, or a value computed from such arguments and
     Python scalars only, inside a trace: weak as the Python scalar it stands for (NEP 50).
 
@@ -275,8 +275,9 @@ class _Weak(Tensor):
     bool for a comparison) over 0-d input leaves, one per argument; ``kind`` is the
     Python type it stands for; ``argument`` is the argument's index when it is one
     argument itself, else None. With a tensor it is converted to the dtype NumPy gives a
-    Python scalar of ``kind`` there. Other uses (``lf.where``, ``lf.maximum``, methods)
-    see ``node``: a strong 0-d tensor of float64 or int64.
+    Python scalar of ``kind`` there: in operators and binary functions (``lf.maximum``,
+    through ``tensor.binary``) and in ``lf.where`` (``tensor.unweak``). Other uses (a
+    reduction of it, ``lf.map``) see ``node``: a strong 0-d tensor of float64 or int64.
 
     Note: a Tensor subclass, so that Python calls its reflected operators before the
     tensor's own (``x * s`` is ``s.__rmul__(x)``), and ``float(s)``, ``if s > 0`` raise

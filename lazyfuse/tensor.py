@@ -412,9 +412,58 @@ PYTHON_SCALARS = frozenset({bool, int, float})  # the weak operand types (NEP 50
 
 def binary(op: Op, a: Any, b: Any) -> Tensor:
     # Note: tensors and Python scalars, the common operands, without a call each.
-    x = a.node if type(a) is Tensor else a if type(a) in PYTHON_SCALARS else operand(a, ELEMENTWISE[op].name)
-    y = b.node if type(b) is Tensor else b if type(b) in PYTHON_SCALARS else operand(b, ELEMENTWISE[op].name)
+    x = a.node if type(a) is Tensor else a if type(a) in PYTHON_SCALARS else None
+    y = b.node if type(b) is Tensor else b if type(b) in PYTHON_SCALARS else None
+    if x is None or y is None:
+        return _other_binary(op, a, b)
     return Tensor(build.binary(op, x, y))
+
+
+def _other_binary(op: Op, a: Any, b: Any) -> Tensor:
+    """:func:`binary` of other operands: a weak scalar of ``lf.jit`` combines by its own
+    rule; NumPy arrays and scalars, lists and tuples become operands."""
+    if isinstance(a, WeakScalar):
+        return a.combine(op, b, reflected=False)
+    if isinstance(b, WeakScalar):
+        return b.combine(op, a, reflected=True)
+    name = ELEMENTWISE[op].name
+    return Tensor(build.binary(op, operand(a, name), operand(b, name)))
+
+
+class WeakScalar(Tensor):
+    """A Python int or float argument of a function ``lf.jit`` traces (``jit._Weak``): a
+    run-time value that is weak in dtype rules (NEP 50) as the Python scalar it stands
+    for, of Python type ``kind``."""
+
+    __slots__ = ()
+    kind: type
+
+    def combine(self, op: Op, other: Any, reflected: bool) -> Tensor:
+        raise NotImplementedError
+
+
+def _kind_of(value: Any) -> dtypes.DTypeLike:
+    """What a dtype rule sees of ``value``: a Python type for a weak value, else a dtype."""
+    if isinstance(value, WeakScalar):
+        return value.kind
+    return dtypes.weak_type(value) if is_python_scalar(value) else asarray(value).dtype
+
+
+def unweak(name: str, *values: Any) -> tuple[Any, ...]:
+    """``values`` (operands of one op, such as where's), each :class:`WeakScalar` as a
+    tensor of the dtype NumPy gives a Python scalar of its kind among the others."""
+    if not any(isinstance(v, WeakScalar) for v in values):
+        return values
+    kinds = [
+        v.kind
+        if isinstance(v, WeakScalar)
+        else dtypes.weak_type(v)
+        if is_python_scalar(v)
+        else asarray(v).dtype
+        for v in values
+    ]
+    dtype = dtypes.result_type(name, *kinds)
+    return tuple(Tensor(build.astype(v.node, dtype)) if isinstance(v, WeakScalar) else v for v in values)
 
 
 def unary(op: Op, x: Any) -> Tensor:

@@ -13,6 +13,7 @@ import pytest
 
 import lazyfuse as lf
 from lazyfuse.errors import ConcretizationError
+from tests.conftest import assert_matches
 
 jit_module = importlib.import_module("lazyfuse.jit")  # Note: lf.jit is the function
 
@@ -254,3 +255,31 @@ def test_a_memmap_is_read_as_its_data(tmp_path):
     np.testing.assert_array_equal(traced(data, data), np.arange(5.0) ** 2 + 1.0)
     np.testing.assert_array_equal(traced(data, np.ones(5)), np.arange(5.0) + 1.0)
     assert len(traced.traces) == 2
+
+
+def test_a_scalar_argument_is_weak_in_binary_functions_and_where():
+    """lf.maximum, lf.minimum, lf.power, methods and lf.where saw a traced Python float as
+    a float64 tensor: float32 arrays came back float64 (NumPy keeps float32)."""
+    x = np.arange(4, dtype=np.float32)
+    traced = lf.jit(
+        lambda x, s: (
+            lf.maximum(x, s),
+            lf.minimum(s, x),
+            lf.power(x, s),
+            x.maximum(s),
+            lf.where(x > 1, x, s),
+            lf.where(x > 1, s, 2.0),
+        )
+    )
+    for s in (1.5, 2.5, -0.5):
+        expected = (
+            np.maximum(x, s),
+            np.minimum(s, x),
+            np.power(x, s),
+            np.maximum(x, s),
+            np.where(x > 1, x, s),
+            np.where(x > 1, s, 2.0),
+        )
+        for got, want in zip(traced(x, s), expected, strict=True):
+            assert_matches(got, want)
+    assert len(traced.traces) == 1
