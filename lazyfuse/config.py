@@ -14,9 +14,10 @@ from pathlib import Path
 
 # Note: GNU OpenMP threads (Numba's default threading layer here) spin for a while
 # after each parallel kernel; BLAS, which lazyfuse calls for float matmul, then fights
-# them for the cores (a 64x128x128 batched product with an epilogue: 16 ms spinning,
-# 7.4 ms with a short spin; kernels of 20k elements are no slower). Read by libgomp
-# when Numba first starts its threads; a value the user set wins.
+# them for the cores (bench_matmul.py's batched product with an epilogue runs about twice
+# as long with libgomp's default spin, `GOMP_SPINCOUNT=300000`, as with this one; kernels
+# of 20k elements are no slower; see benchmarks/README.md). Read by libgomp when Numba
+# first starts its threads; a value the user set wins.
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 

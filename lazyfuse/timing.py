@@ -34,9 +34,9 @@ def interleaved_medians(
     Note: each round runs them in a new random order (seeded), so each follows every
     other about as often. A contender pays for what the one before it left: after a
     single-threaded one, the idle core's thread must wake (a parallel kernel over 100k
-    float64 took 175 us right after another, 260 us after 1 ms of one thread's work and
-    470 us after 10 ms): in a fixed order, bench_dispatch's Numba loop, after NumPy's,
-    took 975-1170 us at 100k, in random order 560-615."""
+    float64 took longer the more single-threaded work ran just before it): in a fixed
+    order, bench_dispatch.py's hand-written Numba loop, after NumPy's, took markedly
+    longer at 100k than in random order; see benchmarks/README.md."""
     for fn in fns:
         fn()
     times: list[list[float]] = [[] for _ in fns]

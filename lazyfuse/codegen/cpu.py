@@ -34,7 +34,8 @@ from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op, kind, pick
 # Full reductions split their first reduced axis into this many chunks (one task each).
 FULL_REDUCTION_CHUNKS = 64
 # Row reductions (one reduced axis) fold into this many partial results per row, one
-# per lane of a 512-bit vector of float32: measured on softmax rows, 34 -> 9 ms.
+# per lane of a 512-bit vector of float32: bench_fusion.py's softmax rows ran several
+# times faster than with one partial result per row (see benchmarks/README.md).
 LANES = 16
 # Matmul tasks own blocks of up to this many output rows (fewer for small matrices).
 MATMUL_ROW_BLOCK = 32
@@ -53,9 +54,11 @@ class Options:
 
 # The ops whose float versions call lazyfuse.runtime.fastmath when ``math == "fast"``
 # (its functions are within 1 ulp; see its docstring). pow stays the C library's:
-# fastmath's pow_f64 is 1.2x faster than it, but its inlined double-double code made
-# kernels with many pows compile several times longer (measured: 30 s -> 285 s for
-# the test that puts every dtype pair of ** in one kernel).
+# fastmath's pow_f64 is faster than it (bench_math.py --only pow, its `fastmath loop`
+# row), but its inlined double-double code made kernels with many pows compile several
+# times longer (measured on the test that puts every dtype pair of ** in one kernel,
+# tests/test_elementwise.py::test_every_dtype_pair_matches_numpy[power]; see
+# benchmarks/README.md).
 FAST_MATH = {
     Op.EXP: "exp_{K}({0})",
     Op.LOG: "log_{K}({0})",
@@ -466,7 +469,9 @@ def _matmul(spec: KernelSpec, body: SourceBuilder, options: Options) -> None:
     multiply-add per iteration, reading b and writing out contiguously, so LLVM
     vectorizes it. Operands are read in place, whatever their strides.
     Note: tiling k and n as well (b's tiles reused from cache by a block's rows) was
-    measured 6x slower here: the tiled inner loop no longer vectorizes."""
+    measured several times slower (workload not recorded; bench_matmul.py's int64 case
+    times this kernel; see benchmarks/README.md): the tiled inner loop no longer
+    vectorizes."""
     body.lines(_signature(spec, options.parallel).split("\n"))
     batch = [f"i{d}" for d in range(spec.n_outer - 2)]
     dt = spec.stores[0].dtype

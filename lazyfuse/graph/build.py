@@ -59,7 +59,9 @@ class _Occurrence:
 
 _FLOAT64, _INT64, _BOOL = np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)
 _INT64_RANGE = range(-(2**63), 2**63)
-# Note: read once; reading an Enum member costs 0.1-0.2 us on Python 3.11 (its metaclass's __getattr__)
+# Note: read once; reading an Enum member goes through its metaclass's __getattr__ on Python 3.11,
+# a cost in every node built (bench_dispatch.py's `lazyfuse us` column, which builds the expression
+# in each call; see benchmarks/README.md)
 _SCALAR = Op.SCALAR
 
 

@@ -283,8 +283,9 @@ def in_place(spec: KernelSpec, donors: tuple[int, ...]) -> KernelSpec:
     from its one output's array, which the runtime hands over as those loads' buffer:
     each element is read before it is written, in the same iteration. One array
     for both is what lets LLVM vectorize the loop; given as two arguments that overlap,
-    it takes the scalar fallback of its overlap check (tanh over 1M float32: 15 ms, 7x
-    the vector loop)."""
+    it takes the scalar fallback of its overlap check (bench_peers.py's
+    ``tanh(x @ w + b)``, a tanh over 1M float32, ran several times slower that way; see
+    benchmarks/README.md)."""
     assert spec.kind == "loop" and spec.n_inner == 0 and spec.layout in "CR", (
         "in place: elementwise, flat or rows"
     )

@@ -3,9 +3,9 @@
 NumPy multiplies a stack one product at a time, and OpenBLAS splits each product over
 its threads, so the threads meet once per product. OpenBLAS's ``?gemm_batch`` (in
 recent versions; the library NumPy 2.4.6's wheel bundles is 0.3.31) gives each thread
-whole products instead. For 64 x 128x128 float64 that takes 6.9-7.4 ms here, where
-NumPy's matmul took 7.4-10.8 ms in the same runs (``benchmarks/bench_matmul.py`` has
-the whole product and its epilogue).
+whole products instead. For 64 x 128x128 float64 that is faster than NumPy's matmul
+(``python benchmarks/bench_matmul.py``, its batched case, times the whole product and
+its epilogue; see benchmarks/README.md).
 
 The rule (:func:`batched`): float32 or float64 operands of three axes whose matrices
 have a unit stride along rows or columns (a transpose is read in place), at least
@@ -30,7 +30,10 @@ import numpy as np
 
 from lazyfuse import config
 
-PRODUCTS_PER_THREAD = 4  # measured on 2 threads: 2 per thread 0.93x NumPy, 4 about 1.04x, 32 1.4x
+# Measured on 2 threads with bench_matmul.py's batched case, its batch size edited: at 2
+# products per thread the batched GEMM is slower than NumPy's matmul, at 4 about even,
+# at 32 (the benchmark's own 64) faster; see benchmarks/README.md.
+PRODUCTS_PER_THREAD = 4
 SMALL_MATRIX_PATH = 100**3  # OpenBLAS's interface/gemm_batch.c takes its small-matrix kernels at or below
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enums
 Order = tuple[int, int]  # how BLAS reads an operand's matrices: (transpose flag, leading dimension)

@@ -2,11 +2,12 @@
 
 Why: blocks of 32 MiB and more bypass the C library's heap. glibc maps them from the
 OS and unmaps them when freed, so each new one arrives as fresh pages. The OS zeroes
-each page on its first write: 10 ms of page faults for an 80 MB result here, as long as
-the kernel that fills it takes. NumPy, numexpr and a hand-written Numba loop pay this
-on every call. Smaller blocks come back from glibc's heap without faults once its
-mmap threshold has risen (it rises to the size of the blocks a program frees, up to
-32 MiB), and so do not need a pool.
+each page on its first write: for an 80 MB result the page faults take about as long as
+the kernel that fills it (``python benchmarks/bench_math.py --only exp``, run as it is
+and with ``LAZYFUSE_POOL_BYTES=0``; see benchmarks/README.md). NumPy, numexpr and a
+hand-written Numba loop pay this on every call. Smaller blocks come back from glibc's
+heap without faults once its mmap threshold has risen (it rises to the size of the
+blocks a program frees, up to 32 MiB), and so do not need a pool.
 
 How: a large output is an array over a pooled block, whose ``base`` is a :class:`_Lease`.
 Views of the array keep it alive, because NumPy does not collapse a base chain through

@@ -219,7 +219,8 @@ HAS_FMA = _target_has_fma()
 
 # Note: no disk cache for the helpers themselves: inlined into each kernel (whose
 # compiled code is cached), they are never called on their own, and a cached dispatcher
-# costs twice as much to create (50 of them: 18 vs 9 ms of every process's first kernel).
+# costs twice as much to create, in every process's first kernel (the 50 helpers; the
+# lazyfuse part of bench_dispatch.py's new-process line; see benchmarks/README.md).
 _jit = numba.njit(error_model="numpy", inline="always")
 
 F32 = np.float32
@@ -362,10 +363,11 @@ def _horner_f32(coeffs, r):
 # Estrin's scheme one level deep for the small terms, four short Horner chains that run
 # side by side where one long chain would have each step wait for the last (the CPU
 # cannot overlap enough loop iterations to hide that: sigmoid_f64 on data in L1, one
-# thread, 4.57 -> 4.09 ns per element; over 1e7 elements, where memory traffic overlaps
-# the waits, exp gained 4% and sigmoid nothing measurable); the last two steps are
-# Horner's, whose rounding the large terms need (expm1 cancels: with all of P by
-# Estrin its maximum error grew from 0.94 to 1.18 ulp).
+# thread, got faster, as bench_math.py's `fastmath loop` row shows with a small --n and
+# NUMBA_NUM_THREADS=1; over its default 1e7 elements, where memory traffic overlaps the
+# waits, exp gained a little and sigmoid nothing measurable; see benchmarks/README.md);
+# the last two steps are Horner's, whose rounding the large terms need (expm1 cancels:
+# with all of P by Estrin its maximum error grew from 0.94 to 1.18 ulp).
 @_jit
 def _poly_f64(poly, r):
     """The polynomial that :func:`_split4` made ``poly`` of, at r."""
