@@ -121,7 +121,9 @@ def test_an_axis_of_the_wrong_type_says_what_axis_must_be(axis):
         (lambda x: x[:1].broadcast_to((2**32, 2**32)).reshape(-1), "broadcast_to"),
         (lambda x: x.reshape(2, 1).broadcast_to((2, 2**61)) + x.reshape(2, 1), "broadcast_to"),
         (
-            lambda x: x[:1].reshape(1, 1).broadcast_to((2**31, 1)) @ x[:1].reshape(1, 1).broadcast_to((1, 2**33)),
+            lambda x: (
+                x[:1].reshape(1, 1).broadcast_to((2**31, 1)) @ x[:1].reshape(1, 1).broadcast_to((1, 2**33))
+            ),
             "matmul",
         ),
     ],

@@ -43,7 +43,7 @@ class Node:
     key: tuple[Any, ...]
     # see :func:`form_of`; None for graphs with more than MAX_FORM_LEAVES leaves
     form: int | None
-    leaves: tuple[Node, ...] | None
+    leaves: tuple[Node, ...] | None  # inputs, scalars and INDEX nodes: their attrs fill slots
 
     def __init__(
         self,
@@ -139,11 +139,17 @@ def _sweep() -> None:
 # replaced by slots: every inner node is hash-consed from its arguments, so the forms
 # and leaf maps of the arguments fix it.
 #
+# An INDEX node (basic indexing) counts as a leaf too, after its argument's leaves: its
+# key (``attrs[0]``) is a run-time value that fills a slot, as an input's array does, and
+# its form holds its shape but not its key. So ``x[i:i + 256].sum()`` has one form for
+# every ``i`` that gives the same shape (runtime/plans.py keys the plan the same way).
+#
 # Note: a form holds the attribute keys of its nodes, where a user function is keyed by
 # its id. A graph that is planned keeps its functions alive (the plan holds them), so a
 # form with a reused id never finds a stale plan.
 
 MAX_FORM_LEAVES = 64  # beyond: no form; the runtime walks the graph instead
+_INDEX = Op.INDEX  # Note: a global, not an attribute lookup, on every node made
 _FORMS: dict[tuple[Any, ...], int] = {}
 _FORM_IDS = itertools.count()
 _MAX_FORMS = 1 << 17
@@ -158,6 +164,10 @@ def form_of(node: Node) -> tuple[int | None, tuple[Node, ...] | None]:
     leaves = first.leaves
     if leaves is None:
         return None, None
+    if op is _INDEX:  # a leaf whose key is data (see above)
+        if len(leaves) >= MAX_FORM_LEAVES:
+            return None, None
+        return _intern((op, node.shape, node.dtype, first.form)), (*leaves, node)
     parts: list[Any] = [op, node.key[2], node.shape, node.dtype, first.form]
     for arg in args[1:]:
         theirs = arg.leaves

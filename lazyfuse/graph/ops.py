@@ -146,7 +146,12 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
     Op.SIGMOID: ElementwiseRow("sigmoid", 1, _sigmoid, {"": "{T}(1) / ({T}(1) + np.exp(-{0}))"}, np.exp),
     Op.RELU: ElementwiseRow(
         # Note: maximum(x, 0): -0.0 gives 0.0 (as NumPy's), NaN stays NaN (NaN <= 0 is False)
-        "relu", 1, _relu, {"": "{T}(0) if {0} <= 0 else {0}"}, np.maximum, weak_operand=int
+        "relu",
+        1,
+        _relu,
+        {"": "{T}(0) if {0} <= 0 else {0}"},
+        np.maximum,
+        weak_operand=int,
     ),
     Op.ADD: _row("add", np.add, {"": "{0} + {1}", "b": "{0} or {1}"}),
     Op.SUB: _row("subtract", np.subtract, "{0} - {1}"),

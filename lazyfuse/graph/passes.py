@@ -86,8 +86,8 @@ def push_view_once(roots: Sequence[Node]) -> list[Node]:
         source = node.args[0]
         if node.op is Op.PERMUTE:
             return pushed(source, lambda a: build.permute(a, node.attrs[0]))
-        if node.op is Op.INDEX:
-            return pushed(source, lambda a: build.index(a, node.attrs[0]))
+        if node.op is Op.INDEX:  # Note: make, not build.index: a plan's key is a slot
+            return pushed(source, lambda a: make(Op.INDEX, (a,), node.attrs, node.shape, a.dtype))
         if node.op is Op.RESHAPE and _unit_axes_only(source.shape, node.shape):
             return pushed(source, lambda a: build.reshape(a, node.shape))
         return node

@@ -6,15 +6,23 @@ non-contiguous array, where NumPy itself must copy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import Op
 
 
-def apply_view(node: Node, array: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+def apply_view(
+    node: Node, array: np.ndarray, shape: tuple[int, ...] | None = None, values: Sequence[Any] = ()
+) -> np.ndarray:
     """``array`` (the value of ``node.args[0]``) seen through the view ``node``, whose
-    shape is ``shape`` when given (a plan made for other sizes), else its own."""
+    shape is ``shape`` when given (a plan made for other sizes), else its own.
+
+    An index's key is ``attrs[0]``: a tuple in a user's graph; in a cached plan a slot
+    (an object with ``index``), whose key is ``values[slot.index]`` (runtime/plans.py)."""
     op, attrs = node.op, node.attrs
     if op is Op.RESHAPE:
         return array.reshape(node.shape if shape is None else shape)
@@ -23,5 +31,6 @@ def apply_view(node: Node, array: np.ndarray, shape: tuple[int, ...] | None = No
     if op is Op.EXPAND:
         return np.broadcast_to(array, node.shape if shape is None else shape)
     if op is Op.INDEX:
-        return array[attrs[0]]  # type: ignore[no-any-return]
+        key = attrs[0]
+        return array[key if type(key) is tuple else values[key.index]]  # type: ignore[no-any-return]
     raise ValueError(f"{op} is not a view")

@@ -240,7 +240,7 @@ class _Run:
         if node.op is Op.SCALAR:
             return np.asarray(self.values[node.attrs[0].index], dtype=node.dtype)
         if node.op in VIEWS:
-            return apply_view(node, self.host(node.args[0]), self.shape(node.shape))
+            return apply_view(node, self.host(node.args[0]), self.shape(node.shape), self.values)
         held = self.stored[node]
         value = held.array.copy_to_host()
         if held.order is None:
@@ -378,7 +378,7 @@ class _Run:
         if node is base:
             return stand_in
         inner = self._view_of(node.args[0], base, stand_in)
-        return apply_view(node, inner, self.shape(node.shape))
+        return apply_view(node, inner, self.shape(node.shape), self.values)
 
     def _output(self, call: kernels.KernelCall, root: Node, inner: bool) -> Any:
         shape = self.shape(root.shape)

@@ -26,7 +26,12 @@ from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.views import apply_view
-from lazyfuse.runtime import blas, buffers, plans
+from lazyfuse.runtime import (
+    blas,
+    buffers,
+    forks,  # noqa: F401 (registers the fork handler)
+    plans,
+)
 from lazyfuse.runtime.compile import CompiledKernel, kernel_for, write_source
 
 _OPTIONS: dict[int, tuple[config.Config, cpu.Options]] = {}
@@ -92,7 +97,7 @@ def _schedule(found: plans.Plan) -> list[_Step]:
     return found.schedule  # type: ignore[no-any-return]
 
 
-_HOST_VALUES = frozenset({np.ndarray, float, int, bool})
+_HOST_VALUES = frozenset({np.ndarray, float, int, bool, tuple})  # tuple: an index's key
 
 
 def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray]:
@@ -105,7 +110,7 @@ def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray
             return [result]
     found, values, resize = plans.plan_for(roots)  # a known form finds ``known`` again
     if config.get().debug >= 2:
-        shown = found if resize is None else plans.fresh_plan(roots)
+        shown = plans.fresh_plan(roots)  # Note: its indexes show their keys, not slots
         _report_plan(shown.roots, shown.grouped)
     return run_plan(found, values, resize, out, held=known)
 
@@ -311,7 +316,7 @@ def _viewed(
         return np.asarray(values[node.attrs[0].index], dtype=node.dtype)
     if node.op in VIEWS:
         shape = resize(node.shape) if resize else node.shape
-        return apply_view(node, _viewed(node.args[0], stored, values, resize), shape)
+        return apply_view(node, _viewed(node.args[0], stored, values, resize), shape, values)
     return stored[node]
 
 

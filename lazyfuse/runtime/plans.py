@@ -9,12 +9,22 @@ with its sizes replaced by symbols by equality (0 and 1 stay, since broadcasting
 empty axes change plans), so ``x + y.sum(axis=0)`` at 1000x10 and at 50x7 share a plan,
 and the runtime maps the plan's sizes to the call's (:func:`resizer`). Only a graph
 with a reshape that regroups axes or with indexing keys on its sizes too (``sizes``).
+
+An index's key (its slices, integers, None and Ellipsis) is data, not structure: it fills
+a slot, as an array does, and the plan holds the index's shape only (the runtime applies
+the key with NumPy, a view). So ``x[i:i + 256].sum()`` finds one plan for every ``i``
+that gives the same shape; a clipped window (a new shape) keys a plan of its own.
+
+Both caches are bounded and drop the least recently used entry first: at most
+``PLAN_CACHE_SIZE`` = 1024 plans by structure and ``FORM_CACHE_SIZE`` = 4096 entries by
+form (each holds a plan: a few kB to tens of kB with its kernels' bookkeeping).
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -67,11 +77,14 @@ class PlanKey(NamedTuple):
     versions: tuple[str, ...]  # lazyfuse, numba, llvmlite
 
 
-_PLANS: dict[PlanKey, Plan] = {}
+PLAN_CACHE_SIZE = 1024  # plans by structure (_PLANS); see the module's docstring
+FORM_CACHE_SIZE = 4096  # entries by form (_BY_FORM)
+
+_PLANS: OrderedDict[PlanKey, Plan] = OrderedDict()  # least recently used first
 _LOCK = threading.Lock()
 STATS = {"hits": 0, "misses": 0}
 VERSIONS = (__version__, numba.__version__, llvmlite.__version__)
-_SHAPED = frozenset({Op.INPUT, Op.EXPAND, Op.RESHAPE})  # other shapes follow from args and attrs
+_SHAPED = frozenset({Op.INPUT, Op.EXPAND, Op.RESHAPE})  # others follow from args and attrs (INDEX: see below)
 
 
 def structure(roots: Sequence[Node]) -> tuple[PlanKey, list[Node], tuple[int, ...]]:
@@ -79,8 +92,10 @@ def structure(roots: Sequence[Node]) -> tuple[PlanKey, list[Node], tuple[int, ..
     the graph's sizes in symbol order.
 
     One walk in ``toposort``'s order (arguments before users, left to right); each node's
-    entry names its arguments by position in that order. Note: written as one loop, not
-    toposort then a second pass, since it runs on every compute.
+    entry names its arguments by position in that order. An index is a leaf after its
+    argument (its key fills a slot) and keys on its exact shape instead of its key.
+    Note: written as one loop, not toposort then a second pass, since it runs on every
+    compute.
     """
     index: dict[int, int] = {}
     leaves: list[Node] = []
@@ -100,6 +115,11 @@ def structure(roots: Sequence[Node]) -> tuple[PlanKey, list[Node], tuple[int, ..
                 if op in LEAVES:  # its attrs are the user's data: not part of the key
                     leaves.append(node)
                     graph.append((op,))
+                elif op is Op.INDEX:  # Note: its key is data too; its sizes key the plan
+                    leaves.append(node)
+                    graph.append((op, (index[id(node.args[0])],)))
+                    shapes.append(node.shape)
+                    generic = False
                 else:
                     graph.append((op, tuple([index[id(a)] for a in node.args]), node.key[2]))
                 if op in _SHAPED:
@@ -108,8 +128,6 @@ def structure(roots: Sequence[Node]) -> tuple[PlanKey, list[Node], tuple[int, ..
                     )
                     if op is Op.RESHAPE and not _moves_unit_axes(node):
                         generic = False
-                elif op is Op.INDEX:
-                    generic = False
             elif id(node) not in index:
                 index[id(node)] = -1  # seen; its entry comes after its arguments'
                 stack.append((node, True))
@@ -148,9 +166,10 @@ class Known:
 
 # Note: the fast path. Keyed by the roots' forms (graph/node.py), which hold exact shapes,
 # so a key names one plan and one resize; a new size misses here and finds the size-free
-# plan in _PLANS by a walk of the graph.
-_BY_FORM: dict[tuple[Any, ...], Known] = {}
-_MAX_BY_FORM = 4096
+# plan in _PLANS by a walk of the graph. Its keys hold only ints, bools and tuples (hashed
+# and compared in C, no Python code runs), so a hit reorders it without the lock: see
+# :func:`_touch`.
+_BY_FORM: OrderedDict[tuple[Any, ...], Known] = OrderedDict()  # least recently used first
 
 
 def plan_for(roots: Sequence[Node]) -> tuple[Plan, list[Any], Resize | None]:
@@ -163,7 +182,41 @@ def plan_for(roots: Sequence[Node]) -> tuple[Plan, list[Any], Resize | None]:
 def known(root: Node, settings: config.Config) -> Known | None:
     """The fast path's entry for a graph of one root, None when its form has none yet
     (not counted: the caller counts the hit when it uses the entry)."""
-    return _BY_FORM.get(_single_key(root, settings)) if root.form is not None else None
+    if root.form is None:
+        return None
+    key = (root.form, settings.fuse, settings.checks)  # Note: _single_key, inlined (every compute)
+    found = _BY_FORM.get(key)
+    if found is not None:
+        try:  # noqa: SIM105  (Note: _touch, inlined; contextlib.suppress costs more than the hit)
+            _BY_FORM.move_to_end(key)
+        except KeyError:
+            pass
+    return found
+
+
+def _touch(cache: OrderedDict[Any, Any], key: Any) -> None:
+    """Mark ``key`` the most recently used entry of ``cache``.
+
+    Note: without the lock. ``move_to_end`` is one C call, atomic under the GIL (and
+    under the dict's own lock on free-threaded builds) when the key's hash and equality
+    run no Python code, as for form keys; an entry another thread evicted meanwhile
+    raises KeyError and stays evicted (it is made again on its next miss)."""
+    try:  # noqa: SIM105  (Note: try is cheaper than contextlib.suppress)
+        cache.move_to_end(key)
+    except KeyError:
+        pass
+
+
+def _insert(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> Any:
+    """``cache[key]``, set to ``value`` unless another thread set it first, as the most
+    recently used entry; the least recently used entries beyond ``size`` are dropped.
+    Invariant: ``len(cache) <= size`` whenever the lock is free."""
+    with _LOCK:
+        found = cache.setdefault(key, value)
+        cache.move_to_end(key)
+        while len(cache) > size:
+            cache.popitem(last=False)
+    return found
 
 
 def _single_key(root: Node, settings: config.Config) -> tuple[Any, ...]:
@@ -176,10 +229,11 @@ def lookup(roots: Sequence[Node]) -> tuple[Plan, list[Node], Resize | None]:
     form_key, leaves = _form_key(roots)
     known = _BY_FORM.get(form_key) if form_key is not None else None
     if known is not None:
+        _touch(_BY_FORM, form_key)
         STATS["hits"] += 1
         return known.plan, [leaves[k] for k in known.slots], known.resize
     key, slot_leaves, sizes = structure(roots)
-    found = _PLANS.get(key)
+    found = _cached(key)
     if found is not None:
         STATS["hits"] += 1
     else:
@@ -188,14 +242,24 @@ def lookup(roots: Sequence[Node]) -> tuple[Plan, list[Node], Resize | None]:
         made = _make(roots, slot_leaves, sizes)
         with _LOCK:
             STATS["misses"] += 1
-            found = _PLANS.setdefault(key, made)
+        found = _insert(_PLANS, key, made, PLAN_CACHE_SIZE)
     resize = resizer(found.sizes, sizes)
     if form_key is not None:
         position = {id(leaf): k for k, leaf in enumerate(leaves)}
-        if len(_BY_FORM) >= _MAX_BY_FORM:
-            _BY_FORM.clear()
-        _BY_FORM[form_key] = Known(found, resize, tuple([position[id(leaf)] for leaf in slot_leaves]))
+        entry = Known(found, resize, tuple([position[id(leaf)] for leaf in slot_leaves]))
+        _insert(_BY_FORM, form_key, entry, FORM_CACHE_SIZE)
     return found, slot_leaves, resize
+
+
+def _cached(key: PlanKey) -> Plan | None:
+    """The plan cached for ``key``, now the most recently used; None when there is none.
+    Note: under the lock, unlike :func:`_touch`: a plan key holds ops, whose hash is
+    Python code (Enum.__hash__), so another thread may run in the middle of a lookup."""
+    with _LOCK:
+        found = _PLANS.get(key)
+        if found is not None:
+            _PLANS.move_to_end(key)
+    return found
 
 
 def _form_key(roots: Sequence[Node]) -> tuple[tuple[Any, ...] | None, tuple[Node, ...]]:
@@ -222,7 +286,7 @@ def fresh_plan(roots: Sequence[Node]) -> Plan:
     """A plan made for these very roots, not cached (for ``explain``: its shapes are the
     roots' own, where a cached plan's may be another call's sizes)."""
     _, leaves, sizes = structure(roots)
-    return _make(roots, leaves, sizes)
+    return _make(roots, leaves, sizes, keys=True)
 
 
 Resize = Callable[[tuple[int, ...]], tuple[int, ...]]
@@ -250,15 +314,17 @@ def _report_miss(key: PlanKey) -> None:
     )
 
 
-def _make(roots: Sequence[Node], leaves: list[Node], sizes: tuple[int, ...]) -> Plan:
-    slots = {leaf: make(leaf.op, (), (Slot(k),), leaf.shape, leaf.dtype) for k, leaf in enumerate(leaves)}
+def _make(roots: Sequence[Node], leaves: list[Node], sizes: tuple[int, ...], keys: bool = False) -> Plan:
+    """The plan of the skeleton of ``roots``: each of ``leaves`` (in slot order) has its
+    attrs replaced by its slot; with ``keys``, an index keeps its own key (a plan for
+    these roots alone: explain shows the key, and the runtime reads either)."""
+    slot = {leaf: k for k, leaf in enumerate(leaves)}
     skeleton: dict[Node, Node] = {}
     for node in toposort(roots):
-        if node in slots:
-            skeleton[node] = slots[node]
-        else:
-            args = tuple(skeleton[a] for a in node.args)
-            skeleton[node] = make(node.op, args, node.attrs, node.shape, node.dtype)
+        args = tuple([skeleton[a] for a in node.args])
+        k = slot.get(node)
+        attrs = node.attrs if k is None or (keys and args) else (Slot(k),)
+        skeleton[node] = make(node.op, args, attrs, node.shape, node.dtype)
     optimized = passes.optimize([skeleton[r] for r in roots])
     order = toposort(optimized)
     grouped = fuse.plan(optimized)
