@@ -137,3 +137,25 @@ def test_the_largest_shapes_that_fit_are_accepted():
     view = lf.asarray(np.ones(2)).broadcast_to((2**58, 2))  # 2**62 bytes
     assert view.shape == (2**58, 2)
     assert view[:3].sum().compute() == 6.0
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_a_reduction_over_no_axes_of_a_broadcast_value(fuse):
+    """Found by the random-program run: a value broadcast into a reduction over no axes
+    was hoisted as if the kernel reduced its axes, and read out of bounds."""
+    x, y, half = np.array([1.0, 2.0, 3.0]), np.array(10.0), np.array([0.5])
+    with config.override(fuse=fuse):
+        got = (lf.asarray(x) + lf.exp(lf.asarray(y))).sum(axis=())
+        assert_matches(got.compute(), (x + np.exp(y)).sum(axis=()))
+        got = lf.broadcast_to(lf.asarray(half) + 1, (3,)).max(axis=(), keepdims=True)
+        assert_matches(got.compute(), np.broadcast_to(half + 1, (3,)).max(axis=(), keepdims=True))
+
+
+def test_an_element_taken_by_integer_indices_is_read_as_a_0d_view():
+    """Found by the random-program run: NumPy gives a scalar for x[-1] of a 1-D array,
+    which a kernel reading a 0-d array refused (a raw Numba TypeError)."""
+    x, m = np.array([1.5, 2.7]), np.ones((2, 2))
+    last = lf.asarray(x)[-1].astype(np.float32)
+    alone, broadcast = lf.compute(last + 0, lf.asarray(m) + last)
+    assert_matches(alone, x[-1].astype(np.float32) + np.float32(0))
+    assert_matches(broadcast, m + x[-1].astype(np.float32))

@@ -179,7 +179,7 @@ def _row_domain(chain: tuple[Node, ...], group: Group) -> Group | None:
     (``b[:, None]`` in an (m, n) kernel): the domain that hoists the value out of the
     inner loop, so it is computed once per row. Leading-axis broadcasts (``b[None, :]``)
     are not hoisted this way: the inner loop would stride across rows."""
-    if group.reduced or group.matmul or not chain or chain[-1].op is not Op.EXPAND:
+    if group.reduces or group.matmul or not chain or chain[-1].op is not Op.EXPAND:
         return None
     if chain[-1].shape != group.shape:
         return None

@@ -31,6 +31,8 @@ def apply_view(
     if op is Op.EXPAND:
         return np.broadcast_to(array, node.shape if shape is None else shape)
     if op is Op.INDEX:
-        key = attrs[0]
-        return array[key if type(key) is tuple else values[key.index]]  # type: ignore[no-any-return]
+        key = attrs[0] if type(attrs[0]) is tuple else values[attrs[0].index]
+        found = array[key]
+        # Note: an int for every axis gives NumPy a scalar; kernels read a 0-d view
+        return array[(*key, Ellipsis)] if isinstance(found, np.generic) else found  # type: ignore[no-any-return]
     raise ValueError(f"{op} is not a view")

@@ -72,20 +72,29 @@ class CompiledKernel:
             if self.compiled:
                 return
             started = time.perf_counter()
-            try:
-                self._compile_or_recover()
-            except numba_errors.NumbaError as exc:
-                reason = str(exc).strip().splitlines()[0]
-                raise KernelCompileError(
-                    f"kernel {self.name} failed to compile: {reason} (generated source: {self.path})"
-                ) from None
-            self.function.disable_compile()
+            with diskcache.entry_lock(cache_folder(self.function), self.path.stem):
+                if not _may_load(self.function, self.path):
+                    self.function._cache = NullCache()  # compiled in memory
+                loaded = self._compile_checked()
             self.compiled = True
-            loaded = sum(self.function.stats.cache_hits.values()) > 0
-            if not loaded:
-                self._record_manifest()
             STATS["disk_loads" if loaded else "compiles"] += 1
             STATS["compile_seconds"] += time.perf_counter() - started
+
+    def _compile_checked(self) -> bool:
+        """Compile (or load) and record the manifest of what was saved; whether it was
+        loaded from the disk cache."""
+        try:
+            self._compile_or_recover()
+        except numba_errors.NumbaError as exc:
+            reason = str(exc).strip().splitlines()[0]
+            raise KernelCompileError(
+                f"kernel {self.name} failed to compile: {reason} (generated source: {self.path})"
+            ) from None
+        self.function.disable_compile()
+        loaded = sum(self.function.stats.cache_hits.values()) > 0
+        if not loaded:
+            self._record_manifest()
+        return loaded
 
     def _compile_or_recover(self) -> None:
         """Compile, or load Numba's disk cache. An entry that fails to load (truncated,
@@ -229,14 +238,12 @@ def _load(spec: KernelSpec, options: cpu.Options) -> CompiledKernel:
     path = write_source(spec.name, source)
     bound = {name: user.compiled for name, user in spec.user_functions}
     function = getattr(import_kernel(path, spec, bound), spec.name)
-    if not _may_load(function, path):
-        path = in_memory(path.name, source)
-        function = getattr(import_kernel(path, spec, bound), spec.name)
     return CompiledKernel(spec.name, "cpu", _SOURCES.get(path, source), path, function, signature(spec))
 
 
 def _may_load(function: Any, path: Path) -> bool:
-    """Check the compiled code Numba would load for ``function`` before it does: a
+    """Check the compiled code Numba would load for ``function`` before it does (with
+    the entry's lock held: no other process is between saving it and its manifest): a
     corrupt entry (no valid sha256 manifest) is removed, with one warning, to be compiled
     again; False for an unsafe entry (another user's, writable by others) or a cache
     outside the kernels directory that nobody asked for (then: compile in memory)."""

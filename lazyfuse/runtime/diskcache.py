@@ -24,11 +24,18 @@ import stat
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock; two processes may compile one entry twice
+    fcntl = None  # type: ignore[assignment]
 
 from lazyfuse import config
 
 MANIFEST_SUFFIX = ".sha256"
+LOCK_SUFFIX = ".lock"
 # check_entry's reason for an entry written by an older lazyfuse or a process stopped early
 NO_MANIFEST = "without a sha256 manifest"
 _WARNED: set[str] = set()
@@ -123,12 +130,34 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def entry_files(folder: Path, stem: str) -> list[Path]:
-    """The files of compiled entry ``stem`` in ``folder``: ``<stem>.*``, not its manifest
-    nor temporary files."""
+    """The files of compiled entry ``stem`` in ``folder``: ``<stem>.*``, not its manifest,
+    its lock nor temporary files."""
     if not folder.is_dir():
         return []
-    found = [p for p in folder.glob(f"{stem}.*") if p.name != stem + MANIFEST_SUFFIX]
-    return sorted(p for p in found if ".tmp" not in p.name)
+    extra = {stem + MANIFEST_SUFFIX, stem + LOCK_SUFFIX}
+    return sorted(p for p in folder.glob(f"{stem}.*") if p.name not in extra and ".tmp" not in p.name)
+
+
+@contextlib.contextmanager
+def entry_lock(folder: Path | None, stem: str) -> Iterator[None]:
+    """Hold entry ``stem``'s lock across processes (an exclusive ``flock`` on
+    ``<stem>.lock`` in ``folder``): one process checks, compiles and saves the entry with
+    its manifest while the others wait, then load what it saved (test workers, a Dask
+    worker per core). Without a folder, or where no lock can be had, it only yields."""
+    if folder is None or fcntl is None:
+        yield
+        return
+    try:
+        handle = os.open(folder / (stem + LOCK_SUFFIX), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
 
 
 def _digests(files: list[Path]) -> dict[str, str]:
@@ -172,8 +201,11 @@ def check_entry(folder: Path, stem: str) -> tuple[str, str]:
 
 
 def remove_entry(folder: Path, stem: str) -> int:
-    """Delete entry ``stem``'s files, temporary files and manifest; returns how many files."""
-    doomed = [p for p in folder.glob(f"{stem}.*") if p.is_file() or p.is_symlink()]
+    """Delete entry ``stem``'s files, temporary files and manifest; returns how many files.
+    Its lock stays."""
+    # Note: not its lock, which a process may hold (a new file would be another lock)
+    found = [p for p in folder.glob(f"{stem}.*") if p.name != stem + LOCK_SUFFIX]
+    doomed = [p for p in found if p.is_file() or p.is_symlink()]
     for path in doomed:
         path.unlink(missing_ok=True)
     return len(doomed)
