@@ -40,7 +40,9 @@ from lazyfuse import config
 from lazyfuse.codegen import cpu
 from lazyfuse.errors import LazyfuseError
 from lazyfuse.graph.kernels import ROW_VIEWS, KernelSpec, arrays_read
-from lazyfuse.runtime import diskcache
+from lazyfuse.runtime import diskcache, numba_speedups
+
+numba_speedups.install()
 
 
 class KernelCompileError(LazyfuseError, TypeError):
