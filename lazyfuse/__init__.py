@@ -3,6 +3,7 @@
 from lazyfuse.errors import (
     AxisError,
     AxisTypeError,
+    ConcretizationError,
     DomainError,
     DTypeError,
     LazyfuseError,
@@ -69,6 +70,7 @@ from lazyfuse.version import __version__
 __all__ = [
     "AxisError",
     "AxisTypeError",
+    "ConcretizationError",
     "DTypeError",
     "DomainError",
     "KernelCompileError",

@@ -36,3 +36,21 @@ def test_the_faster_copy_propagation_gives_numbas_result(monkeypatch, tmp_path):
         got = expr.compute()
     np.testing.assert_allclose(got, (np.tanh(np.sin(data) * 0.75) + np.exp(-abs(data))).sum(axis=1))
     assert compared and max(compared) > 20, compared
+
+
+def test_siblings_merge_into_kernels_of_at_most_merge_limit_ops():
+    """lf.compute of many outputs over one domain: one kernel for a few, several for
+    many (test_elementwise's sweep of 0-d and empty inputs, whose kernels had 60 outputs
+    each, compiled in 35 s; in kernels of at most 16 ops, 25 s)."""
+    from lazyfuse.graph import fuse
+    from lazyfuse.runtime import plans
+
+    x = lf.asarray(np.linspace(0.0, 1.0, 12).reshape(3, 4))
+    few = [lf.exp(x + float(k)) for k in range(3)]
+    assert len(plans.fresh_plan([t.node for t in few]).grouped.groups) == 1
+    many = [lf.exp(x + float(k)) for k in range(20)]
+    groups = plans.fresh_plan([t.node for t in many]).grouped.groups
+    assert len(groups) > 1
+    assert all(len(g.members) <= fuse.MERGE_LIMIT for g in groups)
+    for got, k in zip(lf.compute(*many), range(20), strict=True):
+        np.testing.assert_allclose(got, np.exp(np.linspace(0.0, 1.0, 12).reshape(3, 4) + k))

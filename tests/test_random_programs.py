@@ -1074,12 +1074,16 @@ def test_random_programs_agree_with_numpy():
     _run(range(SHORT_SEEDS, SHORT_SEEDS + n))
 
 
+LONG_PARTS = 6  # the long run in parts, so that test workers (-n auto) share it
+
+
 @pytest.mark.random_programs
-def test_many_random_programs_agree_with_numpy(request):
+@pytest.mark.parametrize("part", range(LONG_PARTS))
+def test_many_random_programs_agree_with_numpy(request, part):
     if "random_programs" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("the long random-program run: pytest -m random_programs")
     n = int(os.environ.get("LAZYFUSE_RANDOM_PROGRAMS_LONG", "300"))
-    _run(range(LONG_SEEDS, LONG_SEEDS + n), parallel_every=5)
+    _run(range(LONG_SEEDS + part, LONG_SEEDS + n, LONG_PARTS), parallel_every=5)
 
 
 def test_generator_is_deterministic_and_draws_everything():

@@ -52,6 +52,10 @@ EXPENSIVE = frozenset(
     }
 )
 RECOMPUTE_LIMIT = 2
+# Siblings merge into one kernel of at most this many ops: Numba's compile time grows
+# faster than the kernel (tests/test_compile_time.py), and sharing one loop saves little
+# once a kernel does this much work per element.
+MERGE_LIMIT = 16
 
 
 @dataclass(frozen=True)
@@ -339,6 +343,8 @@ def _merge_siblings(groups: list[Group]) -> list[Group]:
 
 def _mergeable(a: Group, b: Group, graph: nx.DiGraph) -> bool:
     if a.matmul or b.matmul or (a.shape, a.reduced, a.reduces) != (b.shape, b.reduced, b.reduces):
+        return False
+    if len(a.members) + len(b.members) > MERGE_LIMIT:
         return False
     return not nx.has_path(graph, a, b) and not nx.has_path(graph, b, a)
 
