@@ -19,7 +19,7 @@ def test_the_parfor_passes_use_the_faster_copy_propagation():
 
 def test_the_faster_copy_propagation_gives_numbas_result(monkeypatch, tmp_path):
     """Both run on every block set a real parallel compile hands the parfor passes: a
-    chain of math functions (inlined: many blocks) with a reduction."""
+    math function (inlined: many blocks) in a reduction."""
     compared = []
 
     def both(blocks, typemap):
@@ -31,14 +31,14 @@ def test_the_faster_copy_propagation_gives_numbas_result(monkeypatch, tmp_path):
     monkeypatch.setattr(parfor, "copy_propagate", both)
     data = np.linspace(-2.0, 2.0, 24).reshape(4, 6)
     x = lf.asarray(data)
-    expr = (lf.tanh(lf.sin(x) * 0.75) + lf.exp(-abs(x))).sum(axis=1)
+    expr = (lf.tanh(x * 0.75) + x).sum(axis=1)
     with config.override(cache_dir=tmp_path, parallel=True, serial_below=0):
         got = expr.compute()
-    np.testing.assert_allclose(got, (np.tanh(np.sin(data) * 0.75) + np.exp(-abs(data))).sum(axis=1))
+    np.testing.assert_allclose(got, (np.tanh(data * 0.75) + data).sum(axis=1))
     assert compared and max(compared) > 20, compared
 
 
-def test_siblings_merge_into_kernels_of_at_most_merge_limit_ops():
+def test_siblings_merge_into_kernels_of_at_most_merge_limit_ops(serial_kernels):
     """lf.compute of many outputs over one domain: one kernel for a few, several for
     many (test_elementwise's sweep of 0-d and empty inputs, whose kernels had 60 outputs
     each, compiled in 35 s; in kernels of at most 16 ops, 25 s)."""
@@ -46,11 +46,11 @@ def test_siblings_merge_into_kernels_of_at_most_merge_limit_ops():
     from lazyfuse.runtime import plans
 
     x = lf.asarray(np.linspace(0.0, 1.0, 12).reshape(3, 4))
-    few = [lf.exp(x + float(k)) for k in range(3)]
+    few = [x * float(k) - 1.0 for k in range(3)]
     assert len(plans.fresh_plan([t.node for t in few]).grouped.groups) == 1
-    many = [lf.exp(x + float(k)) for k in range(20)]
+    many = [x * float(k) - 1.0 for k in range(20)]
     groups = plans.fresh_plan([t.node for t in many]).grouped.groups
     assert len(groups) > 1
     assert all(len(g.members) <= fuse.MERGE_LIMIT for g in groups)
     for got, k in zip(lf.compute(*many), range(20), strict=True):
-        np.testing.assert_allclose(got, np.exp(np.linspace(0.0, 1.0, 12).reshape(3, 4) + k))
+        np.testing.assert_allclose(got, np.linspace(0.0, 1.0, 12).reshape(3, 4) * k - 1.0)

@@ -59,9 +59,10 @@ compile; what small arrays run by default anyway, below ``serial_below``) except
 5th batch of the long run, which compiles the parallel kernels.
 
 Two tests: ``test_random_programs_agree_with_numpy`` (normal suite; N from
-LAZYFUSE_RANDOM_PROGRAMS, default 40, seeds 0..N-1) and
+LAZYFUSE_RANDOM_PROGRAMS, default 24, seeds 0..N-1) and
 ``test_many_random_programs_agree_with_numpy`` (marked ``random_programs``; N from
-LAZYFUSE_RANDOM_PROGRAMS_LONG, default 300, seeds from 1_000_000). The long one is
+LAZYFUSE_RANDOM_PROGRAMS_LONG, default 300, seeds from 1_000_000, in LONG_PARTS parts that
+test workers share). The long one is
 skipped unless pytest runs with a ``-m`` expression that names the marker:
 
     pytest tests/test_random_programs.py -m random_programs
@@ -1070,7 +1071,7 @@ def _run(seeds: Sequence[int], parallel_every: int = 0) -> None:
 
 
 def test_random_programs_agree_with_numpy():
-    n = int(os.environ.get("LAZYFUSE_RANDOM_PROGRAMS", "40"))
+    n = int(os.environ.get("LAZYFUSE_RANDOM_PROGRAMS", "24"))
     _run(range(SHORT_SEEDS, SHORT_SEEDS + n))
 
 
