@@ -47,6 +47,7 @@ for name, fn in {{"module": usermod.scaled, "lambda": adder({k})}}.items():
     stats = userfn.wrap(fn, "map").compiled.stats
     found[name] = {{"result": y.compute().tolist(), "hits": sum(stats.cache_hits.values()),
                    "misses": sum(stats.cache_misses.values())}}
+found["kernels compiled"] = lf.cache_info()["compiles"]
 print(json.dumps(found))
 """
 
@@ -80,12 +81,14 @@ def test_a_new_process_loads_user_functions_from_the_disk_cache(tmp_path):
     assert _compiled(first, "module") and _compiled(first, "lambda"), first
     second = _run(tmp_path, scale=2.0, k=1.0)
     assert _loaded(second, "module") and _loaded(second, "lambda"), second
+    assert first["kernels compiled"] == 2 and second["kernels compiled"] == 0, (first, second)
 
 
 def test_a_changed_global_is_compiled_again_not_loaded_stale(tmp_path):
     _run(tmp_path, scale=2.0, k=1.0)
     changed = _run(tmp_path, scale=3.0, k=1.0)
     assert _compiled(changed, "module") and _loaded(changed, "lambda"), changed
+    assert changed["kernels compiled"] == 1, changed  # the kernel that calls it, not the other
     back = _run(tmp_path, scale=2.0, k=1.0)
     assert _loaded(back, "module"), back
 

@@ -27,6 +27,7 @@ import numpy as np
 from lazyfuse.codegen import cpu_helpers
 from lazyfuse.codegen.source import SourceBuilder
 from lazyfuse.graph import dtypes
+from lazyfuse.graph.build import UserFunction
 from lazyfuse.graph.fuse import EXPENSIVE
 from lazyfuse.graph.kernels import ROW_VIEWS, Accumulate, Expr, KernelSpec, Load, arrays_read
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op, kind, pick
@@ -96,9 +97,15 @@ def header(spec: KernelSpec, target: str, binding: str) -> list[str]:
     user functions the runtime binds (``binding`` says how)."""
     lines = [f"# lazyfuse kernel {spec.name} (target: {target})", *[f"# {line}" for line in spec.description]]
     if spec.user_functions:
-        bound = ", ".join(f"{n} = {f.name} ({f.where})" for n, f in spec.user_functions)
+        bound = ", ".join(f"{n} = {f.name} ({f.where}{_keyed(f)})" for n, f in spec.user_functions)
         lines.append(f"# user functions, {binding}: {bound}")
     return lines
+
+
+def _keyed(user: UserFunction) -> str:
+    # Note: the key is in the source, so the file's name changes with the user function's
+    # machine code and Numba's disk cache never serves a kernel built against another.
+    return f", key {user.key[:16]}" if user.key else ""
 
 
 def generate(spec: KernelSpec, options: Options = Options()) -> str:
@@ -125,7 +132,7 @@ def generate(spec: KernelSpec, options: Options = Options()) -> str:
 
 
 def _signature(spec: KernelSpec, parallel: bool) -> str:
-    cache = not spec.user_functions  # a user's function is not part of this file
+    cache = all(user.key for _, user in spec.user_functions)  # each named by its key in the header
     args = (
         [ld.array for ld in arrays_read(spec)]
         + [p.name for p in spec.params]

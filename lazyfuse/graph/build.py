@@ -32,6 +32,9 @@ class UserFunction:
     fn: Any
     compiled: Any
     name: str
+    # what Numba's machine code for it is keyed by on disk (runtime/userfn.cache_key); None
+    # when it has none, and then a kernel that calls it is compiled in every process
+    key: str | None = None
 
     @property
     def where(self) -> str:

@@ -62,7 +62,8 @@ def wrap(fn: Any, what: str) -> UserFunction:
         if isinstance(fn, numba.core.registry.CPUDispatcher):
             user = UserFunction(fn.py_func, fn, fn.py_func.__name__)
         else:
-            user = UserFunction(fn, _jit(fn), getattr(fn, "__name__", "fn"))
+            disk_key = cache_key(fn)
+            user = UserFunction(fn, _jit(fn, disk_key), getattr(fn, "__name__", "fn"), disk_key)
         _WRAPPED[key] = user
     return user
 
@@ -266,11 +267,11 @@ def _data_key(value: Any, names: tuple[str, ...], seen: dict[int, int]) -> Any:
     raise _UnkeyableError(type(value).__qualname__)
 
 
-def _jit(fn: Any) -> Any:
-    """``numba.njit(fn)``, its machine code cached on disk when ``fn`` has a cache key and
-    the disk cache may be used; otherwise compiled in every process, as Numba does."""
+def _jit(fn: Any, key: str | None) -> Any:
+    """``numba.njit(fn)``, its machine code cached on disk when ``fn`` has a cache ``key``
+    and the disk cache may be used; otherwise compiled in every process, as Numba does."""
     dispatcher = numba.njit(fn)
-    if cache_key(fn) is None:
+    if key is None:
         return dispatcher
     folder = diskcache.directory("userfn")
     if folder is not None:
