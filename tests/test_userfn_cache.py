@@ -147,3 +147,19 @@ def test_a_function_reading_a_global_with_no_stable_key_works_uncached():
     result = lf.map(_libm_cos, lf.asarray(DATA)).compute()
     np.testing.assert_allclose(result, np.cos(DATA))
     assert userfn.wrap(_libm_cos, "map").compiled.stats.cache_path == NullCache().cache_path
+
+
+def test_a_kernel_is_cached_on_disk_only_when_its_user_functions_have_keys():
+    """The key is in the kernel's header, so its file names the machine code it calls;
+    a function without a key would make one file serve several functions: not cached."""
+    from lazyfuse import config
+
+    keyed = lf.map(_below_limit, lf.asarray(DATA))
+    unkeyed = lf.map(_libm_cos, lf.asarray(DATA))
+    for target in ("cpu", "cuda"):
+        with config.override(target=target):
+            (source,) = [k.source for k in keyed.kernels(target=target)]
+            assert f"key {userfn.cache_key(_below_limit)[:16]}" in source
+            assert "cache=True" in source
+            (source,) = [k.source for k in unkeyed.kernels(target=target)]
+            assert "cache=False" in source and "key " not in source

@@ -132,7 +132,6 @@ def generate(spec: KernelSpec, options: Options = Options()) -> str:
 
 
 def _signature(spec: KernelSpec, parallel: bool) -> str:
-    cache = all(user.key for _, user in spec.user_functions)  # each named by its key in the header
     args = (
         [ld.array for ld in arrays_read(spec)]
         + [p.name for p in spec.params]
@@ -141,7 +140,7 @@ def _signature(spec: KernelSpec, parallel: bool) -> str:
     args += [f"n{d}" for d in range(spec.n_outer)] + [f"m{d}" for d in range(spec.n_inner)]
     if spec.kind == "matmul":
         args = [ld.array for ld in spec.loads] + ["out0"]
-    decorator = f'@njit(parallel={parallel}, error_model="numpy", cache={cache})'
+    decorator = f'@njit(parallel={parallel}, error_model="numpy", cache={spec.cacheable})'
     return f"{decorator}\ndef {spec.name}({', '.join(args)}):"
 
 

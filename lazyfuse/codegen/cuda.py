@@ -129,7 +129,13 @@ class _Scalar(ScalarCode):
 def _signature(spec: KernelSpec) -> str:
     args = [ld.array for ld in spec.loads] + [p.name for p in spec.params] + [s.array for s in spec.stores]
     args += ["n0"] + (["m0"] if spec.n_inner else [])
-    return f"@cuda.jit(cache=True)\ndef {spec.name}({', '.join(args)}):"
+    return f"{_decorator(spec)}\ndef {spec.name}({', '.join(args)}):"
+
+
+def _decorator(spec: KernelSpec) -> str:
+    """Note: as on the CPU, a kernel is cached on disk only when each user function it
+    calls is named by its key in the header (else one file would serve several)."""
+    return f"@cuda.jit(cache={spec.cacheable})"
 
 
 class _Elementwise:
@@ -289,7 +295,7 @@ class _Partials(_Rows):
         body, spec = self.body, self.spec
         partials = [f"partial_{a.target}" for a in spec.accumulates]
         args = [ld.array for ld in spec.loads] + [p.name for p in spec.params] + partials + ["n0", "m0"]
-        body.line(f"@cuda.jit(cache=True)\ndef {spec.name}({', '.join(args)}):")
+        body.line(f"{_decorator(spec)}\ndef {spec.name}({', '.join(args)}):")
         with body.indent():
             body.line(f"# first stage: blocks of {self.block} threads fold strided parts of one row")
             body.lines(["tid = cuda.threadIdx.x", "i0 = 0"])
@@ -349,7 +355,7 @@ def _matmul(
     zero = "False" if dt == np.bool_ else f"{numpy_type(dt)}(0)"
     left, right, out = ("a0", "a1", "out0") if epilogue is None else ("left", "right", "product")
     args = [left, right, out] if epilogue is None else [left, right, *epilogue_arguments(epilogue)]
-    body.line(f"@cuda.jit(cache=True)\ndef {spec.name}({', '.join(args)}):")
+    body.line(f"{_decorator(spec)}\ndef {spec.name}({', '.join(args)}):")
     with body.indent():
         body.line(f"# {t}x{t} tiles of both operands in shared memory")
         body.line(f"tile_a = cuda.shared.array(({t}, {t}), dtype={shared})")

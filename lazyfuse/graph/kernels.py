@@ -100,6 +100,14 @@ class KernelSpec:
     # the reduced axes all come before the kept ones (``x.sum(axis=0)``): in C order
     # the kept axes are the contiguous ones
     leading_reduction: bool = False
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether the kernel's file may be cached on disk: each user function it calls has
+        a key (``build.UserFunction.key``), which codegen writes in the file's header, so
+        the file's name says which machine code it calls."""
+        return all(user.key for _, user in self.user_functions)
+
     # "C" when the runtime passes only C-contiguous arrays (elementwise kernels then
     # run over one flattened axis), "F" only Fortran-contiguous ones, "A" any strides,
     # "R" rows x columns of C-contiguous arrays, each load read as ``load_views`` says

@@ -279,7 +279,7 @@ def import_kernel(path: Path, spec: KernelSpec, bound: dict[str, Any]) -> Any:
     """Import a generated kernel file as a module, with ``bound`` (its user functions) set;
     a path from :func:`in_memory` is exec'd from memory, its lines kept in ``linecache``."""
     module_name = f"lazyfuse_kernel_{path.stem}"
-    if not all(user.key for _, user in spec.user_functions):
+    if not spec.cacheable:
         # a private module each: its user functions are its own. Note: a kernel whose user
         # functions are all keyed has their keys in its file, so the file's name says which
         # they are; it keeps the name Numba's disk cache imports again when it loads.
