@@ -116,10 +116,12 @@ def test_matmul_shapes_dtypes_and_an_epilogue(shape_a, shape_b):
 
 
 def test_matmul_with_32x32_tiles():
-    """The default tile: 33x33 and a batched (2,45,33) @ (2,33,40) with an epilogue."""
+    """The default tile: 33x33 (a row and a column of tiles past the edge, two steps
+    along k) and a batched (2,20,33) @ (2,33,21) with an epilogue (smaller than a tile;
+    the simulator runs each of a block's 1024 threads in Python)."""
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((33, 33)), rng.standard_normal((33, 33))
-    c, d = rng.standard_normal((2, 45, 33)), rng.standard_normal((2, 33, 40))
+    c, d = rng.standard_normal((2, 20, 33)), rng.standard_normal((2, 33, 21))
     with config.override(cuda_tile=32):
         got = lf.compute(lf.asarray(a) @ b, lf.relu(lf.asarray(c) @ d + 1.0))
     np.testing.assert_allclose(got[0], a @ b, rtol=1e-12, atol=1e-12)
