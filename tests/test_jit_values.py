@@ -15,6 +15,9 @@ import lazyfuse as lf
 from lazyfuse.errors import ConcretizationError
 from tests.conftest import assert_matches
 
+# Serial kernels (three times faster to compile): these test semantics and caching, not loops.
+pytestmark = pytest.mark.usefixtures("serial_kernels")
+
 jit_module = importlib.import_module("lazyfuse.jit")  # Note: lf.jit is the function
 
 

@@ -15,6 +15,9 @@ from lazyfuse.runtime import compile as runtime_compile
 from lazyfuse.runtime import plans
 from tests.conftest import run_in_threads
 
+# Serial kernels (three times faster to compile): these test semantics and caching, not loops.
+pytestmark = pytest.mark.usefixtures("serial_kernels")
+
 
 def _counts() -> tuple[int, int, int, int]:
     """Plan misses, plans cached, kernels built and compiled so far."""

@@ -10,6 +10,9 @@ import lazyfuse as lf
 from lazyfuse import config
 from tests.conftest import assert_matches
 
+# Serial kernels (three times faster to compile): these test semantics and caching, not loops.
+pytestmark = pytest.mark.usefixtures("serial_kernels")
+
 X_NP = np.arange(12.0).reshape(3, 4)
 
 
