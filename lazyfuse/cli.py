@@ -9,9 +9,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 import lazyfuse as lf
+from lazyfuse import config
 from lazyfuse.datasets import spirals
 from lazyfuse.graph.explain import format_graph
-from lazyfuse.runtime.compile import clear_disk_cache, disk_summary, kernel_dir
+from lazyfuse.runtime.compile import clear_disk_cache, disk_summary
 from lazyfuse.timing import median_seconds
 
 
@@ -116,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cache(args: argparse.Namespace) -> int:
     if args.action == "clear":
         removed = clear_disk_cache()
-        print(f"removed {removed} files from {kernel_dir()}")
+        print(f"removed {removed} files from {config.get().cache_dir}")
         return 0
     disk = disk_summary()
     print(f"disk cache: {disk['directory']}")

@@ -559,7 +559,7 @@ def cache_info() -> dict[str, Any]:
         "disk_loads": runtime_compile.STATS["disk_loads"],
         "compile_seconds": runtime_compile.STATS["compile_seconds"],
         "kernels_loaded": runtime_compile.STATS["kernels"],
-        "cache_dir": str(runtime_compile.kernel_dir()),
+        "cache_dir": str(config.get().cache_dir),
         "disk_files": len(files),
         "disk_bytes": sum(p.stat().st_size for p in files),
         "pooled_bytes": buffers.pooled_bytes(),

@@ -32,14 +32,16 @@ def test_cache_info_and_clear(tmp_path, capsys):
     with config.override(cache_dir=tmp_path):
         x = lf.asarray(np.arange(5.0))
         (lf.sin(lf.cos(x) + 7.0) * x).compute()  # a kernel no other test loads
+        lf.map(lambda v: v * 3.5 - 1.0, x).compute()  # a user function, cached in userfn/
         info = lf.cache_info()
         assert {"hits", "misses", "compiles", "compile_seconds"} <= set(info)
-        assert info["disk_files"] >= 1 and info["cache_dir"] == str(tmp_path / "kernels")
+        assert info["disk_files"] >= 1 and info["cache_dir"] == str(tmp_path)
+        assert any((tmp_path / "userfn").rglob("*.nbc"))
         assert main(["cache", "info"]) == 0
         out = capsys.readouterr().out
         assert "compiles:" in out and "this process only" in out
-        assert f"disk cache: {tmp_path / 'kernels'}" in out
-        assert "entries: 1 kernels" in out and "oldest entry: 2" in out and "newest entry: 2" in out
+        assert f"disk cache: {tmp_path}" in out
+        assert "entries: 2 kernels" in out and "oldest entry: 2" in out and "newest entry: 2" in out
         assert main(["cache", "clear"]) == 0
         assert "removed" in capsys.readouterr().out
-        assert lf.cache_info()["disk_files"] == 0
+        assert lf.cache_info()["disk_files"] == 0 and not any((tmp_path / "userfn").rglob("*.nbc"))

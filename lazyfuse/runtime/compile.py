@@ -331,21 +331,26 @@ def signature(spec: KernelSpec) -> tuple[Any, ...]:
     return (*loads, *params, *outputs, *([types.intp] * (spec.n_outer + spec.n_inner)))
 
 
+CACHED = ("kernels", "userfn")  # the disk cache's directories: kernels, user functions (userfn.py)
+
+
 def disk_files() -> list[Path]:
-    """Every file of the disk cache: generated sources and Numba's compiled code."""
-    directory = kernel_dir()
-    return [p for p in directory.rglob("*") if p.is_file()] if directory.exists() else []
+    """Every file of the disk cache: generated sources and Numba's compiled code of the
+    kernels and of the user functions."""
+    folders = [config.get().cache_dir / name for name in CACHED]
+    return [p for folder in folders if folder.exists() for p in folder.rglob("*") if p.is_file()]
 
 
 def clear_disk_cache() -> int:
     """Remove the disk cache; returns how many files it held."""
     removed = len(disk_files())
-    shutil.rmtree(kernel_dir(), ignore_errors=True)
+    for name in CACHED:
+        shutil.rmtree(config.get().cache_dir / name, ignore_errors=True)
     return removed
 
 
 def disk_summary() -> dict[str, Any]:
-    """What the kernels' disk cache holds now, as every process sees it: its directory,
+    """What the disk cache holds now, as every process sees it: its directory,
     ``entries`` (generated kernel sources), ``files``, ``bytes`` and the times the
     oldest and newest entries were written (None when empty)."""
     files = disk_files()
@@ -361,7 +366,7 @@ def disk_summary() -> dict[str, Any]:
         return None if stamp is None else datetime.fromtimestamp(stamp).isoformat(sep=" ", timespec="seconds")
 
     return {
-        "directory": str(kernel_dir()),
+        "directory": str(config.get().cache_dir),
         "entries": len(entry_times),
         "files": len(files),
         "bytes": sizes,
