@@ -4,11 +4,12 @@ Note: Numba's ``ir_utils.copy_propagate`` (run by the parfor passes of every
 ``parallel=True`` compile) iterates its data-flow equations to a fixed point and compares
 rounds through ``copy.deepcopy`` of a dict of sets of ``(lhs, rhs)`` variable-name pairs.
 The pairs are tuples of str, which a deep copy returns as they are: copying each set is
-the same. In a kernel with lazyfuse's math functions inlined (hundreds of blocks) that
-deep copy took most of the compile (44 of 58 s for a chain of 12 math functions, and
-its initial sets another 14 s: they rebuilt a block's assigned names once per copy; see
-``tests/test_compile_time.py``). :func:`install` replaces the function in the two Numba
-modules that call it, for the Numba versions it was checked against.
+the same. Its initial sets also rebuilt a block's assigned names once per copy. In a
+kernel with lazyfuse's math functions inlined (hundreds of blocks) both dominate a
+parallel compile: ``benchmarks/bench_compile.py`` times chains of them with Numba's and
+with this one (same result: ``tests/test_compile_time.py``). :func:`install` replaces the
+function in the two Numba modules that call it, for the Numba versions it was checked
+against.
 """
 
 from __future__ import annotations
