@@ -32,7 +32,7 @@ def apply_view(
         return np.broadcast_to(array, node.shape if shape is None else shape)
     if op is Op.INDEX:
         key = attrs[0] if type(attrs[0]) is tuple else values[attrs[0].index]
-        found = array[key]
-        # Note: an int for every axis gives NumPy a scalar; kernels read a 0-d view
-        return array[(*key, Ellipsis)] if isinstance(found, np.generic) else found  # type: ignore[no-any-return]
+        # Note: with an Ellipsis NumPy gives a view even for an int on every axis (a 0-d
+        # view, which kernels read), never a scalar
+        return array[key if Ellipsis in key else (*key, Ellipsis)]  # type: ignore[no-any-return]
     raise ValueError(f"{op} is not a view")
