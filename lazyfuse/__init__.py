@@ -1,5 +1,24 @@
-"""lazyfuse: lazy NumPy-style expressions compiled to Numba kernels on .compute()."""
+"""lazyfuse: lazy NumPy-style expressions compiled to Numba kernels on .compute().
 
+Each front-end module lists its public names in ``__all__``; this module re-exports
+them, so a new function is one definition and one entry there.
+"""
+
+from typing import Any
+
+from lazyfuse import (
+    activations,
+    contractions,
+    creation,
+    functions,
+    indexing,
+    joining,
+    protocols,
+    statistics,
+)
+from lazyfuse.activations import *  # noqa: F403 (each module's __all__)
+from lazyfuse.contractions import *  # noqa: F403
+from lazyfuse.creation import *  # noqa: F403
 from lazyfuse.errors import (
     AxisError,
     AxisTypeError,
@@ -10,62 +29,17 @@ from lazyfuse.errors import (
     ShapeError,
     UserFunctionError,
 )
-from lazyfuse.functions import (
-    abs,
-    absolute,
-    add,
-    astype,
-    bitwise_and,
-    bitwise_not,
-    bitwise_or,
-    bitwise_xor,
-    broadcast_to,
-    cos,
-    divide,
-    equal,
-    exp,
-    expand_dims,
-    floor_divide,
-    greater,
-    greater_equal,
-    invert,
-    less,
-    less_equal,
-    log,
-    map,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    mod,
-    multiply,
-    negative,
-    not_equal,
-    permute,
-    power,
-    prod,
-    reduce,
-    relu,
-    remainder,
-    reshape,
-    sigmoid,
-    sin,
-    sqrt,
-    squeeze,
-    subtract,
-    sum,
-    tanh,
-    transpose,
-    true_divide,
-    where,
-    zip,
-)
+from lazyfuse.functions import *  # noqa: F403
+from lazyfuse.indexing import *  # noqa: F403
 from lazyfuse.jit import jit
+from lazyfuse.joining import *  # noqa: F403
+from lazyfuse.protocols import *  # noqa: F403
 from lazyfuse.runtime.compile import KernelCompileError
+from lazyfuse.statistics import *  # noqa: F403
 from lazyfuse.tensor import Tensor, asarray, cache_info, compute, explain
 from lazyfuse.version import __version__
+
+_MODULES = (functions, creation, indexing, activations, statistics, joining, contractions, protocols)
 
 __all__ = [
     "AxisError",
@@ -79,59 +53,22 @@ __all__ = [
     "Tensor",
     "UserFunctionError",
     "__version__",
-    "abs",
-    "absolute",
-    "add",
     "asarray",
-    "astype",
-    "bitwise_and",
-    "bitwise_not",
-    "bitwise_or",
-    "bitwise_xor",
-    "broadcast_to",
     "cache_info",
     "compute",
-    "cos",
-    "divide",
-    "equal",
-    "exp",
-    "expand_dims",
     "explain",
-    "floor_divide",
-    "greater",
-    "greater_equal",
-    "invert",
     "jit",
-    "less",
-    "less_equal",
-    "log",
-    "map",
-    "matmul",
-    "max",
-    "maximum",
-    "mean",
-    "min",
-    "minimum",
-    "mod",
-    "multiply",
-    "negative",
-    "not_equal",
-    "permute",
-    "power",
-    "prod",
-    "reduce",
-    "relu",
-    "remainder",
-    "reshape",
-    "sigmoid",
-    "sin",
-    "sqrt",
-    "squeeze",
-    "subtract",
-    "sum",
-    "tanh",
-    "transpose",
-    "true_divide",
-    "where",
-    "zip",
+    *[name for module in _MODULES for name in module.__all__],
 ]
+
+SUPPORTED_LIST = "README.md, section 'What lazyfuse supports' (and its 'Not supported' list)"
+
+
+def __getattr__(name: str) -> Any:
+    """A name lazyfuse lacks: say so, and where the list of what it has is."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise AttributeError(
+        f"module 'lazyfuse' has no attribute {name!r}: lazyfuse does not support it; "
+        f"see {SUPPORTED_LIST} for what it has and the workarounds"
+    )

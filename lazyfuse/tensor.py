@@ -309,6 +309,13 @@ class Tensor:
         return binary(Op.MINIMUM, self, other)
 
 
+def add_method(name: str, function: Callable[..., Any]) -> None:
+    """Make ``function`` (whose first argument is the tensor) the method ``name`` of
+    Tensor: front-end modules that import this one attach their NumPy-named methods
+    (``t.var()``, ``t.argmax()``) this way, so each op is written once."""
+    setattr(Tensor, name, function)
+
+
 def _name_operators(cls: type) -> None:
     """Give the methods made by _operator, _reflected and _unary_operator their own
     names, as help() and tracebacks show them."""

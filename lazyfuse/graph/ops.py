@@ -67,6 +67,12 @@ class Op(enum.Enum):
     MAX = enum.auto()
     MIN = enum.auto()
     REDUCE = enum.auto()
+    # index space: the position along one axis of the node's shape (arange, eye, tril)
+    IOTA = enum.auto()
+    # a load at computed indices (integer-array indexing, take, take_along_axis)
+    GATHER = enum.auto()
+    # computed on the host by a NumPy function, in a step of its own (scans, joins)
+    HOST = enum.auto()
     # contraction
     MATMUL = enum.auto()
     # views (never copy)
