@@ -219,7 +219,7 @@ def _trace(
     roots = [t.node for t in outputs]
     chosen = target_of(target)
     results = tuple(originals.get(id(r), r) for r in compute(*outputs, target=chosen))  # an argument itself
-    found, leaves, resize = plans.lookup(roots)
+    found, leaves, resize = plans.lookup(cuda_execute.lowered(roots) if chosen == "cuda" else roots)
     slots = tuple(_slot(leaf, arguments) for leaf in leaves)
     return _Trace(found, slots, resize, chosen, single), results
 

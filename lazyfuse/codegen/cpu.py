@@ -146,6 +146,10 @@ def _signature(spec: KernelSpec, parallel: bool) -> str:
 
 def expression(e: Expr, math: str = "fast") -> str:
     """The scalar source of one expression, operands cast to the op's loop dtypes."""
+    if e.op is Op.IOTA:
+        return f"np.int64({e.index})"
+    if e.op is Op.GATHER:
+        return e.index  # type: ignore[return-value]
     args = [cast(a, s, t) for a, s, t in zip(e.args, e.arg_dtypes, e.loop, strict=True)]
     if e.op in (Op.MAP, Op.ZIP):
         return f"{e.fn}({', '.join(args)})"

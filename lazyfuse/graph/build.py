@@ -292,6 +292,10 @@ def reshape(x: Node, shape: Sequence[int]) -> Node:
     new = shapes.reshape(x.shape, shape)
     if new == x.shape:
         return x
+    if x.op is Op.IOTA:
+        moved = _iota_reshaped(x, new)
+        if moved is not None:
+            return moved
     return make(Op.RESHAPE, (x,), (), new, x.dtype)
 
 
@@ -299,6 +303,8 @@ def permute(x: Node, axes: Sequence[int] | None, name: str = "transpose") -> Nod
     perm = shapes.permutation(name, axes, x.ndim)
     if perm == tuple(range(x.ndim)):
         return x
+    if x.op is Op.IOTA:
+        return iota(tuple(x.shape[a] for a in perm), perm.index(x.attrs[0]))
     return make(Op.PERMUTE, (x,), (perm,), tuple(x.shape[a] for a in perm), x.dtype)
 
 
@@ -317,6 +323,8 @@ def broadcast_to(x: Node, shape: Sequence[int]) -> Node:
     lifted = reshape(x, (1,) * (len(shape) - x.ndim) + x.shape)
     if lifted.shape == shape:
         return lifted
+    if lifted.op is Op.IOTA and lifted.shape[lifted.attrs[0]] == shape[lifted.attrs[0]]:
+        return iota(shape, lifted.attrs[0])
     return make(Op.EXPAND, (lifted,), (), shape, x.dtype)
 
 
@@ -344,4 +352,72 @@ def index(x: Node, key: Any) -> Node:
     key = key if isinstance(key, tuple) else (key,)
     key = tuple(int(k) if isinstance(k, np.integer) else k for k in key)
     shape = shapes.index(x.shape, key)
+    if x.op is Op.IOTA and all(k is None or k is Ellipsis or k == slice(None) for k in key):
+        return reshape(x, shape)  # only new axes: an iota again
     return make(Op.INDEX, (x,), (key,), shape, x.dtype)
+
+
+# index space ------------------------------------------------------------------------
+
+
+def iota(shape: Sequence[int], axis: int) -> Node:
+    """Each element's index along ``axis`` of ``shape`` (int64). It costs no memory: a
+    kernel computes it from its loop index. Views of it are iotas again where they can
+    be (:func:`reshape`, :func:`permute`, :func:`broadcast_to`), so ``arange(n)[:, None]``
+    broadcast over a matrix stays an index, never a stored array."""
+    shape = tuple(int(s) for s in shape)
+    shapes.check_size("iota", shape, 8)
+    return make(Op.IOTA, (), (axis,), shape, _INT64)
+
+
+def _iota_reshaped(x: Node, new: tuple[int, ...]) -> Node | None:
+    """``x`` (an iota) reshaped to ``new`` as an iota, when the reshape only adds or
+    drops size-1 axes and keeps the iota's axis; else None (a view of it)."""
+    axis = x.attrs[0]
+    if x.shape[axis] == 1 or [s for s in x.shape if s != 1] != [s for s in new if s != 1]:
+        return None
+    rank = sum(1 for s in x.shape[:axis] if s != 1)
+    positions = [a for a, s in enumerate(new) if s != 1]
+    return iota(new, positions[rank])
+
+
+def host(name: str, args: Sequence[Node], params: tuple[Any, ...], shape: Sequence[int], dtype: Any) -> Node:
+    """A value computed by the host function ``name`` (graph/host.py) from ``args`` and
+    the hashable ``params``, of ``shape`` and ``dtype`` (the caller's promise, checked
+    when it runs)."""
+    return make(Op.HOST, tuple(args), (name, params), tuple(int(s) for s in shape), np.dtype(dtype))
+
+
+# gathers --------------------------------------------------------------------------
+
+
+def gather(
+    table: Node, indices: Sequence[Node], axes: tuple[tuple[str, int], ...], shape: Sequence[int]
+) -> Node:
+    """``out[p] = table[e_0, ..., e_k]`` at each position ``p`` of ``shape``: ``e_t`` is
+    ``indices[j][p]`` where ``axes[t]`` is ``("i", j)`` (negative values count from the
+    end; out of range raises IndexError before a kernel runs), or ``p[a]`` where it is
+    ``("d", a)``. Each index is an int32/int64 node of ``shape``."""
+    shape = tuple(int(s) for s in shape)
+    if len(axes) != table.ndim:
+        raise ShapeError(f"gather: {len(axes)} index axes for a table of {table.ndim} axes")
+    for index in indices:
+        if index.dtype.kind != "i" or index.shape != shape:
+            raise DTypeError(
+                f"gather: index of dtype {index.dtype}, shape {index.shape}; needs ints of {shape}"
+            )
+    for t, (kind, j) in enumerate(axes):
+        if (
+            kind == "i"
+            and indices[j].op is Op.IOTA
+            and indices[j].shape[indices[j].attrs[0]] > table.shape[t]
+        ):
+            extent = indices[j].shape[indices[j].attrs[0]]
+            raise IndexError(f"index {extent - 1} is out of bounds for axis {t} with size {table.shape[t]}")
+    return make(Op.GATHER, (table, *indices), (axes,), shape, table.dtype)
+
+
+def unchecked_index(index: Node) -> bool:
+    """Whether a gather's index needs no check of its values: an iota, which the build
+    checked against the table's extent."""
+    return index.op is Op.IOTA

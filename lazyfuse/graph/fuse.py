@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from lazyfuse import config
+from lazyfuse.graph.build import unchecked_index
 from lazyfuse.graph.names import op_name
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, LEAVES, REDUCTION, VIEWS, Op
@@ -73,6 +74,7 @@ class Group:
     members: list[Node] = field(default_factory=list)
     roots: list[Node] = field(default_factory=list)
     matmul: bool = False
+    host: bool = False  # a HOST node's step: computed by NumPy, never fused
 
     @property
     def kept(self) -> tuple[int, ...]:
@@ -132,11 +134,13 @@ def can_fuse(producer: Node, chain: tuple[Node, ...], group: Group) -> Decision:
         return Decision(False, "fusion is off (LAZYFUSE_FUSE=0)")
     if group.matmul:
         return Decision(False, "matmul kernels take no fused producers yet")
+    if group.host:
+        return Decision(False, "a host step (computed by NumPy) takes no fused producers")
     if producer.op is Op.MATMUL:
         return Decision(False, "matmul is its own kernel")
     if is_reduction(producer):
         return _can_fuse_reduction(producer, chain, group)
-    if producer.op in ELEMENTWISE or producer.op in (Op.MAP, Op.ZIP):
+    if producer.op in ELEMENTWISE or producer.op in (Op.MAP, Op.ZIP, Op.IOTA, Op.GATHER):
         return _can_fuse_elementwise(producer, chain, group)
     return Decision(False, f"{producer.op.name.lower()} is not fusable")
 
@@ -229,13 +233,32 @@ def _consumers(order: Sequence[Node]) -> dict[Node, list[Use]]:
     return result
 
 
-def _checked_operand(consumer: Node, position: int) -> bool:
+def _stored_operand(consumer: Node, position: int, operand: Node) -> str | None:
+    """Why ``operand``, argument ``position`` of ``consumer``, must be stored whatever
+    its kernel: the consumer checks its values before the kernel runs, or reads it at
+    computed indices (a gather's table); None when it need not be."""
+    if consumer.op is Op.GATHER:
+        if position == 0:
+            return "a gather reads its table at computed indices"
+        return None if unchecked_index(operand) else "the gather checks this index's values first"
     row = ELEMENTWISE.get(consumer.op)
-    return row is not None and row.precondition is not None and row.checked_arg == position
+    if row is not None and row.precondition is not None and row.checked_arg == position:
+        return f"{op_name(consumer)} checks this operand's values first"
+    return None
 
 
 def plan(roots: Sequence[Node]) -> Plan:
     """Group the computing nodes reachable from ``roots`` into kernels."""
+    found = _plan(roots, homes=True)
+    if not nx.is_directed_acyclic_graph(_group_graph(found.groups)):
+        return _plan(roots, homes=False)  # a home made two kernels wait for each other
+    return found
+
+
+def _plan(roots: Sequence[Node], homes: bool) -> Plan:
+    """:func:`plan`; ``homes``: a reduction that is stored (several kernels read it) is
+    computed in the kernel of one consumer that can take it, as one of its outputs
+    (softmax's row max, read by the row's kernel and by a gather's: one kernel)."""
     order = toposort(roots)
     consumers = _consumers(order)
     stored = {base_of(r)[0] for r in roots}
@@ -245,6 +268,8 @@ def plan(roots: Sequence[Node]) -> Plan:
         if not is_computing(node):
             continue
         joined = [] if node in stored else _join(node, consumers[node], groups_of, decisions)
+        if not joined and homes and is_reduction(node) and node not in stored:
+            joined = _home(node, consumers[node], groups_of, decisions)
         if not joined:
             group = _new_group(node)
             group.roots.append(node)
@@ -259,6 +284,8 @@ def plan(roots: Sequence[Node]) -> Plan:
 def _new_group(node: Node) -> Group:
     if node.op is Op.MATMUL:
         return Group(node.shape, (), matmul=True)
+    if node.op is Op.HOST:
+        return Group(node.shape, (), host=True)
     if is_reduction(node):
         return Group(*_reduction_domain(node))
     return Group(node.shape, ())
@@ -267,7 +294,7 @@ def _new_group(node: Node) -> Group:
 def _adopt(group: Group, node: Node, uses: list[Use]) -> None:
     """Add ``node``; a reduction, or a value hoisted per row, joining an elementwise
     kernel sets the kernel's reduced axes."""
-    if not group.reduces and not group.matmul:
+    if not group.reduces and not group.matmul and not group.host:
         if is_reduction(node):
             group.shape, group.reduced = _reduction_domain(node)
         else:
@@ -284,8 +311,9 @@ def _join(
     """The groups ``node`` is computed in, or [] when it must be stored in its own."""
     targets: dict[int, Group] = {}
     for consumer, position, chain in uses:
-        if _checked_operand(consumer, position):
-            decisions.append((node, f"stored: {op_name(consumer)} checks this operand's values first"))
+        reason = _stored_operand(consumer, position, node)
+        if reason is not None:
+            decisions.append((node, f"stored: {reason}"))
             return []
         for group in groups_of[consumer]:
             decision = can_fuse(node, chain, group)
@@ -301,6 +329,20 @@ def _join(
         if not keep:
             return []
     return list(targets.values())
+
+
+def _home(
+    node: Node, uses: list[Use], groups_of: dict[Node, list[Group]], decisions: list[tuple[Node, str]]
+) -> list[Group]:
+    """The kernel of the first consumer of ``node`` that can compute it, with ``node``
+    made one of its outputs; [] when none can."""
+    for consumer, _, chain in uses:
+        for group in groups_of[consumer]:
+            if can_fuse(node, chain, group).ok:
+                group.roots.append(node)
+                decisions.append((node, f"stored by the kernel of {op_name(consumer)}, which computes it"))
+                return [group]
+    return []
 
 
 def recompute_or_store(node: Node, kernels: int) -> tuple[bool, str]:
@@ -342,7 +384,9 @@ def _merge_siblings(groups: list[Group]) -> list[Group]:
 
 
 def _mergeable(a: Group, b: Group, graph: nx.DiGraph) -> bool:
-    if a.matmul or b.matmul or (a.shape, a.reduced, a.reduces) != (b.shape, b.reduced, b.reduces):
+    if a.matmul or b.matmul or a.host or b.host:
+        return False
+    if (a.shape, a.reduced, a.reduces) != (b.shape, b.reduced, b.reduces):
         return False
     if len(a.members) + len(b.members) > MERGE_LIMIT:
         return False

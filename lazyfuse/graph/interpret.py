@@ -10,6 +10,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from lazyfuse.graph import host
+from lazyfuse.graph.host import gather_array, iota_array
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
@@ -44,6 +46,12 @@ def _evaluate_one(node: Node, args: list[np.ndarray]) -> np.ndarray:
         return _fold(node, args[0], args[1])
     if op in REDUCTION:
         return np.asarray(REDUCTION[op].reference(args[0], axis=node.attrs[0])).astype(node.dtype)
+    if op is Op.IOTA:
+        return iota_array(node.shape, node.attrs[0])
+    if op is Op.HOST:
+        return host.compute(node, args)
+    if op is Op.GATHER:
+        return gather_array(node.attrs[0], node.shape, args[0], args[1:])
     if op is Op.MATMUL:
         return np.matmul(args[0].astype(node.dtype), args[1].astype(node.dtype))
     raise NotImplementedError(f"interpreter: no rule for {op}")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from lazyfuse.graph import dtypes
+from lazyfuse.graph.build import unchecked_index
 from lazyfuse.graph.fuse import Group, base_of
 from lazyfuse.graph.names import op_name, user_function
 from lazyfuse.graph.node import Node
@@ -38,6 +39,9 @@ class Load:
     var: str
     dtype: np.dtype
     inner: bool
+    # a gather's table: the whole array, of this many axes, read at computed indices
+    # (passed as it is: never permuted, flattened or split into rows)
+    ndim: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class Expr:
     dtype: np.dtype
     inner: bool
     fn: str | None = None
+    index: str | None = None  # IOTA: the loop variable it reads
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,9 @@ class KernelSpec:
     # "R" rows x columns of C-contiguous arrays, each load read as ``load_views`` says
     layout: str = "A"
     load_views: tuple[str, ...] = ()
+    # an expression reads the loop index of one axis (IOTA): the kernel runs only with
+    # its domain's own axes (never flattened, padded or split into rows)
+    natural: bool = False
 
 
 @dataclass
@@ -157,6 +165,8 @@ class _Builder:
         self.accumulates: list[Accumulate] = []
         self.functions: list[tuple[str, Any]] = []
         self.checks: list[tuple[Node, Node]] = []
+        self.natural = False  # an expression reads a loop index (see KernelSpec.natural)
+        self.tables: dict[tuple[str, Node], str] = {}
 
     def _define(self, node: Node, var: str, inner: bool, phase: int) -> str:
         self.names[node] = var
@@ -203,6 +213,10 @@ class _Builder:
     def member(self, node: Node) -> None:
         if node.op in REDUCTION or node.op is Op.REDUCE:
             self._reduction(node)
+        elif node.op is Op.IOTA:
+            self._iota(node)
+        elif node.op is Op.GATHER:
+            self._gather(node)
         else:
             self._elementwise(node)
 
@@ -219,6 +233,59 @@ class _Builder:
         self.exprs.append(Expr(target, node.op, args, tuple(a.dtype for a in node.args), loop,
                                node.dtype, inner, fn))  # fmt: skip
         self._define(node, target, inner, max((self.phase[a] for a in args), default=0))
+
+    def loop_index(self, node: Node, axis: int) -> tuple[str, bool]:
+        """The loop variable that runs along ``axis`` of ``node`` (a member: on the
+        domain S, or per row on K or K1), and whether it is a reduced axis's."""
+        g = self.group
+        domain_axis = self.kept_axes[axis] if g.reduced and node.shape == g.kept else axis
+        if domain_axis in self.kept_axes:
+            return f"i{self.kept_axes.index(domain_axis)}", False
+        return f"r{g.reduced.index(domain_axis)}", True
+
+    def _iota(self, node: Node) -> None:
+        var, inner = self.loop_index(node, node.attrs[0])
+        target = f"t{len(self.exprs)}"
+        self.exprs.append(Expr(target, Op.IOTA, (), (), (), node.dtype, inner, index=var))
+        self.natural = True
+        self._define(node, target, inner, 0)
+
+    def _gather(self, node: Node) -> None:
+        """``table[e0, e1, ...]``: each ``e`` an index's value (a negative one counted
+        from the end) or a loop index; written out here, as the kernel's source shows it."""
+        table = self._table(node.args[0])
+        values = [self.value(a) for a in node.args[1:]]
+        inner = any(self.inner[v] for v in values)
+        parts = []
+        for t, (kind, j) in enumerate(node.attrs[0]):
+            if kind == "d":
+                var, reduced = self.loop_index(node, j)
+                inner = inner or reduced
+                parts.append(var)
+            elif unchecked_index(node.args[1 + j]):
+                parts.append(values[j])
+            else:
+                parts.append(f"({values[j]} + {table}.shape[{t}] if {values[j]} < 0 else {values[j]})")
+        target = f"t{len(self.exprs)}"
+        subscript = f"{table}[{', '.join(parts)}]"
+        dtypes_in = tuple(self.dtype[v] for v in values)
+        self.exprs.append(
+            Expr(target, Op.GATHER, tuple(values), dtypes_in, dtypes_in, node.dtype, inner, index=subscript)
+        )
+        self.checks.extend((node, a) for a in dict.fromkeys(node.args[1:]) if not unchecked_index(a))
+        self.natural = True
+        self._define(node, target, inner, max((self.phase[v] for v in values), default=0))
+
+    def _table(self, arg: Node) -> str:
+        """The array argument of a gather's table (one per table, however many read it)."""
+        key = ("table", arg)
+        if key not in self.tables:
+            k = len(self.loads)
+            self.loads.append(Load(f"a{k}", f"x{k}", arg.dtype, False, ndim=arg.ndim))
+            base, chain = base_of(arg)
+            self.load_sources.append((base, chain, False))
+            self.tables[key] = f"a{k}"
+        return self.tables[key]
 
     def _reduction(self, node: Node) -> None:
         value = self.value(node.args[0])
@@ -330,6 +397,8 @@ def bind(group: Group, order: Sequence[Node]) -> KernelCall:
     """The spec of ``group``'s kernel and how to call it."""
     if group.matmul:
         return _bind_matmul(group)
+    if group.host:
+        return _bind_host(group)
     position = {n: i for i, n in enumerate(order)}
     builder = _Builder(group)
     for node in sorted(group.members, key=position.__getitem__):
@@ -356,6 +425,7 @@ def bind(group: Group, order: Sequence[Node]) -> KernelCall:
         description=_describe(group),
         leading_reduction=bool(group.reduced and builder.kept_axes)
         and max(group.reduced) < min(builder.kept_axes),
+        natural=builder.natural,
     )
     permutation = (*builder.kept_axes, *group.reduced)
     return KernelCall(
@@ -375,6 +445,21 @@ def _bind_matmul(group: Group) -> KernelCall:
         stores=(Store("out0", "acc", node.dtype, node.dtype, False),), description=_describe(group),
     )  # fmt: skip
     sources = [(*base_of(arg), False) for arg in (a, b)]
+    return KernelCall(spec, sources, [], [node], node.shape, tuple(range(node.ndim)), node.shape)
+
+
+def _bind_host(group: Group) -> KernelCall:
+    """A host step: its arguments' values (through their views) go to the node's NumPy
+    function (graph/host.py); the spec only names it and its arrays."""
+    (node,) = group.members
+    loads = tuple(Load(f"a{k}", f"x{k}", a.dtype, False, ndim=a.ndim) for k, a in enumerate(node.args))
+    stem = f"host_{node.attrs[0]}_{dtypes.short(node.dtype)}"
+    spec = KernelSpec(
+        name=stem, stem=stem, kind="host", n_outer=node.ndim, n_inner=0, loads=loads, params=(),
+        exprs=(), accumulates=(), stores=(Store("out0", "", node.dtype, node.dtype, False),),
+        description=_describe(group),
+    )  # fmt: skip
+    sources = [(*base_of(arg), False) for arg in node.args]
     return KernelCall(spec, sources, [], [node], node.shape, tuple(range(node.ndim)), node.shape)
 
 

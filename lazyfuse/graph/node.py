@@ -160,6 +160,8 @@ def form_of(node: Node) -> tuple[int | None, tuple[Node, ...] | None]:
     op, args = node.op, node.args
     if op in LEAVES:
         return _intern((op, node.shape, node.dtype)), (node,)
+    if not args:  # an index-space node (IOTA): its attrs and shape are all of it
+        return _intern((op, node.key[2], node.shape, node.dtype)), ()
     first = args[0]
     leaves = first.leaves
     if leaves is None:

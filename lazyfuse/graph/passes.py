@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from lazyfuse import config
-from lazyfuse.graph import build
+from lazyfuse.graph import build, fuse
 from lazyfuse.graph.node import Node, make
 from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.graph.traverse import toposort, users
@@ -95,12 +97,65 @@ def push_view_once(roots: Sequence[Node]) -> list[Node]:
     return _rebuild(roots, rule)
 
 
+def push_gathers(roots: Sequence[Node]) -> list[Node]:
+    """Gather the operands of an elementwise value that only a gather reads, instead of
+    the value: ``log_softmax(z)[rows, labels]`` computes ``z - max - log(sum)`` at the
+    gathered elements only, and the (rows, classes) table is never stored. An expensive
+    value other nodes read too is stored anyway, and gathered as it is; a cheap one is
+    recomputed at the gathered elements."""
+    uses = users(toposort(roots))
+    outputs = set(roots)
+
+    def gathered(table: Node, gather: Node, indices: tuple[Node, ...]) -> Node:
+        cheap = fuse.cost(table) <= fuse.RECOMPUTE_LIMIT
+        if table.op in ELEMENTWISE and (cheap or len(uses.get(table, ())) == 1) and table not in outputs:
+            args = tuple(a if a.op is Op.SCALAR else gathered(a, gather, indices) for a in table.args)
+            return make(table.op, args, table.attrs, gather.shape, table.dtype)
+        return make(Op.GATHER, (table, *indices), gather.attrs, gather.shape, table.dtype)
+
+    def rule(node: Node, args: tuple[Node, ...]) -> Node:
+        node = _same(node, args)
+        if node.op is not Op.GATHER:
+            return node
+        return gathered(node.args[0], node, node.args[1:])
+
+    return _rebuild(roots, rule)
+
+
+def iota_as_input(roots: Sequence[Node]) -> list[Node]:
+    """Each index-space node (IOTA) as an input: one arange along its axis, seen
+    broadcast at its shape (memory for one axis). For a target whose kernels run over
+    flattened arrays and so have no loop index per axis (CUDA)."""
+
+    def rule(node: Node, args: tuple[Node, ...]) -> Node:
+        if node.op is not Op.IOTA:
+            return _same(node, args)
+        axis = node.attrs[0]
+        line = build.input_node(np.arange(node.shape[axis], dtype=np.int64))
+        column = build.reshape(line, tuple(s if a == axis else 1 for a, s in enumerate(node.shape)))
+        return build.broadcast_to(column, node.shape)
+
+    return _rebuild(roots, rule)
+
+
+def gather_on_host(roots: Sequence[Node]) -> list[Node]:
+    """Each gather as a host step (graph/interpret.py's, NumPy's indexing): for a target
+    without gather kernels (CUDA)."""
+
+    def rule(node: Node, args: tuple[Node, ...]) -> Node:
+        if node.op is not Op.GATHER:
+            return _same(node, args)
+        return build.host("gather", args, (node.attrs[0], node.shape), node.shape, node.dtype)
+
+    return _rebuild(roots, rule)
+
+
 def _unit_axes_only(before: tuple[int, ...], after: tuple[int, ...]) -> bool:
     """A reshape that only adds or removes size-1 axes (a view of any strides)."""
     return [s for s in before if s != 1] == [s for s in after if s != 1]
 
 
-PIPELINE: list[Pass] = [merge_views, push_views]
+PIPELINE: list[Pass] = [merge_views, push_views, push_gathers]
 
 
 def optimize(roots: Sequence[Node]) -> list[Node]:

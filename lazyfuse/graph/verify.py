@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 
 import networkx as nx
+import numpy as np
 
 from lazyfuse.graph import dtypes, shapes
 from lazyfuse.graph.node import Node
@@ -47,6 +48,8 @@ def _check(node: Node) -> str | None:
         kept = tuple(s for i, s in enumerate(node.args[0].shape) if i not in axes)
         if kept != node.shape:
             return f"reduced shape {kept} != {node.shape}"
+    if op is Op.IOTA and not (node.dtype == np.int64 and 0 <= node.attrs[0] < node.ndim):
+        return f"iota along axis {node.attrs[0]} of {node.ndim} axes, dtype {node.dtype}"
     if op is Op.RESHAPE and math.prod(node.shape) != node.args[0].size:
         return "reshape changes the element count"
     if op is Op.EXPAND and shapes.broadcast("verify", node.args[0].shape, node.shape) != node.shape:

@@ -323,7 +323,12 @@ def signature(spec: KernelSpec) -> tuple[Any, ...]:
         views = dict(zip([ld.var for ld in spec.loads], spec.load_views, strict=True))
         loads = [array(ld.dtype, len(ROW_VIEWS[views[ld.var]]), True) for ld in arrays_read(spec)]
     else:
-        loads = [array(ld.dtype, rank(ld.inner), True) for ld in arrays_read(spec)]
+        loads = [
+            types.Array(from_dtype(ld.dtype), ld.ndim, "A", readonly=True)
+            if ld.ndim is not None
+            else array(ld.dtype, rank(ld.inner), True)
+            for ld in arrays_read(spec)
+        ]
     outputs = [array(st.dtype, rank(st.inner), False) for st in spec.stores]
     if spec.kind == "matmul":
         return (*loads, *outputs)

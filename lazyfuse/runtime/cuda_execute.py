@@ -27,13 +27,14 @@ import numpy as np
 from lazyfuse import config
 from lazyfuse.codegen import cuda as cuda_codegen
 from lazyfuse.errors import LazyfuseError
-from lazyfuse.graph import build, fuse, kernels
+from lazyfuse.graph import build, fuse, host, kernels, passes
 from lazyfuse.graph.node import Node
-from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
+from lazyfuse.graph.ops import VIEWS, Op
+from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.views import apply_view
 from lazyfuse.runtime import cuda_views, plans
 from lazyfuse.runtime.compile import import_kernel, write_source
-from lazyfuse.runtime.execute import arrange
+from lazyfuse.runtime.execute import arrange, check_values
 
 # CUDA's launch limits for every device of compute capability 3.0 and later (the
 # simulator does not report them).
@@ -136,7 +137,7 @@ def _device_function(cuda: Any, user: Any) -> Any:
 
 def compiled(roots: Sequence[Node]) -> list[CudaKernel]:
     """The CUDA kernels that compute ``roots``, in order (generated, not yet launched)."""
-    made = plans.fresh_plan(roots)
+    made = plans.fresh_plan(lowered(roots))
     found: list[CudaKernel] = []
     for call, _, epilogue in steps(made):
         spec = kernel_spec(call)
@@ -197,9 +198,19 @@ def _epilogue(
     return cuda_codegen.Epilogue(cuda_spec, cuda_spec.loads[reads[0]].var, keep)
 
 
+def lowered(roots: Sequence[Node]) -> list[Node]:
+    """``roots`` as this target computes them: its kernels run over flattened arrays,
+    with no loop index per axis, so index-space nodes become inputs and gathers host
+    steps (see passes.iota_as_input, passes.gather_on_host)."""
+    ops = {n.op for n in toposort(roots)}
+    if Op.GATHER in ops:
+        roots = passes.gather_on_host(roots)
+    return passes.iota_as_input(roots) if Op.IOTA in ops else list(roots)
+
+
 def run(roots: Sequence[Node], out: np.ndarray | None = None) -> list[np.ndarray]:
     """Compute ``roots`` on the device; results come back as NumPy arrays."""
-    found, values, resize = plans.plan_for(roots)
+    found, values, resize = plans.plan_for(lowered(roots))
     return run_plan(found, values, resize, out)
 
 
@@ -250,9 +261,12 @@ class _Run:
 
     def call(self, call: kernels.KernelCall) -> None:
         for node, operand in call.checks:
-            row = ELEMENTWISE[node.op]
-            assert row.precondition is not None
-            row.precondition(node.attrs[0], self.host(operand))
+            check_values(node, operand, self.host)
+        if call.spec.kind == "host":  # computed by NumPy on the host, then copied over
+            (root,) = call.outputs
+            result = host.compute(root, [self.host(kernels.viewed_node(b, c)) for b, c, _ in call.loads])
+            self.stored[root] = OnDevice(self.cuda.to_device(np.ascontiguousarray(result)), result.shape)
+            return
         spec = kernel_spec(call)
         arrays = [self._load(call, base, chain, inner) for base, chain, inner in call.loads]
         outputs = [

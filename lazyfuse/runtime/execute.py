@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from lazyfuse import config
 from lazyfuse.codegen import cpu
-from lazyfuse.graph import build, fuse, kernels
+from lazyfuse.graph import build, fuse, host, kernels
 from lazyfuse.graph.explain import format_fusion, format_graph
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, VIEWS, Op
@@ -58,7 +58,7 @@ def plan(roots: Sequence[Node]) -> tuple[list[Node], fuse.Plan, list[kernels.Ker
 def compiled(roots: Sequence[Node]) -> list[CompiledKernel]:
     """The kernels that compute ``roots``, in execution order (loaded, not yet run)."""
     opts = options()
-    return [kernel_for(call.spec, opts) for call in plan(roots)[2]]
+    return [kernel_for(call.spec, opts) for call in plan(roots)[2] if call.spec.kind != "host"]
 
 
 def kernel_source_path(node: Node) -> str:
@@ -140,11 +140,38 @@ def run_plan(
         _call(step, stored, values, opts, resize, settings)
         for base in step.dying:
             stored.pop(base, None)
-    results = [np.asarray(_viewed(r, stored, values, resize)) for r in found.roots]
+    results = [_writable(np.asarray(_viewed(r, stored, values, resize))) for r in found.roots]
     if out is not None and results[0] is not out:  # a view or an input: nothing computed it
         np.copyto(out, results[0])
         results[0] = out
     return results
+
+
+def check_values(node: Node, operand: Node, value_of: Callable[[Node], Any]) -> None:
+    """Raise what NumPy raises on the values of ``operand`` (an argument of ``node``):
+    an op's precondition (an integer power's negative exponent), or a gather's index
+    out of range (IndexError, with NumPy's message). ``value_of`` gives a node's value."""
+    if node.op is Op.GATHER:
+        index = value_of(operand)
+        if not index.size:
+            return
+        low, high = int(index.min()), int(index.max())
+        table = value_of(node.args[0]).shape
+        for t, (kind, j) in enumerate(node.attrs[0]):
+            if kind == "i" and node.args[1 + j] is operand:
+                bad = low if low < -table[t] else high if high >= table[t] else None
+                if bad is not None:
+                    raise IndexError(f"index {bad} is out of bounds for axis {t} with size {table[t]}")
+        return
+    row = ELEMENTWISE[node.op]
+    assert row.precondition is not None
+    row.precondition(node.attrs[0], value_of(operand))
+
+
+def _writable(result: np.ndarray) -> np.ndarray:
+    """A result the caller may write to: a read-only view (a broadcast constant such as
+    ``lf.zeros``, a read-only input) is copied."""
+    return result if result.flags.writeable else result.copy()
 
 
 @dataclass(frozen=True)
@@ -278,8 +305,8 @@ def _donors(call: kernels.KernelCall, dying: tuple[Node, ...]) -> tuple[Node, ..
     each element is read before it is written, in the same iteration.
     Note: one output only; with several, a later output could load an element after an
     earlier one overwrote it (loads are emitted where first needed)."""
-    if call.spec.kind != "loop" or call.spec.n_inner or len(call.outputs) != 1:
-        return ()
+    if call.spec.kind != "loop" or call.spec.n_inner or len(call.outputs) != 1 or call.spec.natural:
+        return ()  # Note: natural: a gather reads its table at other indices than it writes
     direct = {base for base, chain, _ in call.loads if not chain}
     viewed = {base for base, chain, _ in call.loads if chain}
     return tuple(b for b in dying if b in direct and b not in viewed)
@@ -330,11 +357,12 @@ def _call(
 ) -> None:
     call = step.call
     for node, operand in call.checks:
-        row = ELEMENTWISE[node.op]
-        assert row.precondition is not None
-        row.precondition(node.attrs[0], _viewed(operand, stored, values, resize))
+        check_values(node, operand, lambda n: _viewed(n, stored, values, resize))
     viewed = [kernels.viewed_node(base, chain) for base, chain, _ in call.loads]
     arrays = [_viewed(node, stored, values, resize) for node in viewed]
+    if call.spec.kind == "host":
+        stored[call.outputs[0]] = host.compute(call.outputs[0], arrays)
+        return
     params = [p.dtype.type(values[p.attrs[0].index]) for p in call.params]
     donated = _donated(step, stored, resize) if step.donors else ()
     if donated:
@@ -347,8 +375,10 @@ def _call(
     if not any(o.size for o in outputs):
         return  # nothing to write: no kernel to compile and launch for empty arrays
     if step.arranged:
-        inners = [inner for _, _, inner in call.loads]
-        arrays = [arrange(a, inner, call, resize) for a, inner in zip(arrays, inners, strict=True)]
+        loads = zip(arrays, call.spec.loads, call.loads, strict=True)
+        arrays = [
+            a if ld.ndim is not None else arrange(a, inner, call, resize) for a, ld, (_, _, inner) in loads
+        ]
         outputs = [arrange(o, s.inner, call, resize) for o, s in zip(outputs, call.spec.stores, strict=True)]
     if uses_blas(call.spec):
         blas.matmul(arrays[0], arrays[1], outputs[0])
@@ -405,6 +435,8 @@ def _layout(
     elementwise arrays lifted to ELEMENTWISE_RANK axes) or 'A' (any strides)."""
     spec = call.spec
     elementwise = spec.kind == "loop" and spec.n_inner == 0
+    if spec.natural and (not elementwise or len(extents) != 1):
+        return "A", arrays, outputs, extents  # its loops keep the domain's axes
     if all([a.flags.c_contiguous for a in arrays]) and all([o.flags.c_contiguous for o in outputs]):
         if elementwise and len(extents) != 1:  # one flat loop
             return "C", [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs], (outputs[0].size,)

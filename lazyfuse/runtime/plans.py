@@ -84,7 +84,9 @@ _PLANS: OrderedDict[PlanKey, Plan] = OrderedDict()  # least recently used first
 _LOCK = threading.Lock()
 STATS = {"hits": 0, "misses": 0}
 VERSIONS = (__version__, numba.__version__, llvmlite.__version__)
-_SHAPED = frozenset({Op.INPUT, Op.EXPAND, Op.RESHAPE})  # others follow from args and attrs (INDEX: see below)
+_SHAPED = frozenset(
+    {Op.INPUT, Op.EXPAND, Op.RESHAPE, Op.IOTA}
+)  # others follow from args and attrs (INDEX: see below)
 
 
 def structure(roots: Sequence[Node]) -> tuple[PlanKey, list[Node], tuple[int, ...]]:
@@ -122,6 +124,9 @@ def structure(roots: Sequence[Node]) -> tuple[PlanKey, list[Node], tuple[int, ..
                     generic = False
                 else:
                     graph.append((op, tuple([index[id(a)] for a in node.args]), node.key[2]))
+                    if op is Op.HOST:  # its shape follows its function, not its arguments' sizes
+                        shapes.append(node.shape)
+                        generic = False
                 if op in _SHAPED:
                     shapes.append(
                         tuple([d if d < 2 else symbols.setdefault(d, -2 - len(symbols)) for d in node.shape])
