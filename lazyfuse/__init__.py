@@ -14,6 +14,7 @@ from lazyfuse import (
     indexing,
     joining,
     protocols,
+    scans,
     statistics,
 )
 from lazyfuse.activations import *  # noqa: F403 (each module's __all__)
@@ -34,12 +35,13 @@ from lazyfuse.indexing import *  # noqa: F403
 from lazyfuse.jit import jit
 from lazyfuse.joining import *  # noqa: F403
 from lazyfuse.protocols import *  # noqa: F403
+from lazyfuse.scans import *  # noqa: F403
 from lazyfuse.runtime.compile import KernelCompileError
 from lazyfuse.statistics import *  # noqa: F403
 from lazyfuse.tensor import Tensor, asarray, cache_info, compute, explain
 from lazyfuse.version import __version__
 
-_MODULES = (functions, creation, indexing, activations, statistics, joining, contractions, protocols)
+_MODULES = (functions, creation, indexing, activations, statistics, joining, contractions, scans, protocols)
 
 __all__ = [
     "AxisError",
@@ -60,6 +62,8 @@ __all__ = [
     "jit",
     *[name for module in _MODULES for name in module.__all__],
 ]
+
+__array_api_version__ = "2023.12"
 
 SUPPORTED_LIST = "README.md, section 'What lazyfuse supports' (and its 'Not supported' list)"
 

@@ -103,8 +103,8 @@ class Tensor:
     """A lazy array: an expression that runs only at :meth:`compute`."""
 
     __slots__ = ("node",)
-    # Note: makes `ndarray + Tensor` call Tensor.__radd__ instead of converting.
-    __array_ufunc__ = None
+    # Note: __array_ufunc__ and __array_function__ (np.exp(t), `ndarray + t`, np.sum(t)
+    # give lazy tensors) are attached by lazyfuse/protocols.py.
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -256,15 +256,8 @@ class Tensor:
         return Tensor(build.index(self.node, key))
 
     # methods mirroring NumPy's -----------------------------------------------------
-    exp = _unary_operator(Op.EXP)
-    log = _unary_operator(Op.LOG)
-    sqrt = _unary_operator(Op.SQRT)
-    sin = _unary_operator(Op.SIN)
-    cos = _unary_operator(Op.COS)
-    tanh = _unary_operator(Op.TANH)
-    sigmoid = _unary_operator(Op.SIGMOID)
-    relu = _unary_operator(Op.RELU)
-    abs = _unary_operator(Op.ABS)
+    # Note: the elementwise ones (t.exp(), t.maximum(y), t.round(), t.clip()) are attached
+    # by lazyfuse.functions from the op table's rows (ElementwiseRow.methods).
 
     def astype(self, dtype: Any) -> Tensor:
         return Tensor(build.astype(self.node, dtype))
@@ -301,12 +294,6 @@ class Tensor:
 
     def squeeze(self, axis: int | Sequence[int] | None = None) -> Tensor:
         return Tensor(build.squeeze(self.node, axis))
-
-    def maximum(self, other: Any) -> Tensor:
-        return binary(Op.MAXIMUM, self, other)
-
-    def minimum(self, other: Any) -> Tensor:
-        return binary(Op.MINIMUM, self, other)
 
 
 def add_method(name: str, function: Callable[..., Any]) -> None:

@@ -435,8 +435,8 @@ def _layout(
     elementwise arrays lifted to ELEMENTWISE_RANK axes) or 'A' (any strides)."""
     spec = call.spec
     elementwise = spec.kind == "loop" and spec.n_inner == 0
-    if spec.natural and (not elementwise or len(extents) != 1):
-        return "A", arrays, outputs, extents  # its loops keep the domain's axes
+    if spec.natural and (not elementwise or len(extents) != 1 or any(ld.ndim for ld in spec.loads)):
+        return "A", arrays, outputs, extents  # its loops keep the domain's axes, its tables their own
     if all([a.flags.c_contiguous for a in arrays]) and all([o.flags.c_contiguous for o in outputs]):
         if elementwise and len(extents) != 1:  # one flat loop
             return "C", [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs], (outputs[0].size,)
