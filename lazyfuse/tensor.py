@@ -524,10 +524,13 @@ def explain(*tensors: Tensor, target: str | None = None) -> str:
     kernels: list[Any] = cuda_execute.compiled(roots) if cuda else execute.compiled(roots)
     lines.append(f"kernels ({len(kernels)}):")
     # Note: on CUDA a full reduction is two kernels (no BLAS there): no call to pair with.
-    runs = [""] * len(kernels) if cuda else [_runs_as(call) for call in calls]
+    runs = [""] * len(kernels) if cuda else [_runs_as(call) for call in calls if call.spec.kind != "host"]
     for kernel, ran in zip(kernels, runs, strict=True):
         lines.append(f"  {kernel.name}: file {kernel.path}{ran}")
         lines.extend("    | " + ln for ln in kernel.source.rstrip("\n").split("\n"))
+    hosted = [call.spec.name for call in calls if call.spec.kind == "host"]
+    if hosted:
+        lines.append(f"host steps (NumPy, not kernels): {', '.join(hosted)}")
     return "\n".join(lines)
 
 

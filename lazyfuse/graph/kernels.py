@@ -42,6 +42,9 @@ class Load:
     # a gather's table: the whole array, of this many axes, read at computed indices
     # (passed as it is: never permuted, flattened or split into rows)
     ndim: int | None = None
+    # positions of its index (kept axes, then reduced) along which it is broadcast: read
+    # at 0 there, so the compiler sees the load does not change along them
+    fixed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,10 @@ class KernelSpec:
     # the reduced axes all come before the kept ones (``x.sum(axis=0)``): in C order
     # the kept axes are the contiguous ones
     leading_reduction: bool = False
+    # the kept axes after the reduced ones, when every reduced axis comes before them
+    # (``emb[tokens].mean(axis=1)`` reduces axis 1 of (S, L, E): E is trailing); those
+    # are the contiguous axes in C order
+    trailing_kept: int = 0
 
     @property
     def cacheable(self) -> bool:
@@ -195,12 +202,22 @@ class _Builder:
             return self.names[top]
         inner = bool(g.reduced) and top.shape == g.shape
         k = len(self.loads)
-        self.loads.append(Load(f"a{k}", f"x{k}", top.dtype, inner))
+        self.loads.append(
+            Load(f"a{k}", f"x{k}", top.dtype, inner, fixed=self._broadcast_positions(top, inner))
+        )
         base, chain = base_of(top)
         self.load_sources.append((base, chain, inner))
         var = self._define(top, f"x{k}", inner, 0)
         self.names.setdefault(arg, var)
         return var
+
+    def _broadcast_positions(self, top: Node, inner: bool) -> tuple[int, ...]:
+        """The index positions along which the load ``top`` (an expand) repeats one value."""
+        if top.op is not Op.EXPAND or (self.group.reduced and not inner):
+            return ()
+        source = top.args[0].shape
+        order = (*self.kept_axes, *self.group.reduced)
+        return tuple(k for k, a in enumerate(order) if source[a] == 1 and top.shape[a] != 1)
 
     def function(self, node: Node) -> str:
         user = user_function(node)
@@ -308,8 +325,11 @@ def padded(spec: KernelSpec) -> KernelSpec:
     """The elementwise ``spec`` at ELEMENTWISE_RANK axes."""
     assert spec.kind == "loop" and spec.n_inner == 0 and spec.n_outer <= ELEMENTWISE_RANK
     domain = f"{ELEMENTWISE_RANK}-d loop over arrays of any strides (fewer axes get leading 1s)"
+    lift = ELEMENTWISE_RANK - spec.n_outer
+    loads = tuple(replace(ld, fixed=tuple(k + lift for k in ld.fixed)) for ld in spec.loads)
     return replace(
         spec,
+        loads=loads,
         name=f"{spec.stem}_{ELEMENTWISE_RANK}d",
         n_outer=ELEMENTWISE_RANK,
         description=(*spec.description[:1], domain),
@@ -347,8 +367,14 @@ def contiguous(spec: KernelSpec, layout: str = "C") -> KernelSpec:
         return replace(spec, name=f"{spec.name}_f", layout="F")
     if spec.kind == "loop" and spec.n_inner == 0:
         domain = "one flat loop over C-contiguous arrays of any rank"
+        loads = tuple(replace(ld, fixed=()) for ld in spec.loads)  # contiguous: none is broadcast
         return replace(
-            spec, name=f"{spec.stem}_flat", n_outer=1, layout="C", description=(*spec.description[:1], domain)
+            spec,
+            name=f"{spec.stem}_flat",
+            n_outer=1,
+            layout="C",
+            loads=loads,
+            description=(*spec.description[:1], domain),
         )
     return replace(spec, name=f"{spec.name}_c", layout="C")
 
@@ -389,6 +415,7 @@ def rows(spec: KernelSpec) -> KernelSpec:
         n_inner=1,
         layout="C",
         leading_reduction=False,
+        trailing_kept=0,
         description=(*spec.description[:1], domain),
     )
 
@@ -425,6 +452,7 @@ def bind(group: Group, order: Sequence[Node]) -> KernelCall:
         description=_describe(group),
         leading_reduction=bool(group.reduced and builder.kept_axes)
         and max(group.reduced) < min(builder.kept_axes),
+        trailing_kept=_trailing_kept(group.reduced, builder.kept_axes),
         natural=builder.natural,
     )
     permutation = (*builder.kept_axes, *group.reduced)
@@ -432,6 +460,15 @@ def bind(group: Group, order: Sequence[Node]) -> KernelCall:
         spec, builder.load_sources, builder.param_nodes, list(group.roots),
         tuple(group.shape[a] for a in permutation), permutation, group.kept, builder.checks,
     )  # fmt: skip
+
+
+def _trailing_kept(reduced: tuple[int, ...], kept: tuple[int, ...]) -> int:
+    """How many kept axes come after all the reduced ones, when none comes between
+    them (see KernelSpec.trailing_kept); 0 otherwise."""
+    if not reduced:
+        return 0
+    after = [a for a in kept if a > min(reduced)]
+    return len(after) if all(a > max(reduced) for a in after) else 0
 
 
 def _bind_matmul(group: Group) -> KernelCall:

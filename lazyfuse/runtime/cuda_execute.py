@@ -140,6 +140,8 @@ def compiled(roots: Sequence[Node]) -> list[CudaKernel]:
     made = plans.fresh_plan(lowered(roots))
     found: list[CudaKernel] = []
     for call, _, epilogue in steps(made):
+        if call.spec.kind == "host":
+            continue  # computed by NumPy: no kernel
         spec = kernel_spec(call)
         if epilogue is not None:
             found.append(kernel_for(spec, options(), epilogue))

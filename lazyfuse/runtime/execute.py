@@ -136,8 +136,14 @@ def run_plan(
     if out is not None and fuse.is_computing(found.roots[0]):
         stored[found.roots[0]] = out  # the kernel that computes the root writes into it
     opts = options()
+    joins = _joins(found)
+    placed = {node: _prefill(join, stored, resize) for node, join in joins.items()}
     for step in _schedule(found):
-        _call(step, stored, values, opts, resize, settings)
+        joined = step.call.outputs[0] if step.call.spec.kind == "host" else None
+        if joined in placed:
+            _finish_join(joins[joined], placed[joined], stored, values, resize)
+        else:
+            _call(step, stored, values, opts, resize, settings)
         for base in step.dying:
             stored.pop(base, None)
     results = [_writable(np.asarray(_viewed(r, stored, values, resize))) for r in found.roots]
@@ -145,6 +151,82 @@ def run_plan(
         np.copyto(out, results[0])
         results[0] = out
     return results
+
+
+@dataclass(frozen=True)
+class _Join:
+    """A concatenation whose computed parts are written by their kernels straight into
+    their slices of its output (no second copy): ``parts`` are (argument position, the
+    stored part, the unit-axis reshapes between) for each part no other step reads."""
+
+    node: Node
+    axis: int
+    parts: tuple[tuple[int, Node, tuple[Node, ...]], ...]
+
+
+def _joins(found: plans.Plan) -> dict[Node, _Join]:
+    """The plan's concatenations and the parts each can have written in place (once per plan)."""
+    if found.joins is None:
+        found.joins = {}
+        by_kernel = {r for call in found.calls if call.spec.kind == "loop" for r in call.outputs}
+        readers: dict[Node, int] = {}
+        for call in found.calls:
+            for base in {b for b, _, _ in call.loads}:
+                readers[base] = readers.get(base, 0) + 1
+        kept = {fuse.base_of(r)[0] for r in found.roots}
+        for call in found.calls:
+            node = call.outputs[0]
+            if call.spec.kind != "host" or node.attrs[0] != "concatenate":
+                continue
+            parts = []
+            for k, arg in enumerate(node.args):
+                base, chain = fuse.base_of(arg)
+                alone = readers.get(base) == 1 and node.args.count(arg) == 1
+                reshaped = all(v.op is Op.RESHAPE for v in chain)
+                if base in by_kernel and base not in kept and alone and base.dtype == node.dtype and reshaped:
+                    parts.append((k, base, chain))
+            found.joins[node] = _Join(node, node.attrs[1][0], tuple(parts))
+    return found.joins  # type: ignore[no-any-return]
+
+
+def _part_slices(join: _Join, resize: plans.Resize | None) -> list[tuple[slice, ...]]:
+    axis, where = join.axis, 0
+    found = []
+    for arg in join.node.args:
+        size = (resize(arg.shape) if resize else arg.shape)[axis]
+        found.append((slice(None),) * axis + (slice(where, where + size),))
+        where += size
+    return found
+
+
+def _prefill(join: _Join, stored: dict[Node, np.ndarray], resize: plans.Resize | None) -> set[int]:
+    """Allocate the concatenation's output and make each part's stored value its slice
+    of it (so the part's kernel writes there); returns the parts placed so."""
+    node = join.node
+    out = buffers.empty(resize(node.shape) if resize else node.shape, node.dtype)
+    stored[node] = out
+    slices = _part_slices(join, resize)
+    placed = set()
+    for k, base, _ in join.parts:
+        view = out[slices[k]].reshape(resize(base.shape) if resize else base.shape)
+        if np.shares_memory(view, out):  # Note: a reshape NumPy could only copy is not a slice
+            stored[base] = view
+            placed.add(k)
+    return placed
+
+
+def _finish_join(
+    join: _Join,
+    placed: set[int],
+    stored: dict[Node, np.ndarray],
+    values: list[Any],
+    resize: plans.Resize | None,
+) -> None:
+    """Copy the parts no kernel wrote in place (inputs, views, shared values) into their slices."""
+    out = stored[join.node]
+    for k, (arg, where) in enumerate(zip(join.node.args, _part_slices(join, resize), strict=True)):
+        if k not in placed:
+            out[where] = _viewed(arg, stored, values, resize)
 
 
 def check_values(node: Node, operand: Node, value_of: Callable[[Node], Any]) -> None:

@@ -64,6 +64,7 @@ class Plan:
     schedule: Any = None  # the runtime's steps for the calls, made on the first run
     direct: Any = None  # execute._Direct, or False when the plan has no direct call
     cuda_steps: Any = None  # the CUDA target's launches (cuda_execute.steps)
+    joins: Any = None  # execute._Join per concatenation its parts are written into
 
 
 class PlanKey(NamedTuple):
