@@ -35,8 +35,8 @@ from lazyfuse.indexing import *  # noqa: F403
 from lazyfuse.jit import jit
 from lazyfuse.joining import *  # noqa: F403
 from lazyfuse.protocols import *  # noqa: F403
-from lazyfuse.scans import *  # noqa: F403
 from lazyfuse.runtime.compile import KernelCompileError
+from lazyfuse.scans import *  # noqa: F403
 from lazyfuse.statistics import *  # noqa: F403
 from lazyfuse.tensor import Tensor, asarray, cache_info, compute, explain
 from lazyfuse.version import __version__

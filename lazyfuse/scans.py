@@ -1,9 +1,10 @@
 """Scans: cumsum and cumprod with NumPy's signatures and dtype rules.
 
-Today a scan is a host step (graph/host.py): NumPy's own cumsum/cumprod over the
-computed operand, in a step of its own, so the operand is stored first; its consumers
-read the result like any stored value. A scan kernel (rows in parallel, a long axis in
-chunks with a carry pass) is not written yet: see the README's list.
+A scan is its own kind of kernel (graph/build.scan; codegen/cpu.py's ``_scan``) with
+its elementwise producers fused in: rows of the scanned axis run in parallel, and a
+single long axis runs in parallel chunks (chunk totals, carries, then each chunk again
+from its carry), so its float sums round in another order than NumPy's sequential one.
+The CUDA target computes scans as host steps (NumPy's, registered here).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from lazyfuse.errors import AxisError
 from lazyfuse.graph import build, dtypes, host
+from lazyfuse.graph.ops import Op
 from lazyfuse.tensor import Tensor, add_method, asarray
 
 __all__ = ["cumprod", "cumsum"]
@@ -30,7 +32,7 @@ def _scan(name: str, reference: Any, x: Any, axis: Any, dtype: Any) -> Tensor:
     axis %= t.ndim
     out = reference(np.zeros((1,) * t.ndim, t.dtype), axis=axis, dtype=dtype).dtype
     out = dtypes.check_supported(out, name)
-    return Tensor(build.host(name, (t.node,), (axis, out.name), t.shape, out))
+    return Tensor(build.scan(Op.SUM if name == "cumsum" else Op.PROD, t.node, axis, out))
 
 
 def cumsum(x: Any, axis: int | None = None, dtype: Any = None) -> Tensor:

@@ -1,4 +1,5 @@
-"""cumsum and cumprod against NumPy (host steps: NumPy's own scan on the stored operand)."""
+"""cumsum and cumprod against NumPy: scan kernels (rows in parallel, one long axis in
+chunks with carries) fused with their elementwise producers; host steps on CUDA."""
 
 from __future__ import annotations
 
@@ -39,3 +40,14 @@ def test_scans_on_the_cuda_target():
     assert_matches(
         (lf.cumsum(lf.asarray(x) * 2.0, axis=1) + 1.0).compute(target="cuda"), np.cumsum(x * 2, 1) + 1
     )
+
+
+def test_a_scan_fuses_with_its_elementwise_producer_and_runs_in_chunks():
+    x = np.random.default_rng(3).random(100_000)
+    running = lf.cumsum(lf.exp(lf.asarray(x)) * 0.5)
+    (kernel,) = running.kernels()
+    assert "exp" in kernel.name and "cumsum" in kernel.name and "carry" in kernel.source
+    assert_matches(running.compute(), np.cumsum(np.exp(x) * 0.5), tol=1e-10)
+    rows = lf.cumprod(lf.asarray(x.reshape(100, 1000)) + 0.5, axis=1)
+    assert len(rows.kernels()) == 1
+    assert_matches(rows.compute(), np.cumprod(x.reshape(100, 1000) + 0.5, axis=1), tol=1e-9)

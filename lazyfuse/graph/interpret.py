@@ -48,6 +48,9 @@ def _evaluate_one(node: Node, args: list[np.ndarray]) -> np.ndarray:
         return np.asarray(REDUCTION[op].reference(args[0], axis=node.attrs[0])).astype(node.dtype)
     if op is Op.IOTA:
         return iota_array(node.shape, node.attrs[0])
+    if op is Op.SCAN:
+        running = np.cumsum if node.attrs[0] is Op.SUM else np.cumprod
+        return running(args[0], axis=node.attrs[1], dtype=node.dtype)  # type: ignore[no-any-return]
     if op is Op.HOST:
         return host.compute(node, args)
     if op is Op.GATHER:

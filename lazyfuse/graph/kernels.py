@@ -234,6 +234,8 @@ class _Builder:
             self._iota(node)
         elif node.op is Op.GATHER:
             self._gather(node)
+        elif node.op is Op.SCAN:
+            self._scan(node)
         else:
             self._elementwise(node)
 
@@ -303,6 +305,13 @@ class _Builder:
             self.load_sources.append((base, chain, False))
             self.tables[key] = f"a{k}"
         return self.tables[key]
+
+    def _scan(self, node: Node) -> None:
+        """A running fold: an accumulator whose value after each element is stored."""
+        value = self.value(node.args[0])
+        target = f"acc{len(self.accumulates)}"
+        self.accumulates.append(Accumulate(target, node.attrs[0], value, self.dtype[value], node.dtype, 1))
+        self._define(node, target, True, 1)
 
     def _reduction(self, node: Node) -> None:
         value = self.value(node.args[0])
@@ -440,7 +449,7 @@ def bind(group: Group, order: Sequence[Node]) -> KernelCall:
     spec = KernelSpec(
         name=stem + rank,
         stem=stem,
-        kind="loop",
+        kind="scan" if group.scan else "loop",
         n_outer=len(builder.kept_axes),
         n_inner=len(group.reduced),
         loads=tuple(builder.loads),
@@ -514,8 +523,9 @@ def _kernel_stem(group: Group) -> str:
 def _describe(group: Group) -> tuple[str, ...]:
     """Header lines: the fused ops and the domain, by rank (sizes never enter a spec)."""
     ops = ", ".join(op_name(m) for m in group.members)
+    verb = "scanning" if group.scan else "reducing"
     domain = f"{len(group.shape)}-d domain" + (
-        f", reducing {len(group.reduced)} axis(es) per row" if group.reduced else ""
+        f", {verb} {len(group.reduced)} axis(es) per row" if group.reduced else ""
     )
     outputs = ", ".join(f"{r.dtype}[{r.ndim}d]" for r in group.roots)
     return (f"fused ops: {ops}", f"{domain}; outputs: {outputs}")

@@ -13,6 +13,8 @@ def op_name(node: Node) -> str:
         return ELEMENTWISE[node.op].name
     if node.op in REDUCTION:
         return REDUCTION[node.op].name
+    if node.op is Op.SCAN:
+        return "cumsum" if node.attrs[0] is Op.SUM else "cumprod"
     if node.op in (Op.MAP, Op.ZIP, Op.REDUCE):
         return f"{node.op.name.lower()}_{_identifier(user_function(node).name)}"
     return node.op.name.lower()

@@ -150,6 +150,19 @@ def gather_on_host(roots: Sequence[Node]) -> list[Node]:
     return _rebuild(roots, rule)
 
 
+def scans_on_host(roots: Sequence[Node]) -> list[Node]:
+    """Each scan as a host step (NumPy's cumsum/cumprod, lazyfuse/scans.py registers them):
+    for a target without scan kernels (CUDA)."""
+
+    def rule(node: Node, args: tuple[Node, ...]) -> Node:
+        if node.op is not Op.SCAN:
+            return _same(node, args)
+        name = "cumsum" if node.attrs[0] is Op.SUM else "cumprod"
+        return build.host(name, args, (node.attrs[1], node.dtype.name), node.shape, node.dtype)
+
+    return _rebuild(roots, rule)
+
+
 def _unit_axes_only(before: tuple[int, ...], after: tuple[int, ...]) -> bool:
     """A reshape that only adds or removes size-1 axes (a view of any strides)."""
     return [s for s in before if s != 1] == [s for s in after if s != 1]

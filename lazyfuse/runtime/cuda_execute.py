@@ -202,11 +202,13 @@ def _epilogue(
 
 def lowered(roots: Sequence[Node]) -> list[Node]:
     """``roots`` as this target computes them: its kernels run over flattened arrays,
-    with no loop index per axis, so index-space nodes become inputs and gathers host
-    steps (see passes.iota_as_input, passes.gather_on_host)."""
+    with no loop index per axis, so index-space nodes become inputs, and gathers and
+    scans host steps (see passes.iota_as_input, gather_on_host, scans_on_host)."""
     ops = {n.op for n in toposort(roots)}
     if Op.GATHER in ops:
         roots = passes.gather_on_host(roots)
+    if Op.SCAN in ops:
+        roots = passes.scans_on_host(roots)
     return passes.iota_as_input(roots) if Op.IOTA in ops else list(roots)
 
 

@@ -90,7 +90,7 @@ def _schedule(found: plans.Plan) -> list[_Step]:
         steps = []
         for i, call in enumerate(calls):
             dying = tuple(dict.fromkeys(b for b, _, _ in call.loads if last_use[b] == i and b not in keep))
-            arranged = call.spec.kind == "loop" and call.spec.n_inner > 0
+            arranged = call.spec.kind in ("loop", "scan") and call.spec.n_inner > 0
             after_blas = i > 0 and uses_blas(calls[i - 1].spec)
             steps.append(_Step(call, dying, _donors(call, dying), arranged, after_blas))
         found.schedule = steps
@@ -517,9 +517,14 @@ def _layout(
     elementwise arrays lifted to ELEMENTWISE_RANK axes) or 'A' (any strides)."""
     spec = call.spec
     elementwise = spec.kind == "loop" and spec.n_inner == 0
-    if spec.natural and (not elementwise or len(extents) != 1 or any(ld.ndim for ld in spec.loads)):
+    contiguous = all([a.flags.c_contiguous for a in arrays]) and all([o.flags.c_contiguous for o in outputs])
+    if spec.kind == "scan":  # rows of any strides, or all C-contiguous
+        return "C" if contiguous else "A", arrays, outputs, extents
+    if spec.natural and not (
+        contiguous and elementwise and len(extents) == 1 and not any(ld.ndim for ld in spec.loads)
+    ):
         return "A", arrays, outputs, extents  # its loops keep the domain's axes, its tables their own
-    if all([a.flags.c_contiguous for a in arrays]) and all([o.flags.c_contiguous for o in outputs]):
+    if contiguous:
         if elementwise and len(extents) != 1:  # one flat loop
             return "C", [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs], (outputs[0].size,)
         return "C", arrays, outputs, extents
@@ -601,7 +606,7 @@ def arrange(
 ) -> np.ndarray:
     """Present an array in the kernel's index space: kept axes first, reduced last
     (inner), or the kept axes alone (outer). Both are views, never copies."""
-    if call.spec.kind != "loop" or call.spec.n_inner == 0:
+    if call.spec.kind not in ("loop", "scan") or call.spec.n_inner == 0:
         return value
     if inner:
         return value.transpose(call.permutation)

@@ -1,0 +1,248 @@
+"""var, std, any, all, count_nonzero, argmax, argmin against NumPy (every dtype, strided
+layouts, axis None / int / negative / tuple, keepdims, size 0, 0-d), their errors, and
+their kernel counts (each fuses into one kernel per row with its producer)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import lazyfuse as lf
+from lazyfuse.runtime import execute
+from tests.conftest import Case, check_all, sum_atol
+from tests.strategies import DTYPES, arrays_and_layout, shapes, strided
+from tests.test_reductions import axes, count
+
+
+def _variance_atol(x: np.ndarray, n: int, ddof: float) -> float | None:
+    """The mean's rounding (NumPy sums pairwise, lazyfuse in order) moves every deviation,
+    and the sums of squares differ as any two sums do: a bound from ``sum_atol``."""
+    values = x if x.dtype.kind == "f" else x.astype(np.float64)
+    atol = sum_atol(values * values, n)
+    return None if atol is None else 4 * atol / max(n - ddof, 1)
+
+
+def _spread_cases(x: np.ndarray, label: str, **kwargs) -> list[Case]:
+    """var and std of ``x`` with ``kwargs``, as lf functions and as methods."""
+    n = count(x.shape, kwargs.get("axis"))
+    var_atol = _variance_atol(x, n, kwargs.get("ddof", 0))
+    std_atol = None if var_atol is None else math.sqrt(var_atol)  # |sqrt a - sqrt b| <= sqrt |a - b|
+    return [
+        Case(
+            f"{label} var",
+            lambda v: lf.var(v, **kwargs),
+            lambda v: np.var(v, **kwargs),
+            (x,),
+            {"atol": var_atol},
+        ),
+        Case(
+            f"{label} std",
+            lambda v: lf.std(v, **kwargs),
+            lambda v: np.std(v, **kwargs),
+            (x,),
+            {"atol": std_atol},
+        ),
+    ]
+
+
+@pytest.mark.usefixtures("serial_kernels")
+@settings(max_examples=3)
+@given(data=st.data())
+def test_var_and_std(data):
+    """Bool and integers compute in float64, floats in their own dtype; ddof >= n gives
+    inf or NaN (NumPy's values; NumPy also warns), an empty axis NaN. Two dtypes an
+    example (each is a kernel to compile)."""
+    shape = data.draw(shapes(max_side=4))
+    axis = data.draw(axes(len(shape)))
+    ddof = data.draw(st.sampled_from([0, 1, 2.5]))
+    keepdims = data.draw(st.booleans())
+    cases = []
+    for dtype in data.draw(some_dtypes):
+        x, layout = data.draw(arrays_and_layout(dtype, shape, low=-1000, high=1000))
+        label = f"{dtype}[{layout}] {shape} axis={axis} ddof={ddof} keepdims={keepdims}"
+        cases += _spread_cases(x, label, axis=axis, ddof=ddof, keepdims=keepdims)
+    check_all(cases)
+
+
+@pytest.mark.usefixtures("serial_kernels")
+def test_var_dtype_correction_and_edge_cases():
+    x = np.arange(12, dtype=np.int32).reshape(3, 4) % 5
+    f32 = (x / 3).astype(np.float32)
+    cases = [
+        *_spread_cases(x, "int32 dtype=float32", axis=1, dtype=np.float32),
+        *_spread_cases(f32, "correction=1", axis=-1, correction=1),
+        *_spread_cases(f32, "ddof=n", axis=1, ddof=4),  # 0 / 0 where a row is constant, else inf
+        *_spread_cases(np.zeros((0, 3)), "empty", axis=0),
+        *_spread_cases(np.array([1.0, np.nan, 2.0]), "NaN", axis=0),
+        *_spread_cases(np.full(7, 1e8) + np.arange(7), "large mean, small spread", axis=0),
+    ]
+    check_all(cases)
+
+
+def test_var_errors():
+    x = lf.asarray(np.ones((2, 3)))
+    with pytest.raises(lf.AxisError, match="var: axis 2 is out of bounds"):
+        x.var(axis=2)
+    with pytest.raises(lf.AxisError):
+        lf.var(np.array(1.0), axis=0)  # as NumPy: a 0-d array has no axis 0 here
+    with pytest.raises(ValueError, match="ddof and correction") as info:
+        lf.std(x, ddof=1, correction=1)
+    assert isinstance(info.value, lf.LazyfuseError)
+    with pytest.raises(lf.DTypeError, match="dtype=int64 is not supported"):
+        x.var(dtype=np.int64)
+    with pytest.raises(TypeError):
+        lf.var(x, 0, None, None)  # NumPy's 4th parameter is `out`, which lazyfuse does not take
+
+
+@pytest.mark.usefixtures("serial_kernels")
+@settings(max_examples=3)
+@given(data=st.data())
+def test_any_all_count_nonzero(data):
+    """NaN is not zero; an empty axis gives False / True / 0; count_nonzero is int64.
+    Two dtypes an example (each is a kernel to compile); every dtype in test_result_dtypes."""
+    shape = data.draw(shapes(max_side=4))
+    axis = data.draw(axes(len(shape)))
+    keepdims = data.draw(st.booleans())
+    cases = []
+    for dtype in data.draw(some_dtypes):
+        small = st.sampled_from([0, 1]) if dtype.kind != "f" else st.sampled_from([0.0, -0.0, 1.5, np.nan])
+        x, layout = data.draw(strided(data.draw(hnp.arrays(dtype, shape, elements=small))))
+        label = f"{dtype}[{layout}] {shape} axis={axis} keepdims={keepdims}"
+        for name in ("any", "all", "count_nonzero"):
+            cases.append(
+                Case(
+                    f"{name} {label}",
+                    lambda v, n=name: getattr(lf, n)(v, axis=axis, keepdims=keepdims),
+                    lambda v, n=name: np.asarray(
+                        getattr(np, n)(v, axis=axis, keepdims=keepdims),
+                        dtype=(np.int64 if n == "count_nonzero" else bool),
+                    ),
+                    (x,),
+                )
+            )
+    cases.append(Case("method", lambda v: lf.asarray(v).all(axis=0), lambda v: v.all(axis=0), (x,)))
+    check_all(cases)
+
+
+some_dtypes = st.lists(st.sampled_from(DTYPES), min_size=2, max_size=2, unique=True)
+
+
+def test_result_dtypes():
+    """Every dtype, without computing: var/std float64 for bool and ints, else the
+    input's; any/all bool; count_nonzero, argmax, argmin int64."""
+    for dtype in DTYPES:
+        x = np.zeros((2, 3), dtype)
+        for name in ("var", "std", "any", "all", "count_nonzero", "argmax", "argmin"):
+            for axis in (None, 1):
+                expected = np.asarray(getattr(np, name)(x, axis=axis)).dtype
+                assert getattr(lf, name)(x, axis=axis).dtype == expected, (name, dtype, axis)
+
+
+@st.composite
+def tied(draw, dtype: np.dtype, shape: tuple[int, ...]) -> tuple[np.ndarray, str]:
+    """Values with many ties (and NaNs and infinities for floats), in a drawn layout."""
+    if dtype.kind == "f":
+        elements = st.sampled_from([-1.0, 0.0, 2.0, np.inf, -np.inf, np.nan])
+        values = draw(hnp.arrays(dtype, shape, elements=elements))
+        if draw(st.booleans()):  # fewer NaNs: most rows then compare values
+            values = np.where(np.isnan(values), 0.5, values).astype(dtype)
+    else:
+        values = draw(hnp.arrays(dtype, shape, elements=st.integers(0, 2) if dtype.kind == "i" else None))
+    return draw(strided(values))
+
+
+@pytest.mark.usefixtures("serial_kernels")
+@settings(max_examples=3)
+@given(data=st.data())
+def test_argmax_argmin(data):
+    """The first of tied extremes, the first NaN where there is one, the flat C-order
+    index for axis=None; sizes 0 raise where NumPy's do (tested apart). argmax and argmin
+    of one array are one kernel; two dtypes an example."""
+    shape = data.draw(shapes(max_side=4, min_side=1))
+    axis = data.draw(st.one_of(st.none(), st.integers(-max(len(shape), 1), max(len(shape), 1) - 1)))
+    keepdims = data.draw(st.booleans())
+    cases = []
+    for dtype in data.draw(some_dtypes):
+        x, layout = data.draw(tied(dtype, shape))
+        cases += [
+            Case(
+                f"{name}({dtype}[{layout}] {shape}, axis={axis}, keepdims={keepdims})",
+                lambda v, n=name: getattr(lf.asarray(v), n)(axis, keepdims=keepdims),
+                lambda v, n=name: getattr(np, n)(v, axis=axis, keepdims=keepdims),
+                (x,),
+            )
+            for name in ("argmax", "argmin")
+        ]
+    check_all(cases)
+
+
+@pytest.mark.usefixtures("serial_kernels")
+def test_argmax_nan_and_ties():
+    x = np.array([[1.0, np.nan, 3.0, np.nan], [2.0, 2.0, 1.0, 1.0], [-np.inf, -np.inf, -np.inf, -np.inf]])
+    cases = [
+        Case(
+            f"{name} axis={axis}",
+            lambda v, n=name, a=axis: getattr(lf, n)(v, axis=a),
+            lambda v, n=name, a=axis: getattr(np, n)(v, axis=a),
+            (x,),
+        )
+        for name in ("argmax", "argmin")
+        for axis in (None, 0, 1)
+    ]
+    cases.append(
+        Case(
+            "no row is reduced",
+            lambda v: lf.argmax(v, axis=1),
+            lambda v: np.argmax(v, axis=1),
+            (np.zeros((0, 3)),),
+        )
+    )
+    check_all(cases)
+
+
+def test_argmax_errors():
+    with pytest.raises(ValueError, match="argmax: attempt to get argmax of an empty sequence") as info:
+        lf.argmax(np.zeros((3, 0)), axis=1)
+    assert isinstance(info.value, lf.ShapeError)
+    with pytest.raises(lf.ShapeError, match="argmin of an empty"):
+        lf.asarray(np.zeros(0)).argmin()
+    with pytest.raises(lf.AxisError, match="argmax: axis 2 is out of bounds"):
+        lf.argmax(np.zeros((2, 3)), axis=2)
+    with pytest.raises(TypeError, match="axis must be None or an int"):
+        lf.argmin(np.zeros((2, 3)), axis=(0, 1))  # NumPy's argmin takes no tuple
+    with pytest.raises(lf.AxisError):
+        lf.argmax(np.array(1.0), axis=1)
+
+
+def planned_kernels(tensor: lf.Tensor) -> list:
+    """The kernel calls that compute ``tensor``: what ``tensor.kernels()`` compiles, one
+    each (counted here without compiling them)."""
+    return [call for call in execute.plan([tensor.node])[2] if call.spec.kind != "host"]
+
+
+@pytest.mark.usefixtures("serial_kernels")
+def test_kernel_counts():
+    """var over rows and over everything, any, and argmax/argmin of a fused producer: one
+    kernel each; argmax's positions are the loop index, not an array it reads."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((6, 9)), rng.standard_normal((6, 9))
+    x = lf.exp(lf.asarray(a)) * b
+    for tensor in (
+        lf.asarray(a).var(axis=1),
+        lf.asarray(a).std(),
+        lf.any(x > 2, axis=0),
+        x.argmax(axis=1),
+        x.argmin(),
+    ):
+        assert len(planned_kernels(tensor)) == 1, tensor.explain()
+    (call,) = planned_kernels(lf.argmax(a, axis=0))
+    assert len(call.loads) == 1 and "IOTA" in {e.op.name for e in call.spec.exprs}
+    expected = np.exp(a) * b
+    argmax, argmin = lf.compute(x.argmax(axis=1), x.argmin())  # one kernel, both outputs
+    np.testing.assert_array_equal(argmax, expected.argmax(axis=1))
+    assert argmin == expected.argmin()
