@@ -2,79 +2,63 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from lazyfuse.errors import UserFunctionError
+from lazyfuse.errors import DTypeError, UserFunctionError
 from lazyfuse.graph import build
 from lazyfuse.graph.node import Node
-from lazyfuse.graph.ops import Op
+from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.runtime import userfn
 from lazyfuse.runtime.execute import kernel_source_path
-from lazyfuse.tensor import Tensor, asarray, binary, is_python_scalar, operand, unary, unweak
+from lazyfuse.tensor import (
+    Tensor,
+    _operator,
+    _reflected,
+    add_method,
+    asarray,
+    binary,
+    is_python_scalar,
+    operand,
+    unary,
+    unweak,
+)
 
+# The elementwise functions (lf.exp, lf.add, ...) are made from the op table at the end.
 __all__ = [
-    "abs",
-    "absolute",
-    "add",
     "astype",
-    "bitwise_and",
-    "bitwise_not",
-    "bitwise_or",
-    "bitwise_xor",
     "broadcast_to",
-    "cos",
-    "divide",
-    "equal",
-    "exp",
+    "clip",
     "expand_dims",
-    "floor_divide",
-    "greater",
-    "greater_equal",
-    "invert",
-    "less",
-    "less_equal",
-    "log",
     "map",
     "matmul",
     "max",
-    "maximum",
     "mean",
     "min",
-    "minimum",
-    "mod",
-    "multiply",
-    "negative",
-    "not_equal",
     "permute",
-    "power",
     "prod",
     "reduce",
-    "relu",
-    "remainder",
     "reshape",
-    "sigmoid",
-    "sin",
-    "sqrt",
+    "round",
     "squeeze",
-    "subtract",
     "sum",
-    "tanh",
     "transpose",
-    "true_divide",
     "where",
     "zip",
 ]
+# Elementwise rows whose functions take other arguments than tensors, written out below.
+_WRITTEN_OUT = (Op.WHERE, Op.CAST)
 
 
 def _unary_function(op: Op, name: str) -> Callable[[Any], Tensor]:
     def function(x: Any) -> Tensor:
         return unary(op, x)
 
-    function.__name__ = name
-    function.__doc__ = f"Elementwise {name}, as NumPy's."
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"Elementwise {name}, as NumPy's (see the op table, lazyfuse/graph/ops.py)."
     return function
 
 
@@ -88,41 +72,34 @@ def _binary_function(op: Op, name: str) -> Callable[[Any, Any], Tensor]:
                 x = asarray(x)
         return binary(op, x, y)
 
-    function.__name__ = name
-    function.__doc__ = f"Elementwise {name} with broadcasting, as NumPy's."
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = (
+        f"Elementwise {name} with broadcasting, as NumPy's (see the op table, lazyfuse/graph/ops.py)."
+    )
     return function
 
 
-negative = _unary_function(Op.NEG, "negative")
-absolute = abs = _unary_function(Op.ABS, "abs")
-invert = bitwise_not = _unary_function(Op.INVERT, "invert")
-exp = _unary_function(Op.EXP, "exp")
-log = _unary_function(Op.LOG, "log")
-sqrt = _unary_function(Op.SQRT, "sqrt")
-sin = _unary_function(Op.SIN, "sin")
-cos = _unary_function(Op.COS, "cos")
-tanh = _unary_function(Op.TANH, "tanh")
-sigmoid = _unary_function(Op.SIGMOID, "sigmoid")
-relu = _unary_function(Op.RELU, "relu")
-
-add = _binary_function(Op.ADD, "add")
-subtract = _binary_function(Op.SUB, "subtract")
-multiply = _binary_function(Op.MUL, "multiply")
-divide = true_divide = _binary_function(Op.TRUEDIV, "divide")
-floor_divide = _binary_function(Op.FLOORDIV, "floor_divide")
-remainder = mod = _binary_function(Op.MOD, "remainder")
-power = _binary_function(Op.POW, "power")
-maximum = _binary_function(Op.MAXIMUM, "maximum")
-minimum = _binary_function(Op.MINIMUM, "minimum")
-less = _binary_function(Op.LT, "less")
-less_equal = _binary_function(Op.LE, "less_equal")
-greater = _binary_function(Op.GT, "greater")
-greater_equal = _binary_function(Op.GE, "greater_equal")
-equal = _binary_function(Op.EQ, "equal")
-not_equal = _binary_function(Op.NE, "not_equal")
-bitwise_and = _binary_function(Op.AND, "bitwise_and")
-bitwise_or = _binary_function(Op.OR, "bitwise_or")
-bitwise_xor = _binary_function(Op.XOR, "bitwise_xor")
+def _export_table() -> list[str]:
+    """Make each elementwise row's functions (module globals), Tensor methods and operators;
+    returns the functions' names, for ``__all__``."""
+    names = []
+    for op, row in ELEMENTWISE.items():
+        if op in _WRITTEN_OUT:
+            continue
+        function = (_unary_function if row.arity == 1 else _binary_function)(op, row.public[0])
+        for name in row.public:
+            globals()[name] = function
+        names += row.public
+        for name in row.methods:
+            add_method(name, function)
+        if row.operator:
+            for name, method in (
+                (f"__{row.operator}__", _operator(op)),
+                (f"__r{row.operator}__", _reflected(op)),
+            ):
+                method.__name__, method.__qualname__ = name, f"Tensor.{name}"
+                add_method(name, method)
+    return names
 
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
@@ -134,6 +111,106 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
 
 def astype(x: Any, dtype: Any) -> Tensor:
     return asarray(x).astype(dtype)
+
+
+def round(x: Any, decimals: int = 0) -> Tensor:
+    """NumPy's round: halves to even (``rint``) at ``decimals`` digits, computed as NumPy
+    does, ``rint(x * 10**decimals) / 10**decimals`` (``x / 10**-decimals`` and ``*`` for
+    negative decimals) in the float's own dtype; integers are unchanged for decimals >= 0
+    and rounded in float64 otherwise; bool is refused (NumPy computes it in float16)."""
+    x = asarray(x)
+    decimals = operator.index(decimals)
+    if x.dtype == np.bool_:
+        raise DTypeError(
+            "round: NumPy rounds a bool array in float16 (or refuses it for decimals != 0), which "
+            "lazyfuse does not support; cast first, e.g. lf.round(x.astype('float32'))"
+        )
+    if x.dtype.kind == "i" and decimals >= 0:
+        return x
+    if decimals == 0:
+        return unary(Op.RINT, x)
+    scale = _power_of_ten(-decimals if decimals < 0 else decimals)
+    values = x.astype(np.float64) if x.dtype.kind == "i" else x
+    if decimals > 0:
+        rounded = binary(Op.TRUEDIV, unary(Op.RINT, binary(Op.MUL, values, scale)), scale)
+    else:
+        rounded = binary(Op.MUL, unary(Op.RINT, binary(Op.TRUEDIV, values, scale)), scale)
+    return rounded.astype(x.dtype)
+
+
+def _power_of_ten(n: int) -> float:
+    """10.0 ** n as NumPy's round computes it (exact to 1e22, by repeated products above 1e9)."""
+    if n < 9:
+        return float(10**n)
+    result = 1e9
+    for _ in range(n - 9):
+        result *= 10.0
+    return result
+
+
+_NO_VALUE: Any = np._NoValue  # Note: NumPy's own sentinel: np.clip(x) and lf.clip(x) differ from None
+
+
+def clip(
+    x: Any, a_min: Any = _NO_VALUE, a_max: Any = _NO_VALUE, *, min: Any = _NO_VALUE, max: Any = _NO_VALUE
+) -> Tensor:
+    """NumPy 2's clip: ``minimum(maximum(x, a_min), a_max)`` with NumPy's dtype rule (NEP 50)
+    and NaN rule (a NaN in x or a bound gives NaN); a bound of None is no bound, as is a
+    Python int beyond an integer x's range; ``min=``/``max=`` instead of both positional
+    bounds. Cheap: two selects, fused with their neighbours."""
+    low, high = _clip_bounds(a_min, a_max, min, max)
+    x = asarray(x)
+    if x.dtype.kind == "i":
+        info = np.iinfo(x.dtype)
+        low = None if type(low) is int and low <= info.min else low
+        high = None if type(high) is int and high >= info.max else high
+    if low is None and high is None:
+        if x.dtype == np.bool_:
+            raise DTypeError(
+                "clip: without bounds NumPy returns positive(x), which has no loop for bool; give a bound"
+            )
+        return x
+    if high is None:
+        return binary(Op.MAXIMUM, x, low)
+    if low is None:
+        return binary(Op.MINIMUM, x, high)
+    if _ndim(low) == 0 and _ndim(high) == 0:
+        # Note: NumPy's loop for two scalar bounds keeps x where it ties with one (-0.0 stays
+        # -0.0 for a bound of 0.0); the loop for array bounds gives the bound.
+        return binary(Op.MINIMUM, high, binary(Op.MAXIMUM, low, x))
+    return binary(Op.MINIMUM, binary(Op.MAXIMUM, x, low), high)
+
+
+def _clip_bounds(a_min: Any, a_max: Any, low: Any, high: Any) -> tuple[Any, Any]:
+    """The bounds of clip's arguments, as NumPy's clip reads them."""
+    if a_min is _NO_VALUE and a_max is _NO_VALUE:
+        return (None if low is _NO_VALUE else low), (None if high is _NO_VALUE else high)
+    if a_min is _NO_VALUE or a_max is _NO_VALUE:
+        missing = "a_min" if a_min is _NO_VALUE else "a_max"
+        raise TypeError(f"clip() missing 1 required positional argument: '{missing}'")
+    if low is not _NO_VALUE or high is not _NO_VALUE:
+        raise ValueError(
+            "clip: passing `min` or `max` keyword argument when `a_min` and `a_max` are provided is forbidden"
+        )
+    return a_min, a_max
+
+
+def _ndim(value: Any) -> int:
+    return value.ndim if isinstance(value, (Tensor, np.ndarray, np.generic)) else int(np.ndim(value))
+
+
+def _clip_method(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    """``x.clip(min, max)``: as ndarray.clip, either bound may be left out."""
+    return clip(x, min, max)
+
+
+def _round_method(x: Tensor, decimals: int = 0) -> Tensor:
+    return round(x, decimals)
+
+
+def _round_operator(x: Tensor, ndigits: int | None = None) -> Tensor:
+    """Python's ``round(t)``, as ndarray's: ``t.round()``."""
+    return round(x, 0 if ndigits is None else ndigits)
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -230,3 +307,9 @@ def reduce(fn: Callable[[Any, Any], Any], x: Any, axis: Any = None, start: Any =
             f"{exc} (generated kernel source: {kernel_source_path(placeholder)})"
         ) from None
     return Tensor(build.user_reduction(user, node, axis, start, acc))
+
+
+__all__ += _export_table()
+add_method("round", _round_method)
+add_method("__round__", _round_operator)
+add_method("clip", _clip_method)

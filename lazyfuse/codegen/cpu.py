@@ -54,21 +54,13 @@ class Options:
 
 
 # The ops whose float versions call lazyfuse.runtime.fastmath when ``math == "fast"``
-# (its functions are within 1 ulp; see its docstring). pow stays the C library's:
-# fastmath's pow_f64 is faster than it (bench_math.py --only pow, its `fastmath loop`
-# row), but its inlined double-double code made kernels with many pows compile several
-# times longer (measured on the test that puts every dtype pair of ** in one kernel,
-# tests/test_elementwise.py::test_every_dtype_pair_matches_numpy[power]; see
-# benchmarks/README.md).
-FAST_MATH = {
-    Op.EXP: "exp_{K}({0})",
-    Op.LOG: "log_{K}({0})",
-    Op.SIN: "sin_{K}({0})",
-    Op.COS: "cos_{K}({0})",
-    Op.TANH: "tanh_{K}({0})",
-    Op.SIGMOID: "sigmoid_{K}({0})",
-}
-_FAST_MATH_CALL = re.compile(r"\b((?:exp|expm1|log|log1p|sin|cos|tanh|sigmoid|pow)_f(?:32|64))\(")
+# (its functions are within 1.2 ulp; see its docstring): each row's ``fast`` template.
+FAST_MATH = {op: row.fast for op, row in ELEMENTWISE.items() if row.fast is not None}
+# the fastmath functions those templates call (``exp_f64(``), which a kernel file imports
+_FAST_NAMES = sorted(
+    {name for template in FAST_MATH.values() for name in re.findall(r"(\w+)_\{K\}\(", template)}
+)
+_FAST_MATH_CALL = re.compile(rf"\b((?:{'|'.join(_FAST_NAMES)})_f(?:32|64))\(")
 
 
 @functools.cache
@@ -245,6 +237,14 @@ class _LoopKernel(ScalarCode):
             with self.body.indent():
                 self._columns()
             return
+        if self._by_trailing_columns():
+            with self.body.indent():
+                self._trailing_columns()
+            return
+        if self.spec.kind == "scan":
+            with self.body.indent():
+                self._scan()
+            return
         with self.body.indent(), ExitStack() as loops:
             rest = self.outer
             # one parallel loop over the first two axes: more tasks (a rows kernel keeps its
@@ -268,6 +268,101 @@ class _LoopKernel(ScalarCode):
             and all(a.op is not Op.REDUCE for a in spec.accumulates)
             and not any(s.inner for s in spec.stores)
         )
+
+    def _scan(self) -> None:
+        """A scan (cumsum, cumprod): each row (kept index) folds its values along the
+        scanned axis, storing the running value after each. A single row (no kept axes)
+        runs in parallel chunks: each chunk's total, the running totals as carries, then
+        each chunk again from its carry (its values computed twice)."""
+        body, spec = self.body, self.spec
+        (acc,) = spec.accumulates
+        if not self.outer and self.parallel:
+            self._chunked_scan(acc)
+            return
+        with ExitStack() as loops:
+            rest = self.outer
+            if len(self.outer) >= 2:
+                loops.enter_context(self._loop("q", "n0 * n1", parallel=True))
+                body.lines(["i0 = q // n1", "i1 = q % n1"])
+                rest = self.outer[2:]
+            for d, var in enumerate(rest, start=len(self.outer) - len(rest)):
+                loops.enter_context(self._loop(var, f"n{d}", parallel=d == 0))
+            body.line(f"{acc.target} = {self._start(acc)}")
+            with self._inner_loops(parallel=False), self._scope():
+                self._scan_step(acc)
+
+    def _chunked_scan(self, acc: Accumulate) -> None:
+        body = self.body
+        dtype = numpy_type(acc.dtype)
+        first = ("c * m0 // chunks", "(c + 1) * m0 // chunks")
+        body.line(f"chunks = min(m0, {FULL_REDUCTION_CHUNKS})")
+        body.line(f"totals = np.empty(chunks, dtype={dtype})")
+        with body.indent("for c in prange(chunks):"), self._scope():
+            body.line(f"{acc.target} = {self._start(acc)}")
+            with self._inner_loops(parallel=False, first=first), self._scope():
+                self._fold([acc])
+            body.line(f"totals[c] = {acc.target}")
+        body.lines([f"carry = np.empty(chunks, dtype={dtype})", f"{acc.target} = {self._start(acc)}"])
+        with body.indent("for c in range(chunks):"):
+            body.line(f"carry[c] = {acc.target}")
+            body.line(f"{acc.target} = {combine(acc, acc.target, 'totals[c]')}")
+        with body.indent("for c in prange(chunks):"), self._scope():
+            body.line(f"{acc.target} = carry[c]")
+            with self._inner_loops(parallel=False, first=first), self._scope():
+                self._scan_step(acc)
+
+    def _scan_step(self, acc: Accumulate) -> None:
+        """Fold one element into ``acc`` and store the running value."""
+        (store,) = self.spec.stores
+        self._fold([acc])
+        index = _index(self.outer + self.inner)
+        self.body.line(f"{store.array}[{index}] = {cast(acc.target, acc.dtype, store.dtype)}")
+
+    def _by_trailing_columns(self) -> bool:
+        """A reduction over middle axes (kept axes before and after them; one pass,
+        built-in ops, per-row outputs only) runs the leading kept axes in parallel and,
+        inside, the reduced axes around a loop over the trailing kept ones, which are
+        contiguous in C order: ``emb[tokens].mean(axis=1)`` adds whole table rows."""
+        spec = self.spec
+        return (
+            0 < spec.trailing_kept < spec.n_outer
+            and len({a.phase for a in spec.accumulates}) == 1
+            and all(a.op is not Op.REDUCE for a in spec.accumulates)
+            and not any(s.inner for s in spec.stores)
+        )
+
+    def _trailing_columns(self) -> None:
+        body, spec = self.body, self.spec
+        lead = len(self.outer) - spec.trailing_kept
+        trail = self.outer[lead:]
+        extents = ", ".join(f"n{d}" for d in range(lead, len(self.outer)))
+        row = {a.target: f"cols_{a.target}" for a in spec.accumulates}
+        cell = _index(trail)
+        with ExitStack() as loops:
+            for d, var in enumerate(self.outer[:lead]):
+                loops.enter_context(self._loop(var, f"n{d}", parallel=d == 0))
+            for acc in spec.accumulates:
+                body.line(f"{row[acc.target]} = np.empty(({extents},), dtype={numpy_type(acc.dtype)})")
+            with self._trailing_loops(lead):
+                for acc in spec.accumulates:
+                    body.line(f"{row[acc.target]}[{cell}] = {self._start(acc)}")
+            with self._inner_loops(parallel=False), self._trailing_loops(lead), self._scope():
+                for acc in spec.accumulates:
+                    self._compute(acc.value, inner=True)
+                    slot = f"{row[acc.target]}[{cell}]"
+                    body.line(f"{slot} = {combine(acc, slot, element(acc))}")
+            with self._trailing_loops(lead), self._scope():
+                for acc in spec.accumulates:
+                    body.line(f"{acc.target} = {row[acc.target]}[{cell}]")
+                self.emitted.update(a.target for a in spec.accumulates)
+                self._row_stores()
+
+    @contextmanager
+    def _trailing_loops(self, lead: int) -> Iterator[None]:
+        with ExitStack() as loops:
+            for d, var in enumerate(self.outer[lead:], start=lead):
+                loops.enter_context(self._loop(var, f"n{d}", parallel=False))
+            yield
 
     def _columns(self) -> None:
         body, spec = self.body, self.spec
@@ -454,6 +549,7 @@ class _LoopKernel(ScalarCode):
             return
         if var in self.loads:
             index = self.outer + self.inner if self.loads[var].inner else self.outer
+            index = ["0" if k in self.loads[var].fixed else v for k, v in enumerate(index)]
             if var in self.views:
                 index = list(ROW_VIEWS[self.views[var]])
             self.body.line(f"{var} = {self.loads[var].array}[{_index(index)}]")

@@ -115,9 +115,8 @@ def elementwise(op: Op, *operands: Operand) -> Node:
         args = tuple([_as_arg(o, dt, row.name) for o, dt in zip(operands, loop[:-1], strict=True)])
     else:
         args = _operands(row.name, operands, loop[:-1])
-    if op is Op.POW and _is_two(operands[1]):
-        # Note: x ** 2 is exactly x * x (NumPy squares too); a multiply vectorizes, pow does not.
-        return make(Op.MUL, (args[0], args[0]), ((loop[0], loop[0]),), args[0].shape, loop[-1])
+    if op is Op.POW and (power := _small_power(args[0], operands[1], loop[-1])) is not None:
+        return power
     if row.precondition and args[row.checked_arg].op is Op.SCALAR:  # arrays: when computed
         row.precondition(loop, args[row.checked_arg].attrs[0])
     return make(op, args, (loop[:-1],), _shape_of(args), loop[-1], dtype_attrs=True)
@@ -201,8 +200,35 @@ def _loop(op: Op, kinds: tuple[dtypes.DTypeLike, ...]) -> tuple[np.dtype, ...]:
     return (*loop[: row.arity], loop[-1])
 
 
-def _is_two(operand: Operand) -> bool:
-    return isinstance(operand, (int, float)) and not isinstance(operand, bool) and operand == 2
+_SMALL_POWERS = frozenset({1, 2, 3, 4, -1, -2, -3, -4})
+
+
+def _small_power(x: Node, exponent: Operand, dtype: np.dtype) -> Node | None:
+    """``x ** exponent`` computed in ``dtype`` without pow, for a Python scalar exponent of
+    0.5 (sqrt) or n in -4..4 but 0 (multiplies of x, or of 1 / x for negative n; integer
+    dtypes: positive n only, NumPy refuses the others); else None.
+
+    Note: NumPy's own power loop computes a scalar exponent of 0.5, -1, 1 and 2 the same way
+    (sqrt, 1 / x, x, x * x): those are NumPy's results exactly, sqrt(-0.0) = -0.0 included.
+    For 3, 4 and -2..-4 NumPy calls pow (within 1 ulp); multiplies round once each: x ** 3
+    within about 1 ulp, x ** 4 1.5 ulp, x ** -n as (1 / x) ** n adds n / 2 ulp (no overflow
+    of x ** n on the way to a representable result). Integers wrap as NumPy's do.
+    """
+    if not isinstance(exponent, (int, float)) or isinstance(exponent, bool):
+        return None
+    if exponent == 0.5 and dtype.kind == "f":
+        return make(Op.SQRT, (x,), ((dtype,),), x.shape, dtype)
+    if exponent not in _SMALL_POWERS or (exponent < 0 and dtype.kind != "f"):
+        return None
+    n = int(exponent)
+    base = x if n > 0 else make(Op.RECIPROCAL, (x,), ((dtype,),), x.shape, dtype)
+    if abs(n) == 1:
+        return base if base.dtype == dtype else astype(base, dtype)
+    square = make(Op.MUL, (base, base), ((dtype, dtype),), x.shape, dtype)
+    if abs(n) == 2:
+        return square
+    other = base if abs(n) == 3 else square
+    return make(Op.MUL, (square, other), ((dtype, dtype),), x.shape, dtype)
 
 
 def astype(x: Node, dtype: Any) -> Node:
@@ -421,3 +447,10 @@ def unchecked_index(index: Node) -> bool:
     """Whether a gather's index needs no check of its values: an iota, which the build
     checked against the table's extent."""
     return index.op is Op.IOTA
+
+
+def scan(op: Op, x: Node, axis: int, dtype: Any) -> Node:
+    """The running fold of the reduction ``op`` (SUM for cumsum, PROD for cumprod) along
+    ``axis`` of ``x``, accumulated in ``dtype``: one kernel with ``x``'s elementwise
+    producers (see codegen/cpu.py's scans)."""
+    return make(Op.SCAN, (x,), (op, axis), x.shape, dtypes.check_supported(dtype, REDUCTION[op].name))

@@ -30,28 +30,14 @@ from lazyfuse import config
 from lazyfuse.graph.build import unchecked_index
 from lazyfuse.graph.names import op_name
 from lazyfuse.graph.node import Node
-from lazyfuse.graph.ops import ELEMENTWISE, LEAVES, REDUCTION, VIEWS, Op
+from lazyfuse.graph.ops import ELEMENTWISE, EXPENSIVE_COST, LEAVES, REDUCTION, USER_ELEMENTWISE, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
 
-# Cost of recomputing one op, in units of a cheap arithmetic op. A store and a later
-# load of the value cost about RECOMPUTE_LIMIT such units in a memory-bound loop.
-EXPENSIVE = frozenset(
-    {
-        Op.EXP,
-        Op.LOG,
-        Op.SQRT,
-        Op.SIN,
-        Op.COS,
-        Op.TANH,
-        Op.SIGMOID,
-        Op.POW,
-        Op.MAP,
-        Op.ZIP,
-        Op.FLOORDIV,
-        Op.MOD,
-        Op.TRUEDIV,
-    }
-)
+# Cost of recomputing one op, in units of a cheap arithmetic op (each row's ``cost``; a
+# user's function costs as much as a math function). A store and a later load of the
+# value cost about RECOMPUTE_LIMIT such units in a memory-bound loop.
+_COST = {op: row.cost for op, row in ELEMENTWISE.items()} | dict.fromkeys(USER_ELEMENTWISE, EXPENSIVE_COST)
+EXPENSIVE = frozenset(op for op, units in _COST.items() if units > 1)
 RECOMPUTE_LIMIT = 2
 # Siblings merge into one kernel of at most this many ops: Numba's compile time grows
 # faster than the kernel (tests/test_compile_time.py), and sharing one loop saves little
@@ -75,6 +61,7 @@ class Group:
     roots: list[Node] = field(default_factory=list)
     matmul: bool = False
     host: bool = False  # a HOST node's step: computed by NumPy, never fused
+    scan: bool = False  # a scan along ``reduced`` and its elementwise producers
 
     @property
     def kept(self) -> tuple[int, ...]:
@@ -112,7 +99,7 @@ def is_computing(node: Node) -> bool:
 
 
 def cost(node: Node) -> int:
-    return 8 if node.op in EXPENSIVE else 1
+    return _COST.get(node.op, 1)
 
 
 def base_of(node: Node) -> tuple[Node, tuple[Node, ...]]:
@@ -136,6 +123,11 @@ def can_fuse(producer: Node, chain: tuple[Node, ...], group: Group) -> Decision:
         return Decision(False, "matmul kernels take no fused producers yet")
     if group.host:
         return Decision(False, "a host step (computed by NumPy) takes no fused producers")
+    if group.scan:
+        elementwise = producer.op in ELEMENTWISE or producer.op in (Op.MAP, Op.ZIP, Op.IOTA, Op.GATHER)
+        if elementwise and not chain and producer.shape == group.shape:
+            return Decision(True, "elementwise on the scan's domain")
+        return Decision(False, "a scan kernel takes only elementwise producers on its own domain")
     if producer.op is Op.MATMUL:
         return Decision(False, "matmul is its own kernel")
     if is_reduction(producer):
@@ -286,6 +278,8 @@ def _new_group(node: Node) -> Group:
         return Group(node.shape, (), matmul=True)
     if node.op is Op.HOST:
         return Group(node.shape, (), host=True)
+    if node.op is Op.SCAN:
+        return Group(node.shape, (node.attrs[1],), scan=True)
     if is_reduction(node):
         return Group(*_reduction_domain(node))
     return Group(node.shape, ())
@@ -384,7 +378,7 @@ def _merge_siblings(groups: list[Group]) -> list[Group]:
 
 
 def _mergeable(a: Group, b: Group, graph: nx.DiGraph) -> bool:
-    if a.matmul or b.matmul or a.host or b.host:
+    if a.matmul or b.matmul or a.host or b.host or a.scan or b.scan:
         return False
     if (a.shape, a.reduced, a.reduces) != (b.shape, b.reduced, b.reduces):
         return False

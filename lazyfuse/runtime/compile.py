@@ -324,7 +324,7 @@ def signature(spec: KernelSpec) -> tuple[Any, ...]:
         loads = [array(ld.dtype, len(ROW_VIEWS[views[ld.var]]), True) for ld in arrays_read(spec)]
     else:
         loads = [
-            types.Array(from_dtype(ld.dtype), ld.ndim, "A", readonly=True)
+            types.Array(from_dtype(ld.dtype), ld.ndim, spec.table_layout, readonly=True)  # type: ignore[arg-type]
             if ld.ndim is not None
             else array(ld.dtype, rank(ld.inner), True)
             for ld in arrays_read(spec)

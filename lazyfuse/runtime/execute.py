@@ -234,7 +234,10 @@ def check_values(node: Node, operand: Node, value_of: Callable[[Node], Any]) -> 
     an op's precondition (an integer power's negative exponent), or a gather's index
     out of range (IndexError, with NumPy's message). ``value_of`` gives a node's value."""
     if node.op is Op.GATHER:
-        index = value_of(operand)
+        values = operand
+        while values.op in (Op.EXPAND, Op.RESHAPE):  # the same values, without the repeats
+            values = values.args[0]
+        index = value_of(values)
         if not index.size:
             return
         low, high = int(index.min()), int(index.max())
@@ -357,7 +360,7 @@ def _ready(
     (root,) = direct.call.outputs
     shape = resize(root.shape) if resize else root.shape
     size = math.prod(shape)
-    kernel = direct.call.kernels.get(("C", _runs_parallel(size, settings), settings.math, ()))
+    kernel = direct.call.kernels.get(("C", _runs_parallel(size, settings), settings.math, (), False))
     if settings.debug or kernel is None or not size:
         return None
     return Ready(settings, kernel.function, direct.inputs, direct.params, shape, root.dtype)
@@ -475,14 +478,17 @@ def _call(
     parallel = _runs_parallel(math.prod(extents), settings)
     if step.after_blas and parallel:
         parallel = numba.get_num_threads() > _SERIAL_AFTER_BLAS_THREADS
-    kernel = call.kernels.get((variant, parallel, opts.math, donated))
+    tables = [a for a, ld in zip(arrays, kernels.arrays_read(call.spec), strict=False) if ld.ndim is not None]
+    contiguous_tables = bool(tables) and all([t.flags.c_contiguous for t in tables])
+    key = (variant, parallel, opts.math, donated, contiguous_tables)
+    kernel = call.kernels.get(key)
     if kernel is None:
         spec = _variant_spec(call.spec, variant)
-        kernel = kernel_for(
-            kernels.in_place(spec, donated) if donated else spec, cpu.Options(parallel, opts.math)
-        )
+        spec = kernels.in_place(spec, donated) if donated else spec
+        spec = kernels.contiguous_tables(spec) if contiguous_tables else spec
+        kernel = kernel_for(spec, cpu.Options(parallel, opts.math))
         kernel.compile()
-        call.kernels[variant, parallel, opts.math, donated] = kernel
+        call.kernels[key] = kernel
     started = time.perf_counter() if settings.debug else 0.0
     if call.spec.kind == "matmul":
         kernel.function(*arrays, *outputs)
@@ -520,9 +526,8 @@ def _layout(
     contiguous = all([a.flags.c_contiguous for a in arrays]) and all([o.flags.c_contiguous for o in outputs])
     if spec.kind == "scan":  # rows of any strides, or all C-contiguous
         return "C" if contiguous else "A", arrays, outputs, extents
-    if spec.natural and not (
-        contiguous and elementwise and len(extents) == 1 and not any(ld.ndim for ld in spec.loads)
-    ):
+    flat = contiguous and len(extents) == 1 and not any(ld.ndim for ld in spec.loads)
+    if spec.natural and elementwise and not flat:
         return "A", arrays, outputs, extents  # its loops keep the domain's axes, its tables their own
     if contiguous:
         if elementwise and len(extents) != 1:  # one flat loop
