@@ -349,8 +349,9 @@ def _python_kind(dtype: np.dtype) -> type:
 
 def _weak_dtype(op: Op, tensor: Node, kind: type, reflected: bool) -> np.dtype:
     """The dtype NumPy converts a Python scalar of ``kind`` to in ``op`` with ``tensor``:
-    read from the scalar leaf of the node built with an example value."""
-    example = kind(1)
+    read from the scalar leaf of the node built with an example value (one no op treats
+    specially: ``x ** 1`` is ``x``, ``x ** 2`` is ``x * x``)."""
+    example = {float: 1.5, int: 5, bool: True}[kind]
     made = build.binary(op, *((tensor, example) if reflected else (example, tensor)))
     return made.args[1 if reflected else 0].dtype  # type: ignore[no-any-return]
 
