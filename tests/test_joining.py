@@ -354,3 +354,24 @@ def test_on_the_cuda_target():
     ]
     with config.override(target="cuda", cuda_block=8, cuda_tile=8):
         check_all(cases)
+
+
+def test_concatenated_parts_are_written_into_their_slices():
+    """Each computed part's kernel writes into its slice of the one output; parts that are
+    inputs, views or read elsewhere too are copied in. Both give NumPy's answer."""
+    from lazyfuse.runtime import execute, plans
+
+    rng = np.random.default_rng(5)
+    a, b, c = rng.random((4, 5)), rng.random((3, 5)), rng.random((4, 2))
+    ta, tb, tc = lf.asarray(a), lf.asarray(b), lf.asarray(c)
+    joined = lf.concatenate([ta * 2, tb + 1, ta])
+    found, _, _ = plans.plan_for([joined.node])
+    (join,) = execute._joins(found).values()
+    assert [k for k, _, _ in join.parts] == [0, 1]  # the input is copied in
+    assert_matches(joined.compute(), np.concatenate([a * 2, b + 1, a]))
+    shared = lf.exp(ta)
+    both = lf.compute(lf.concatenate([shared, tc], axis=1), shared.sum())
+    assert_matches(both[0], np.concatenate([np.exp(a), c], axis=1))
+    assert_matches(both[1], np.exp(a).sum())
+    stacked = lf.stack([ta.sum(axis=1), (ta * ta).sum(axis=1)], axis=1) + 0.5
+    assert_matches(stacked.compute(), np.stack([a.sum(1), (a * a).sum(1)], axis=1) + 0.5)
