@@ -229,7 +229,7 @@ def test_unary_functions_match_numpy(name, data):
     check_all(cases)
 
 
-def test_every_unary_function_on_0d_and_empty_inputs():
+def test_every_unary_function_on_0d_and_empty_inputs(serial_kernels):
     """The sweeps above are 1-D (each rank compiles again); 0-d and size-0 inputs here,
     all functions and dtypes in one plan."""
     cases = []

@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 import lazyfuse as lf
 from lazyfuse.runtime import execute
-from tests.conftest import Case, check_all, sum_atol
+from tests.conftest import Case, assert_matches, check_all, sum_atol
 from tests.strategies import DTYPES, arrays_and_layout, shapes, strided
 from tests.test_reductions import axes, count
 
@@ -246,3 +246,21 @@ def test_kernel_counts():
     argmax, argmin = lf.compute(x.argmax(axis=1), x.argmin())  # one kernel, both outputs
     np.testing.assert_array_equal(argmax, expected.argmax(axis=1))
     assert argmin == expected.argmin()
+
+
+def test_statistics_and_activations_on_the_cuda_target():
+    """The CUDA target (Numba's simulator here) computes them as the CPU does."""
+    x = np.random.default_rng(7).standard_normal((3, 5))
+    x[1, 2] = x[1, 4] = x[1].max() + 1.0  # a tie: the first index wins
+    t = lf.asarray(x)
+    got = lf.compute(
+        t.argmax(axis=1), t.argmin(), t.var(axis=0, ddof=1), t.std(), lf.softmax(t), lf.logsumexp(t, axis=1),
+        lf.one_hot(np.array([0, 2, 4]), 5), (t > 0).any(axis=1), target="cuda",
+    )  # fmt: skip
+    want = [
+        x.argmax(axis=1), x.argmin(), x.var(axis=0, ddof=1), x.std(),
+        np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True), np.log(np.exp(x).sum(axis=1)),
+        np.eye(5)[[0, 2, 4]], (x > 0).any(axis=1),
+    ]  # fmt: skip
+    for a, b in zip(got, want, strict=True):
+        assert_matches(a, b, tol=1e-10)
