@@ -74,7 +74,8 @@ def test_fused_kernels_read_like_the_expression():
     x = lf.asarray(X)
     (kernel,) = _softmax(x).kernels()
     assert "# fused ops: max, subtract, exp, sum, divide" in kernel.source
-    assert "for i0 in prange(n0):" in kernel.source
+    # chunks of rows in parallel, each allocating its scratch once, then one row at a time
+    assert "for c in prange(chunks):" in kernel.source and "i0 = q" in kernel.source
     # max and sum: each a pass in 16 lanes (then the row's tail), then the stores
     assert kernel.source.count("for r_lanes in range(0, m_lanes, 16):") == 2
     assert kernel.source.count("for r0 in range(m_lanes, m0):") == 2
@@ -89,7 +90,8 @@ def test_per_row_values_are_hoisted_out_of_the_inner_loop():
     (kernel,) = _layernorm(x).kernels()
     lines = kernel.source.splitlines()
     sqrt_line = next(i for i, ln in enumerate(lines) if "np.sqrt(" in ln)
-    assert lines[sqrt_line].startswith(" " * 8 + "t")  # row level (inside prange only)
+    # row level: inside the loops over chunks and their rows only, not over a row's elements
+    assert lines[sqrt_line].startswith(" " * 12 + "t")
 
 
 def test_outputs_computed_together_share_a_kernel():

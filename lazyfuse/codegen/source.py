@@ -28,5 +28,14 @@ class SourceBuilder:
         finally:
             self._depth -= 1
 
+    def mark(self) -> tuple[int, int]:
+        """Where the next line goes, and its indent: :meth:`insert` writes there later."""
+        return len(self._lines), self._depth
+
+    def insert(self, mark: tuple[int, int], texts: list[str]) -> None:
+        """Lines at ``mark``, at its indent (lines written since then move down)."""
+        at, depth = mark
+        self._lines[at:at] = [("    " * depth + t) if t else "" for t in texts]
+
     def text(self) -> str:
         return "\n".join(self._lines) + "\n"
