@@ -230,15 +230,12 @@ def test_unary_functions_match_numpy(name, data):
 
 
 def test_every_unary_function_on_0d_and_empty_inputs(serial_kernels):
-    """The sweeps above are 1-D (each rank compiles again); 0-d and size-0 inputs here,
-    all functions and dtypes in one plan."""
+    """The sweeps above are 1-D (each rank compiles again; test_layouts_and_broadcasting
+    and the random programs cover strided ranks); 0-d and size-0 inputs here, all
+    functions and dtypes in one plan."""
     cases = []
     for dtype in DTYPES:
-        for x in (
-            np.array(1.5).astype(dtype),
-            np.zeros((0, 3), dtype),
-            np.ones((2, 1, 3), dtype)[:, :, ::-2],
-        ):
+        for x in (np.array(1.5).astype(dtype), np.zeros((0, 3), dtype)):
             for name, (fn, reference) in UNARY.items():
                 cases.append(
                     Case(

@@ -254,13 +254,12 @@ def test_statistics_and_activations_on_the_cuda_target():
     x[1, 2] = x[1, 4] = x[1].max() + 1.0  # a tie: the first index wins
     t = lf.asarray(x)
     got = lf.compute(
-        t.argmax(axis=1), t.argmin(), t.var(axis=0, ddof=1), t.std(), lf.softmax(t), lf.logsumexp(t, axis=1),
-        lf.one_hot(np.array([0, 2, 4]), 5), (t > 0).any(axis=1), target="cuda",
+        t.argmax(axis=1), t.var(axis=0, ddof=1), lf.softmax(t), lf.one_hot(np.array([0, 2, 4]), 5),
+        target="cuda",
     )  # fmt: skip
     want = [
-        x.argmax(axis=1), x.argmin(), x.var(axis=0, ddof=1), x.std(),
-        np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True), np.log(np.exp(x).sum(axis=1)),
-        np.eye(5)[[0, 2, 4]], (x > 0).any(axis=1),
+        x.argmax(axis=1), x.var(axis=0, ddof=1), np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True),
+        np.eye(5)[[0, 2, 4]],
     ]  # fmt: skip
     for a, b in zip(got, want, strict=True):
         assert_matches(a, b, tol=1e-10)
