@@ -26,6 +26,9 @@ from lazyfuse.tensor import Tensor, add_method, asarray
 __all__ = ["take", "take_along_axis"]
 
 
+_FALSE = slice(0, 0)  # a 0-d False mask: a new axis of length 0
+
+
 def _is_advanced(k: Any) -> bool:
     return isinstance(k, (Tensor, np.ndarray, list)) or (isinstance(k, np.generic) and k.dtype == np.bool_)
 
@@ -41,6 +44,14 @@ def getitem(x: Tensor, key: Any) -> Tensor:
 
 def _advanced(x: Tensor, parts: tuple[Any, ...]) -> Tensor:
     parts = _expand_masks(_as_indices(parts))
+    if not any(isinstance(k, Node) for k in parts):  # x[True], x[False]: a new axis, no gather
+        empty = parts[0] == _FALSE
+        if empty or _FALSE in parts[1:]:
+            if _FALSE in parts[1:]:
+                raise IndexError("indexing: a 0-d False mask after other indices is not supported")
+            parts = (None, *parts[1:])
+        new = Tensor(build.index(x.node, parts))
+        return new[:0] if empty else new
     used = sum(1 for k in parts if k is not None and k is not Ellipsis)
     if used > x.ndim:
         raise IndexError(
@@ -101,9 +112,10 @@ def _expand_masks(parts: tuple[Any, ...]) -> tuple[Any, ...]:
     for k in parts:
         if isinstance(k, Node) and k.dtype == np.bool_:
             mask = np.asarray(Tensor(k).compute())
+            if mask.ndim == 0:  # x[True] adds an axis of 1, x[False] an empty one
+                out.append(None if mask else _FALSE)
+                continue
             out.extend(asarray(found.astype(np.int64)).node for found in np.nonzero(mask))
-            if mask.ndim == 0:  # x[True] adds an axis of 1, x[False] of 0
-                out[-1:] = [None] if mask else [asarray(np.zeros(0, np.int64)).node]
         else:
             out.append(k)
     return tuple(out)

@@ -24,10 +24,10 @@ __all__ = ["cumprod", "cumsum"]
 
 def _scan(name: str, reference: Any, x: Any, axis: Any, dtype: Any) -> Tensor:
     t = asarray(x)
-    if axis is None:  # NumPy: the flattened array
-        t, axis = t.reshape(-1), 0
+    if axis is None or t.ndim == 0:  # NumPy: the flattened array (a 0-d one as 1-d)
+        t, axis = t.reshape(-1), 0 if axis is None else axis
     axis = operator.index(axis)
-    if not -max(t.ndim, 1) <= axis < max(t.ndim, 1) or t.ndim == 0:
+    if not -t.ndim <= axis < t.ndim:
         raise AxisError(f"{name}: axis {axis} is out of bounds for array of dimension {t.ndim}")
     axis %= t.ndim
     out = reference(np.zeros((1,) * t.ndim, t.dtype), axis=axis, dtype=dtype).dtype

@@ -132,3 +132,13 @@ def test_gathers_on_the_cuda_target():
     assert_matches(got, emb[tokens].sum(axis=1) + np.arange(4))
     with pytest.raises(IndexError, match="out of bounds"):
         lf.asarray(emb)[np.array([12])].compute(target="cuda")
+
+
+def test_a_0d_mask_adds_an_axis_of_one_or_none():
+    """Found by the random programs: x[x > 0] of a 0-d x (NumPy: shape (1,) or (0,))."""
+    x = np.float32(1.5)
+    t = lf.asarray(x)
+    assert_matches(t[t > 0].compute(), x[np.array(True)])
+    assert_matches(t[t < 0].compute(), x[np.array(False)])
+    m = np.arange(6.0).reshape(2, 3)
+    assert_matches(lf.asarray(m)[np.array(False)].compute(), m[np.array(False)])

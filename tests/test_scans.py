@@ -51,3 +51,9 @@ def test_a_scan_fuses_with_its_elementwise_producer_and_runs_in_chunks():
     rows = lf.cumprod(lf.asarray(x.reshape(100, 1000)) + 0.5, axis=1)
     assert len(rows.kernels()) == 1
     assert_matches(rows.compute(), np.cumprod(x.reshape(100, 1000) + 0.5, axis=1), tol=1e-9)
+
+
+def test_a_0d_scan_along_axis_0_is_one_element_as_numpys():
+    """Found by the random programs: NumPy scans a 0-d array as a 1-d one."""
+    assert_matches(lf.cumsum(lf.asarray(np.float32(2)), axis=0).compute(), np.cumsum(np.float32(2), axis=0))
+    assert_matches(lf.cumprod(np.int32(3), axis=-1).compute(), np.cumprod(np.int32(3), axis=-1))
