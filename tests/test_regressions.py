@@ -162,3 +162,18 @@ def test_an_element_taken_by_integer_indices_is_read_as_a_0d_view():
     alone, broadcast = lf.compute(last + 0, lf.asarray(m) + last)
     assert_matches(alone, x[-1].astype(np.float32) + np.float32(0))
     assert_matches(broadcast, m + x[-1].astype(np.float32))
+
+
+def test_a_stored_reduction_is_not_computed_by_the_kernel_that_gathers_from_it():
+    """Found by the random-program run: a reduction read as a gather's table was put in
+    the gathering kernel (as one of its outputs), so the index check found no value."""
+    x = np.arange(3.0)
+    assert_matches(lf.take(lf.asarray(x).sum(), np.array([0])).compute(), np.take(x.sum(), [0]))
+
+
+def test_a_reduction_of_a_reduction_beside_it_plans_without_a_cycle():
+    """Found by the random-program run: computing a stored reduction in a consumer's
+    kernel made two kernels wait for each other (networkx found the cycle)."""
+    x = np.arange(6.0)
+    t = lf.asarray(x).max()
+    assert_matches((lf.asarray(x) + t + t.min()).compute(), x + x.max() + x.max().min())

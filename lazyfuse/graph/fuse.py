@@ -242,12 +242,13 @@ def _stored_operand(consumer: Node, position: int, operand: Node) -> str | None:
 def plan(roots: Sequence[Node]) -> Plan:
     """Group the computing nodes reachable from ``roots`` into kernels."""
     found = _plan(roots, homes=True)
-    if not nx.is_directed_acyclic_graph(_group_graph(found.groups)):
-        return _plan(roots, homes=False)  # a home made two kernels wait for each other
+    if found is None:  # a home made two kernels wait for each other
+        found = _plan(roots, homes=False)
+    assert found is not None
     return found
 
 
-def _plan(roots: Sequence[Node], homes: bool) -> Plan:
+def _plan(roots: Sequence[Node], homes: bool) -> Plan | None:
     """:func:`plan`; ``homes``: a reduction that is stored (several kernels read it) is
     computed in the kernel of one consumer that can take it, as one of its outputs
     (softmax's row max, read by the row's kernel and by a gather's: one kernel)."""
@@ -270,6 +271,8 @@ def _plan(roots: Sequence[Node], homes: bool) -> Plan:
             _adopt(group, node, consumers[node])
         groups_of[node] = joined
     groups = _ordered_groups(order, groups_of)
+    if homes and not nx.is_directed_acyclic_graph(_group_graph(groups)):
+        return None
     return Plan(_merge_siblings(groups), decisions)
 
 
@@ -330,7 +333,9 @@ def _home(
 ) -> list[Group]:
     """The kernel of the first consumer of ``node`` that can compute it, with ``node``
     made one of its outputs; [] when none can."""
-    for consumer, _, chain in uses:
+    for consumer, position, chain in uses:
+        if _stored_operand(consumer, position, node) is not None:
+            continue  # it reads the value before its kernel runs (a check, a gather's table)
         for group in groups_of[consumer]:
             if can_fuse(node, chain, group).ok:
                 group.roots.append(node)
