@@ -30,7 +30,24 @@ applied to earlier values or Python/NumPy scalars:
   varargs, ``-1``, to 0-d), ``broadcast_to``, ``expand_dims``, ``squeeze``, basic
   indexing (slices with negative steps and out-of-range bounds, ints, None, Ellipsis);
 * ``@`` / ``lf.matmul`` of float 1-D/2-D/batched operands (with an inserted transpose
-  where needed, or ``a @ a.mT``).
+  where needed, or ``a @ a.mT``);
+* more elementwise math: ``lf.log1p(lf.abs(x))``, ``lf.expm1(lf.minimum(x, 8))``,
+  ``floor ceil round sign square``, ``x ** 3``, ``(lf.abs(x) + 1) ** -1``,
+  ``lf.abs(x) ** 0.5``, ``lf.hypot``/``lf.arctan2``/``lf.logaddexp`` (as the binary ops),
+  ``lf.clip(x, lo, hi)`` (scalars, None or a value for ``lo``);
+* statistics ``var std`` (``ddof`` 0/1), ``argmax argmin`` (axis None or an int, 0-d too),
+  ``any all`` (method and ``lf.*``, axes and keepdims as the reductions');
+  ``lf.softmax``/``lf.log_softmax`` (axis default, int, tuple, None) and ``lf.logsumexp``;
+* gathers with int64 index arrays written into the program (negative indices, 0-d, 2-d
+  and empty ones): ``x[..., idx, ...]`` on one or two axes (beside slices and ints),
+  ``lf.take`` (axis None or an int), ``lf.take_along_axis``, and a boolean mask
+  ``x[x > c]`` (computed when built); an index out of range is an error probe (IndexError,
+  raised when built or when computed);
+* scans ``cumsum`` (method and ``lf.cumsum``) and ``lf.cumprod(lf.clip(x, -L, L))``
+  (L <= 1.5 keeps products bounded) over an axis or flattened;
+* ``lf.concatenate([a, b], axis)`` (axis None too) and ``lf.stack``; creation inside an
+  expression: ``x + lf.arange(...)`` (int, float step, decreasing, a dtype),
+  ``x * lf.eye(n, m, k)``, ``lf.tril``/``lf.triu`` (1-D to 3-D).
 
 The generator evaluates each drawn step with NumPy as it goes and keeps only valid
 programs: a step NumPy refuses (a shape or axis error, ``-bool``, a dtype lazyfuse lacks
@@ -44,10 +61,13 @@ Tolerances. Alongside NumPy's values the generator carries, for every value, an
 elementwise bound on how far another correct implementation may be from NumPy's result
 (rounding of each op in its dtype, a few ulps for exp/log/tanh/sin/..., the textbook
 ``count * eps * sum|x|`` bound of ``conftest.sum_atol`` for sums and means, first-order
-propagation through later ops). Comparisons and float->int/bool casts whose outcome that
-bound leaves undecided (``x - x == 0``) are not drawn, so the bool and int results must
-match exactly. A float output matches when ``conftest.assert_matches`` accepts it with
-rtol 1e-4 (float32) / 1e-10 (float64) and atol ``2 * max(bound) + conftest.ATOL``.
+propagation through later ops; cumsum rounds as a sum in any order, var/std as two passes,
+softmax's shift by the max rounds by eps |x - max|). Comparisons, float->int/bool casts,
+masks, floor/ceil/round/sign, argmax/argmin, any/all and arctan2 across its cut whose
+outcome that bound leaves undecided (``x - x == 0``) are not drawn, so the bool and int
+results must match exactly. A float output matches when ``conftest.assert_matches``
+accepts it with rtol 1e-4 (float32) / 1e-10 (float64) and atol ``2 * max(bound) +
+conftest.ATOL``.
 
 Each program is checked four ways: (1) ``lf.compute`` (all programs of a batch of
 ``BATCH`` seeds in one call) against NumPy; (2) the program built and computed under
@@ -58,12 +78,13 @@ cache, 0.07 s warm): the kernels are serial (``parallel=False``, three times fas
 compile; what small arrays run by default anyway, below ``serial_below``) except in every
 5th batch of the long run, which compiles the parallel kernels.
 
-Two tests: ``test_random_programs_agree_with_numpy`` (normal suite; N from
+Two runs: ``test_random_programs_agree_with_numpy`` (normal suite; N from
 LAZYFUSE_RANDOM_PROGRAMS, default 24, seeds 0..N-1) and
 ``test_many_random_programs_agree_with_numpy`` (marked ``random_programs``; N from
 LAZYFUSE_RANDOM_PROGRAMS_LONG, default 300, seeds from 1_000_000, in LONG_PARTS parts that
-test workers share). The long one is
-skipped unless pytest runs with a ``-m`` expression that names the marker:
+test workers share). The long run draws issue 16's ops LONG_BOOST times as often (their
+kernels are the slowest to compile; the short run keeps its time). It is skipped unless
+pytest runs with a ``-m`` expression that names the marker:
 
     pytest tests/test_random_programs.py -m random_programs
 
@@ -129,6 +150,92 @@ def _np_relu(x: Any) -> Any:
 def _method(name: str) -> Callable[..., Any]:
     return lambda x, *args, **kw: getattr(x, name)(*args, **kw)
 
+
+def _np_floating(x: Any) -> np.ndarray:
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
+def _np_softmax(x: Any, axis: Any = -1) -> np.ndarray:
+    x = _np_floating(x)
+    if x.size == 0:
+        return x
+    unnormalized = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return unnormalized / np.sum(unnormalized, axis=axis, keepdims=True)
+
+
+def _np_log_softmax(x: Any, axis: Any = -1) -> np.ndarray:
+    x = _np_floating(x)
+    if x.size == 0:
+        return x
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _np_logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    x = _np_floating(x)
+    largest = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    shift = np.where(np.isfinite(largest), largest, 0)
+    total = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
+    return total if keepdims else np.squeeze(total, axis=axis)
+
+
+def _lf_or_np(side: int) -> Any:
+    return lf if side == 0 else np
+
+
+def _cumprod_clipped(side: int) -> Callable[..., Any]:
+    """cumprod of ``clip(x, -limit, limit)``: products stay bounded (as power's base)."""
+    m = _lf_or_np(side)
+    return lambda x, limit, **kw: m.cumprod(m.clip(x, -limit, limit), **kw)
+
+
+def _joined(side: int, name: str) -> Callable[..., Any]:
+    function = getattr(_lf_or_np(side), name)
+    return lambda a, b, **kw: function([a, b], **kw)
+
+
+def _plus_arange(side: int) -> Callable[..., Any]:
+    arange = _lf_or_np(side).arange
+    return lambda x, args, **kw: x + arange(*args, **kw)
+
+
+def _times_eye(side: int) -> Callable[..., Any]:
+    eye = _lf_or_np(side).eye
+    return lambda x, args, **kw: x * eye(*args, **kw)
+
+
+def _unary_math(side: int) -> dict[str, Callable[..., Any]]:
+    m = _lf_or_np(side)
+    return {
+        "log1p_abs": lambda x: m.log1p(m.abs(x)),
+        "expm1": lambda x: m.expm1(m.minimum(x, 8)),
+        "floor": m.floor,
+        "ceil": m.ceil,
+        "round": m.round,
+        "square": m.square,
+        "sign": m.sign,
+        "pow3": lambda x: x**3,
+        "recip": lambda x: (m.abs(x) + 1) ** -1,
+        "pow_half": lambda x: m.abs(x) ** 0.5,
+    }
+
+
+MATH_TEXT = {
+    "log1p_abs": "lf.log1p(lf.abs({0}))",
+    "expm1": "lf.expm1(lf.minimum({0}, 8))",
+    "floor": "lf.floor({0})",
+    "ceil": "lf.ceil({0})",
+    "round": "lf.round({0})",
+    "square": "lf.square({0})",
+    "sign": "lf.sign({0})",
+    "pow3": "{0} ** 3",
+    "recip": "(lf.abs({0}) + 1) ** -1",
+    "pow_half": "lf.abs({0}) ** 0.5",
+}
+LF_MATH, NP_MATH = _unary_math(0), _unary_math(1)
+MATH_BINARY = ["hypot", "arctan2", "logaddexp"]
+STATISTICS = ["var", "std", "argmax", "argmin", "any", "all"]
 
 # name: (lazyfuse builder, NumPy builder, text with {0} {1} {2} for the operands and
 # {kw} for the keywords' names). Each builder takes the operands positionally and the
@@ -218,12 +325,72 @@ OPS: dict[str, tuple[Callable[..., Any], Callable[..., Any], str]] = {
     # products
     "matmul": (operator.matmul, operator.matmul, "{0} @ {1}"),
     "lf.matmul": (lf.matmul, np.matmul, "lf.matmul({0}, {1})"),
+    # more elementwise math (issue 16)
+    **{name: (LF_MATH[name], NP_MATH[name], text) for name, text in MATH_TEXT.items()},
+    **{name: (getattr(lf, name), getattr(np, name), f"lf.{name}({{0}}, {{1}})") for name in MATH_BINARY},
+    "clip": (lf.clip, np.clip, "lf.clip({0}, {1}, {2})"),
+    # statistics (as the reductions' rows: method and lf.*)
+    **{kind: (_method(kind), _method(kind), f"{{0}}.{kind}({{kw}})") for kind in STATISTICS},
+    **{
+        f"lf.{kind}": (getattr(lf, kind), getattr(np, kind), f"lf.{kind}({{0}}, {{kw}})")
+        for kind in STATISTICS
+    },
+    "softmax": (lf.softmax, _np_softmax, "lf.softmax({0}, {kw})"),
+    "log_softmax": (lf.log_softmax, _np_log_softmax, "lf.log_softmax({0}, {kw})"),
+    "logsumexp": (lf.logsumexp, _np_logsumexp, "lf.logsumexp({0}, {kw})"),
+    # gathers: integer arrays (constants in the program), take, take_along_axis, a mask
+    "gather": (lambda x, key: x[key], lambda x, key: x[key], "{0}[{kw}]"),
+    "take": (lf.take, np.take, "lf.take({0}, {kw})"),
+    "take_along_axis": (lf.take_along_axis, np.take_along_axis, "lf.take_along_axis({0}, {kw})"),
+    "mask": (lambda x, c: x[x > c], lambda x, c: x[x > c], "{0}[{0} > {1}]"),
+    # scans
+    "cumsum": (_method("cumsum"), _method("cumsum"), "{0}.cumsum({kw})"),
+    "lf.cumsum": (lf.cumsum, np.cumsum, "lf.cumsum({0}, {kw})"),
+    "cumprod_clip": (_cumprod_clipped(0), _cumprod_clipped(1), "lf.cumprod(lf.clip({0}, -{1}, {1}), {kw})"),
+    # joining
+    "concatenate": (_joined(0, "concatenate"), _joined(1, "concatenate"), "lf.concatenate([{0}, {1}], {kw})"),
+    "stack": (_joined(0, "stack"), _joined(1, "stack"), "lf.stack([{0}, {1}], {kw})"),
+    # creation: computed from the loop index inside the consumer's kernel
+    "add_arange": (_plus_arange(0), _plus_arange(1), "{0} + lf.arange({star})"),
+    "mul_eye": (_times_eye(0), _times_eye(1), "{0} * lf.eye({star})"),
+    "tril": (lf.tril, np.tril, "lf.tril({0}, {kw})"),
+    "triu": (lf.triu, np.triu, "lf.triu({0}, {kw})"),
 }
 
 UNARY = ["neg", "abs", "abs_builtin", "exp", "log_abs1", "sqrt_abs", "tanh", "sigmoid", "relu", "sin", "cos"]
 ARITHMETIC = ["add", "sub", "mul", "div", "div_scalar", "maximum", "minimum"]
 COMPARISONS = ["lt", "le", "gt", "ge", "eq", "ne"]
 REDUCTIONS = ["sum", "prod", "max", "min", "mean"]
+MATH_UNARY = list(MATH_TEXT)
+JUMPS = {"floor": "integer", "ceil": "integer", "round": "half", "sign": "zero"}  # where the step jumps
+INDEX_OPS = {"gather", "take", "take_along_axis"}  # out-of-range indices: IndexError
+
+# How often each kind of step is drawn (Generator.draw). From LONG_SEEDS on, the kinds of
+# issue 16's ops are drawn LONG_BOOST times as often: the long run covers them, the short
+# run (in the normal suite) keeps its time.
+KIND_WEIGHTS = {
+    "unary": 0.17,
+    "binary": 0.2,
+    "compare": 0.05,
+    "where": 0.06,
+    "power": 0.04,
+    "astype": 0.07,
+    "reduce": 0.17,
+    "view": 0.17,
+    "matmul": 0.07,
+    # issue 16's ops (NEW_KINDS); math, statistics and softmax compile the slowest kernels
+    # (transcendental functions inlined into two- and three-pass reductions)
+    "math": 0.03,
+    "stats": 0.03,
+    "softmax": 0.012,
+    "gather": 0.04,
+    "scan": 0.03,
+    "join": 0.03,
+    "create": 0.03,
+}
+
+NEW_KINDS = ["math", "stats", "softmax", "gather", "scan", "join", "create"]
+LONG_BOOST = 2.0
 
 PY_SCALARS: list[Any] = [0.5, -1.5, 2.0, 3.0, 0.25, 2, -3, 1, 0]
 NP_SCALARS: list[Any] = [np.float32(2), np.int32(3), np.float64(-0.5), np.int64(2), np.float32(-1.25)]
@@ -290,6 +457,8 @@ def show(value: Any) -> str:
         return f"np.{value.__name__}"
     if isinstance(value, np.dtype):
         return f"np.dtype({str(value)!r})"
+    if isinstance(value, np.ndarray):  # an index array (int64, as np.array of ints)
+        return f"np.array({value.tolist()})"
     if isinstance(value, tuple):
         inner = ", ".join(show(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
@@ -318,11 +487,14 @@ class Program:
 
     def step_text(self, step: Step) -> str:
         names = [repr(a) if isinstance(a, Lit) else self.name(a) for a in step.args]
-        if step.op == "index":
+        keywords = [f"{k}={show(v)}" for k, v in step.kw]
+        if step.op in ("index", "gather"):
             shown = show_key(step.params[0])
         else:
-            shown = ", ".join([show(p) for p in step.params] + [f"{k}={show(v)}" for k, v in step.kw])
-        star = ", ".join(show(v) for v in step.params[0]) if step.op.endswith("varargs") else ""
+            shown = ", ".join([show(p) for p in step.params] + keywords)
+        star = ""
+        if step.op.endswith("varargs") or step.op in ("add_arange", "mul_eye"):
+            star = ", ".join([show(v) for v in step.params[0]] + keywords)
         return OPS[step.op][2].format(*names, kw=shown, star=star)
 
     def text(self) -> str:
@@ -380,10 +552,16 @@ def evaluate(
 
 
 def _probe(step: Step, values: Sequence[Any], errors: tuple[type[Exception], ...]) -> str | None:
+    """What is wrong with how lazyfuse refuses ``step`` (None: it raised as it should).
+    Note: an index out of range is NumPy's IndexError, which lazyfuse raises as it is
+    (no LazyfuseError subclass), when building or, for an index array, when computing."""
+    out_of_range = errors == (IndexError,)
     try:
         got = apply(step, values, 0)
+        if out_of_range and isinstance(got, lf.Tensor):
+            got.compute()
     except errors as exc:
-        if not isinstance(exc, lf.LazyfuseError):
+        if not isinstance(exc, lf.LazyfuseError) and not out_of_range:
             return f"raised {type(exc).__name__} ({exc}), not a LazyfuseError"
         return None
     except Exception as exc:
@@ -500,8 +678,130 @@ def error_bound(step: Step, out: np.ndarray, xs: list[np.ndarray], es: list[np.n
         a, b = _mag(xs[0]), _mag(xs[1])
         inner = xs[0].shape[-1]
         return a @ es[1] + es[0] @ b + es[0] @ es[1] + 2 * (inner + 1) * eps * (a @ b)
-    # views: the same view of the bound
-    return np.asarray(OPS[op][1](e0, *step.params, **kw))
+    if op in MATH_UNARY or op in MATH_BINARY or op == "clip":
+        return _math_bound(op, out, xs, es, rounding)
+    if kind in STATISTICS:
+        return _statistic_bound(kind, kw, out, xs[0], e0, eps)
+    if op in ("softmax", "log_softmax", "logsumexp"):
+        return _softmax_bound(op, kw, out, xs[0], e0, eps)
+    if op in ("cumsum", "lf.cumsum", "cumprod_clip"):
+        return _scan_bound(op, kw, xs, e0, eps)
+    if op == "mask":
+        return None if _undecided(_f64(xs[0]) - _f64(xs[1]), e0) else e0[xs[0] > xs[1]]
+    if op in ("add_arange", "mul_eye"):
+        return e0 + rounding(1)  # the arange's values are exact; eye's are 0 and 1
+    # views, gathers, joins, tril/triu: the same of the bounds
+    return np.asarray(OPS[op][1](*es, *step.params, **kw))
+
+
+def _undecided(distance: np.ndarray, e: np.ndarray) -> bool:
+    """Whether some value may be on the other side of a threshold at ``distance``."""
+    return bool(((e > 0) & (np.abs(distance) <= 2 * e)).any())
+
+
+def _math_bound(op: str, out: np.ndarray, xs: list[np.ndarray], es: list[np.ndarray], rounding: Any) -> Any:
+    """Issue 16's elementwise functions: first-order propagation plus a few ulps; the
+    steps that jump (floor, ceil, round, sign) are exact or undecided."""
+    x, e = _f64(xs[0]), es[0]
+    if op in JUMPS:
+        at = {"integer": np.round(x), "half": np.floor(x) + 0.5, "zero": 0.0}[JUMPS[op]]
+        return None if _undecided(x - at, e) else np.zeros(out.shape)
+    if op == "log1p_abs":
+        return e / (np.abs(x) + 1) + rounding(4)
+    if op == "expm1":
+        return (_mag(out) + 1) * np.expm1(e) + rounding(4)
+    if op == "square":
+        return 2 * np.abs(x) * e + e * e + rounding(1)
+    if op == "pow3":
+        return (np.abs(x) + e) ** 3 - np.abs(x) ** 3 + rounding(3)
+    if op == "recip":
+        d = np.abs(x) + 1
+        ed = e + 2 * _eps(out.dtype) * d
+        return ed / (d * np.maximum(d - ed, 0.5)) + rounding(2)
+    if op == "pow_half":
+        root = np.sqrt(np.abs(x))
+        linear = np.where(root > 0, e / np.where(root > 0, root, 1), np.inf)
+        return np.minimum(np.sqrt(e), linear) + rounding(2)
+    if op == "clip":
+        return np.maximum(np.maximum(es[0], es[1]), es[2])
+    if op == "hypot":
+        return es[0] + es[1] + rounding(2)
+    if op == "logaddexp":
+        return np.maximum(es[0], es[1]) + rounding(4, _mag(out) + 1)
+    # arctan2(y, x): undecided near the origin and across the cut along x < 0
+    y, e_y, e_x = x, es[0], es[1]
+    x = _f64(xs[1])
+    spread = e_y + e_x
+    radius = np.hypot(y, x)
+    if bool(((spread > 0) & (radius <= 4 * spread)).any()) or _undecided(np.where(x < 0, y, np.inf), e_y):
+        return None
+    return np.where(spread > 0, 2 * spread / np.where(radius > 0, radius, 1), 0.0) + rounding(4)
+
+
+def _statistic_bound(
+    kind: str, kw: dict[str, Any], out: np.ndarray, x: np.ndarray, e: np.ndarray, eps: float
+) -> Any:
+    axis, keepdims = kw.get("axis"), kw.get("keepdims", False)
+    if kind in ("any", "all"):
+        return None if _undecided(_f64(x), e) else np.zeros(out.shape)
+    if kind in ("argmax", "argmin"):
+        v = _f64(x) if kind == "argmax" else -_f64(x)
+        if axis is None or v.ndim == 0:
+            v, e, axis = v.reshape(-1), e.reshape(-1), 0
+        top = np.max(v, axis=axis, keepdims=True)
+        near = np.sum(v >= top - 2 * (e + np.max(e, axis=axis, keepdims=True)), axis=axis)
+        return None if ((near > 1) & (np.sum(e, axis=axis) > 0)).any() else np.zeros(out.shape)
+    # var and std: sum((x - mean)**2) / (n - ddof), two passes (as NumPy's)
+    v, keep = _f64(x), {"axis": axis, "keepdims": True}
+    count = np.sum(np.ones(v.shape), **keep)
+    deviation = v - np.mean(v, **keep)
+    spread = np.sum(deviation * deviation, **keep)
+    mean_error = 2 * (count + 1) * eps * np.mean(np.abs(v), **keep)
+    denominator = count - kw.get("ddof", 0)
+    propagated = 2 * np.sum(np.abs(deviation) * e, **keep) + np.sum(e * e, **keep)
+    rounded = 2 * (count + 5) * eps * spread + count * mean_error**2  # and the division
+    bound = (propagated + rounded) / denominator
+    if kind == "std":
+        root = np.sqrt(spread / denominator)
+        linear = np.where(root > 0, bound / np.where(root > 0, root, 1), np.inf)
+        bound = np.minimum(np.sqrt(bound), linear) + 4 * eps * root
+    return bound if keepdims else np.squeeze(bound, axis=axis)
+
+
+def _softmax_bound(
+    op: str, kw: dict[str, Any], out: np.ndarray, x: np.ndarray, e: np.ndarray, eps: float
+) -> Any:
+    """A shift by the max then a sum of exps: the shift rounds by eps |x - max|, the sum's
+    relative error grows with the count, the result moves by at most the inputs' bounds."""
+    if x.size == 0:
+        return np.zeros(out.shape)
+    axis = kw.get("axis", None if op == "logsumexp" else -1)
+    v, keep = _f64(x), {"axis": axis, "keepdims": True}
+    shifted = v - np.max(v, **keep)
+    weights = np.exp(shifted) / np.sum(np.exp(shifted), **keep)
+    count = np.sum(np.ones(v.shape), **keep)
+    worst = np.max(e, **keep)
+    relative = 2 * (count + 8) * eps + 4 * eps * np.sum(weights * np.abs(shifted), **keep)
+    if op == "softmax":
+        return _mag(out) * (np.expm1(e + worst + 4 * eps * np.abs(shifted)) + relative)
+    if op == "log_softmax":
+        return e + worst + relative + 4 * eps * (np.abs(shifted) + _mag(out))
+    bound = worst + relative + 4 * eps * (np.abs(np.max(v, **keep)) + 1)
+    return bound if kw.get("keepdims", False) else np.squeeze(bound, axis=axis)
+
+
+def _scan_bound(op: str, kw: dict[str, Any], xs: list[np.ndarray], e: np.ndarray, eps: float) -> np.ndarray:
+    """Running sums round as sums do, in any order (lazyfuse's chunks of one long axis
+    add in another order than NumPy); running products as prod (of the clipped values)."""
+    axis = kw.get("axis")
+    v = _mag(np.clip(xs[0], -xs[1], xs[1]) if op == "cumprod_clip" else xs[0])
+    if axis is None or v.ndim == 0:  # flattened (NumPy scans a 0-d array as 1-d)
+        v, e, axis = v.reshape(-1), e.reshape(-1), 0
+    count = v.shape[axis]
+    if op == "cumprod_clip":
+        high = np.cumprod(v + e, axis=axis)
+        return high - np.cumprod(v, axis=axis) + 2 * count * eps * high
+    return np.cumsum(e, axis=axis) + 2 * count * eps * np.cumsum(v, axis=axis)
 
 
 # ------------------------------------------------------------------------------ the generator
@@ -511,6 +811,8 @@ class Generator:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        boost = LONG_BOOST if seed >= LONG_SEEDS else 1.0
+        self.weights = {k: w * boost if k in NEW_KINDS else w for k, w in KIND_WEIGHTS.items()}
 
     # draws -----------------------------------------------------------------------------
     def chance(self, p: float) -> bool:
@@ -658,17 +960,7 @@ class Generator:
 
     def draw(self, values: list[np.ndarray], last_op: str | None) -> list[Step]:
         """One step (or two: a transpose then a product, a comparison then a where)."""
-        weights = {
-            "unary": 0.17,
-            "binary": 0.2,
-            "compare": 0.05,
-            "where": 0.06,
-            "power": 0.04,
-            "astype": 0.07,
-            "reduce": 0.17,
-            "view": 0.17,
-            "matmul": 0.07,
-        }
+        weights = dict(self.weights)
         if last_op and last_op.removeprefix("lf.") in REDUCTIONS:
             weights["reduce"] = 0.5  # reductions of reductions
         kinds = list(weights)
@@ -728,7 +1020,170 @@ class Generator:
             return [Step(red, (a,), (), tuple(kw))]
         if kind == "view":
             return [self.view(x, a)]
-        return self.matmul(values, a)
+        if kind == "matmul":
+            return self.matmul(values, a)
+        return [getattr(self, kind)(values, a)]
+
+    # issue 16's ops -------------------------------------------------------------------------
+    def math(self, values: list[np.ndarray], a: int) -> Step:
+        r = self.rng.random()
+        if r < 0.65:
+            return Step(self.pick(MATH_UNARY), (a,))
+        if r < 0.9:
+            b = self.partner(values, a, self.scalar_list())
+            return Step(self.pick(MATH_BINARY), (b, a) if self.chance(0.35) else (a, b))
+        low = self.partner(values, a, [-1, -1.5, 0, np.float32(-0.5), None], p_scalar=0.8)
+        high = Lit(self.pick([1, 2.5, 0.5, np.float32(1.5)] + ([] if low == Lit(None) else [None])))
+        return Step("clip", (a, low, high))
+
+    def stats(self, values: list[np.ndarray], a: int) -> Step:
+        x = values[a]
+        kind = self.pick(STATISTICS, [0.2, 0.15, 0.2, 0.15, 0.15, 0.15])
+        op = "lf." + kind if self.chance(0.35) else kind
+        kw: list[tuple[str, Any]] = []
+        if kind in ("argmax", "argmin"):
+            if self.chance(0.55):
+                n = max(x.ndim, 1)  # NumPy takes axis 0 and -1 of a 0-d array
+                axis: Any = self.integer(-n, n - 1)
+                if self.chance(0.06):  # out of range or a tuple: an error probe
+                    axis = self.pick([n, -n - 1, (0,)])
+                kw.append(("axis", axis))
+        else:
+            axis = self.axis(x.ndim)
+            if axis is not None or self.chance(0.3):
+                kw.append(("axis", axis))
+            if kind in ("var", "std") and self.chance(0.5):
+                kw.append(("ddof", self.pick([0, 1, 1])))
+        if self.chance(0.4):
+            kw.append(("keepdims", self.chance(0.5)))
+        return Step(op, (a,), (), tuple(kw))
+
+    def softmax(self, values: list[np.ndarray], a: int) -> Step:
+        floats = [k for k, v in enumerate(values) if v.dtype.kind == "f"]
+        if floats and values[a].dtype.kind != "f" and self.chance(0.8):
+            a = self.pick(floats)
+        x = values[a]
+        op = self.pick(["softmax", "log_softmax", "logsumexp"])
+        kw: list[tuple[str, Any]] = []
+        if op == "logsumexp":
+            axis = self.axis(x.ndim)
+            if axis is not None or self.chance(0.3):
+                kw.append(("axis", axis))
+            if self.chance(0.4):
+                kw.append(("keepdims", self.chance(0.5)))
+        elif self.chance(0.7):
+            axis = self.axis(x.ndim)
+            kw.append(("axis", -1 if axis is None and self.chance(0.7) else axis))
+        return Step(op, (a,), (), tuple(kw))
+
+    def index_array(self, size: int, shape: tuple[int, ...]) -> np.ndarray:
+        """An int64 index array of ``shape`` into an axis of ``size`` (negative indices
+        too); sometimes with one index out of range: an error probe."""
+        if size == 0 or self.chance(0.04):
+            shape = shape if math.prod(shape) else (1,)
+            index = np.zeros(shape, np.int64)
+            index.flat[self.integer(0, index.size - 1)] = self.pick([size, -size - 1])
+            return index if size or self.chance(0.3) else np.zeros((0,), np.int64)
+        return self.rng.integers(-size, size, size=shape).astype(np.int64)
+
+    def index_shape(self) -> tuple[int, ...]:
+        k = self.integer(1, 4)
+        return self.pick([(k,), (k,), (k,), (), (2, k), (0,)], [0.3, 0.2, 0.1, 0.15, 0.2, 0.05])
+
+    def gather(self, values: list[np.ndarray], a: int) -> Step:
+        x = values[a]
+        n = x.ndim
+        r = self.rng.random()
+        if r < 0.12 or (n == 0 and r < 0.8):
+            return Step("mask", (a, Lit(self.pick(CMP_SCALARS))))
+        if r < 0.5:
+            return Step("gather", (a,), (self.gather_key(x.shape),))
+        if r < 0.75 or n == 0:
+            if self.chance(0.2) or n == 0:
+                return Step("take", (a,), (self.index_array(x.size, self.index_shape()),))
+            k = self.integer(-n, n - 1)
+            return Step("take", (a,), (self.index_array(x.shape[k], self.index_shape()),), (("axis", k),))
+        if self.chance(0.1):  # axis None: a 1-d index into x flattened
+            return Step("take_along_axis", (a,), (self.index_array(x.size, (self.integer(0, 4),)), None))
+        k = self.integer(-n, n - 1)
+        shape = [1 if self.chance(0.3) else d for d in x.shape]
+        shape[k] = self.integer(0, 4) if self.chance(0.1) else self.integer(1, 4)
+        return Step("take_along_axis", (a,), (self.index_array(x.shape[k], tuple(shape)), k))
+
+    def gather_key(self, shape: tuple[int, ...]) -> Any:
+        """Integer arrays on one or two axes (of the same shape: NumPy broadcasts them),
+        the other axes whole, reversed, sliced or (an advanced index too) an int."""
+        n = len(shape)
+        if n == 0:
+            return self.index_array(1, (2,))  # a 0-d value has no axis: an IndexError probe
+        axes = sorted(int(k) for k in self.rng.permutation(n)[: 1 if n == 1 or self.chance(0.7) else 2])
+        index_shape = self.index_shape()
+        parts: list[Any] = [slice(None)] * (axes[-1] + 1)
+        for k in axes:
+            parts[k] = self.index_array(shape[k], index_shape)
+        for k, d in enumerate(shape[: len(parts)]):
+            if k not in axes and self.chance(0.25):
+                parts[k] = self.pick(
+                    [slice(None, None, -1), slice(1, None)] + ([self.integer(-d, d - 1)] if d else [])
+                )
+        if axes == [n - 1] and n > 1 and self.chance(0.3):
+            return (Ellipsis, parts[-1])
+        return parts[0] if len(parts) == 1 and self.chance(0.5) else tuple(parts)
+
+    def scan(self, values: list[np.ndarray], a: int) -> Step:
+        x = values[a]
+        op = self.pick(["cumsum", "lf.cumsum", "cumprod_clip"])
+        axis = None
+        n = max(x.ndim, 1)  # NumPy takes axis 0 and -1 of a 0-d array
+        if self.chance(0.75):
+            axis = self.integer(-n, n - 1)
+            if self.chance(0.04):
+                axis = self.pick([n, -n - 1])  # out of range: an error probe
+        kw = (("axis", axis),) if axis is not None or op == "cumprod_clip" or self.chance(0.3) else ()
+        if op == "cumprod_clip":
+            return Step(op, (a, Lit(self.pick([1.5, 1.5, 1.25, 1]))), (), kw)
+        return Step(op, (a,), (), kw)
+
+    def join(self, values: list[np.ndarray], a: int) -> Step:
+        x = values[a]
+        n = x.ndim
+        if self.chance(0.3):  # stack: the same shapes
+            same = [k for k, v in enumerate(values) if v.shape == x.shape]
+            b = self.integer(0, len(values) - 1) if self.chance(0.05) else self.pick(same)
+            return Step("stack", (a, b), (), (("axis", self.integer(-n - 1, n)),))
+        if n == 0 or self.chance(0.15):  # axis None: both flattened (0-d values too)
+            b = self.integer(0, len(values) - 1)
+            return Step("concatenate", (a, b), (), (("axis", None),) if n == 0 or self.chance(0.7) else ())
+        k = self.integer(0, n - 1)
+        fits = [
+            j
+            for j, v in enumerate(values)
+            if v.ndim == n and v.shape[:k] + v.shape[k + 1 :] == x.shape[:k] + x.shape[k + 1 :]
+        ]
+        b = self.integer(0, len(values) - 1) if self.chance(0.05) else self.pick(fits)
+        pair = (b, a) if self.chance(0.4) else (a, b)
+        axis = k - n if self.chance(0.3) else k
+        return Step("concatenate", pair, (), (("axis", axis),) if axis or self.chance(0.6) else ())
+
+    def create(self, values: list[np.ndarray], a: int) -> Step:
+        x = values[a]
+        r = self.rng.random()
+        kw: tuple[tuple[str, Any], ...] = ()
+        if r < 0.35 or x.ndim == 0:
+            n = x.shape[-1] if x.ndim else self.integer(1, 3)
+            if self.chance(0.04):
+                n += 1  # does not broadcast: an error probe
+            args = self.pick([(n,), (-2, n - 2), (0.0, n / 2, 0.5), (n - 1, -1, -1)])
+            if self.chance(0.2):
+                kw = (("dtype", self.pick([np.float32, np.int32, "float64"])),)
+            return Step("add_arange", (a,), (args,), kw)
+        if r < 0.65:
+            rows, cols = x.shape[-2:] if x.ndim >= 2 else self.pick([(1, x.shape[0]), (x.shape[0],) * 2])
+            args = (rows, cols, self.integer(-1, 1)) if self.chance(0.6) else (rows, cols)
+            if self.chance(0.2):
+                kw = (("dtype", self.pick([np.float32, int, np.int64])),)
+            return Step("mul_eye", (a,), (args,), kw)
+        return Step(self.pick(["tril", "triu"]), (a,), (self.integer(-1, 2),))
 
     def comparison(self, values: list[np.ndarray], a: int) -> Step:
         b = self.partner(values, a, CMP_SCALARS, p_scalar=0.35)
@@ -848,9 +1303,13 @@ class Generator:
         probe if NumPy refuses it; else dropped."""
         try:
             out = numpy_result(apply, step, values, 1)
-        except Exception:  # IndexError and the like: not drawn on purpose, dropped
+        except IndexError as exc:  # an index out of range: a gather's error probe
+            if step.op not in INDEX_OPS:
+                return False
+            out = exc
+        except Exception:  # not drawn on purpose: dropped
             return False
-        errors = expected_error(out)
+        errors = (IndexError,) if type(out) is IndexError else expected_error(out)
         if errors is not None:
             if len(program.probes) < MAX_PROBES:
                 answer = repr(out) if isinstance(out, Exception) else f"dtype {out.dtype}"
@@ -862,8 +1321,9 @@ class Generator:
             as_float = _f64(out)
             if not np.isfinite(as_float).all() or np.abs(as_float).max() > CAP:
                 return False
-        if step.op.removeprefix("lf.") == "prod" and out.dtype.kind in "iu":
-            exact = numpy_result(lambda: np.prod(_f64(values[step.args[0]]), **dict(step.kw)))
+        if step.op.removeprefix("lf.") in ("prod", "pow3", "square") and out.dtype.kind in "iu":
+            floats = [_f64(v) if k in step.args else v for k, v in enumerate(values)]
+            exact = numpy_result(apply, step, floats, 1)  # ints must not wrap around
             if not isinstance(exact, np.ndarray) or (exact.size and np.abs(exact).max() > CAP):
                 return False
         xs = [np.asarray(a.value) if isinstance(a, Lit) else values[a] for a in step.args]
