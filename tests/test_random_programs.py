@@ -495,7 +495,7 @@ class Program:
         star = ""
         if step.op.endswith("varargs") or step.op in ("add_arange", "mul_eye"):
             star = ", ".join([show(v) for v in step.params[0]] + keywords)
-        return OPS[step.op][2].format(*names, kw=shown, star=star)
+        return OPS[step.op][2].format(*names, kw=shown, star=star).replace(", )", ")")
 
     def text(self) -> str:
         lines = [f"# seed {self.seed}"]
