@@ -44,9 +44,9 @@ MATMUL_ROW_BLOCK = 32
 # partial results per column (chunks x kept cells of extra memory).
 COLUMN_CHUNKS = 16
 # Row reductions run this many chunks of rows as parallel tasks; each task allocates its
-# scratch arrays (lanes, row buffers) once: allocated per row, inside the parallel loop,
-# they made a row sum over (8192, 100) float32 40 times slower (3.0 against 0.08 ms in
-# a Numba loop on this 2-core machine).
+# scratch arrays (lanes, row buffers) once, not once per row inside the parallel loop:
+# bench_ops.py's var over (4000, 2500) float32 went from 2.2 to 3.8 times NumPy's speed,
+# einsum ij,ij->i from 0.67 to 1.30 (benchmarks/README.md).
 ROW_CHUNKS = 64
 
 
@@ -270,7 +270,11 @@ class _LoopKernel(ScalarCode):
     @contextmanager
     def _rows_in_chunks(self, count: int) -> Iterator[None]:
         """Loops over the first ``count`` kept axes as chunks of rows run in parallel:
-        inside, one row's scope; :meth:`_scratch` arrays are allocated once per chunk."""
+        inside, one row's scope; :meth:`_scratch` arrays are allocated once per chunk.
+        With no kept axes there is one row: no loops."""
+        if not count:
+            yield
+            return
         body = self.body
         first = self.outer[:2] if count >= 2 else self.outer[:1]
         rows = " * ".join(f"n{d}" for d in range(len(first)))
@@ -316,14 +320,7 @@ class _LoopKernel(ScalarCode):
         if not self.outer and self.parallel:
             self._chunked_scan(acc)
             return
-        with ExitStack() as loops:
-            rest = self.outer
-            if len(self.outer) >= 2:
-                loops.enter_context(self._loop("q", "n0 * n1", parallel=True))
-                body.lines(["i0 = q // n1", "i1 = q % n1"])
-                rest = self.outer[2:]
-            for d, var in enumerate(rest, start=len(self.outer) - len(rest)):
-                loops.enter_context(self._loop(var, f"n{d}", parallel=d == 0))
+        with self._rows_in_chunks(len(self.outer)):
             body.line(f"{acc.target} = {self._start(acc)}")
             with self._inner_loops(parallel=False), self._scope():
                 self._scan_step(acc)

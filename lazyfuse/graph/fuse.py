@@ -94,6 +94,15 @@ def is_reduction(node: Node) -> bool:
     return node.op in REDUCTION or node.op is Op.REDUCE
 
 
+def is_pointwise(node: Node) -> bool:
+    """One value per element of its shape, computed where it is needed: elementwise ops,
+    user functions, index-space values and gathers."""
+    return node.op in ELEMENTWISE or node.op in _POINTWISE
+
+
+_POINTWISE = frozenset({Op.MAP, Op.ZIP, Op.IOTA, Op.GATHER})
+
+
 def is_computing(node: Node) -> bool:
     return node.op not in LEAVES and node.op not in VIEWS
 
@@ -124,15 +133,14 @@ def can_fuse(producer: Node, chain: tuple[Node, ...], group: Group) -> Decision:
     if group.host:
         return Decision(False, "a host step (computed by NumPy) takes no fused producers")
     if group.scan:
-        elementwise = producer.op in ELEMENTWISE or producer.op in (Op.MAP, Op.ZIP, Op.IOTA, Op.GATHER)
-        if elementwise and not chain and producer.shape == group.shape:
+        if is_pointwise(producer) and not chain and producer.shape == group.shape:
             return Decision(True, "elementwise on the scan's domain")
         return Decision(False, "a scan kernel takes only elementwise producers on its own domain")
     if producer.op is Op.MATMUL:
         return Decision(False, "matmul is its own kernel")
     if is_reduction(producer):
         return _can_fuse_reduction(producer, chain, group)
-    if producer.op in ELEMENTWISE or producer.op in (Op.MAP, Op.ZIP, Op.IOTA, Op.GATHER):
+    if is_pointwise(producer):
         return _can_fuse_elementwise(producer, chain, group)
     return Decision(False, f"{producer.op.name.lower()} is not fusable")
 
