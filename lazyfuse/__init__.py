@@ -8,6 +8,7 @@ from typing import Any
 
 from lazyfuse import (
     activations,
+    autodiff,
     contractions,
     creation,
     functions,
@@ -18,6 +19,7 @@ from lazyfuse import (
     statistics,
 )
 from lazyfuse.activations import *  # noqa: F403 (each module's __all__)
+from lazyfuse.autodiff import *  # noqa: F403
 from lazyfuse.contractions import *  # noqa: F403
 from lazyfuse.creation import *  # noqa: F403
 from lazyfuse.errors import (
@@ -26,6 +28,7 @@ from lazyfuse.errors import (
     ConcretizationError,
     DomainError,
     DTypeError,
+    GradError,
     LazyfuseError,
     ShapeError,
     UserFunctionError,
@@ -41,7 +44,18 @@ from lazyfuse.statistics import *  # noqa: F403
 from lazyfuse.tensor import Tensor, asarray, cache_info, compute, explain
 from lazyfuse.version import __version__
 
-_MODULES = (functions, creation, indexing, activations, statistics, joining, contractions, scans, protocols)
+_MODULES = (
+    functions,
+    creation,
+    indexing,
+    activations,
+    statistics,
+    joining,
+    contractions,
+    scans,
+    protocols,
+    autodiff,
+)
 
 __all__ = [
     "AxisError",
@@ -49,6 +63,7 @@ __all__ = [
     "ConcretizationError",
     "DTypeError",
     "DomainError",
+    "GradError",
     "KernelCompileError",
     "LazyfuseError",
     "ShapeError",

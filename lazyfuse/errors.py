@@ -44,3 +44,9 @@ class UserFunctionError(LazyfuseError, TypeError):
 class ConcretizationError(LazyfuseError, TypeError):
     """A traced value (inside ``lf.jit``) used where a concrete Python value is needed:
     ``bool``/``float``/``int``/``np.asarray`` of it, Python control flow on it."""
+
+
+class GradError(LazyfuseError, TypeError):
+    """A function lf.grad / lf.value_and_grad / lf.vjp cannot differentiate as called: a
+    non-scalar or non-float output, an integer or bool argument, argnums out of range,
+    has_aux without a pair, or an op without a derivative (lf.map without grad=, lf.reduce)."""

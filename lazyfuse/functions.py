@@ -49,8 +49,9 @@ __all__ = [
     "where",
     "zip",
 ]
-# Elementwise rows whose functions take other arguments than tensors, written out below.
-_WRITTEN_OUT = (Op.WHERE, Op.CAST)
+# Elementwise rows whose functions take other arguments than tensors, written out below
+# (stop_gradient in lazyfuse/autodiff.py).
+_WRITTEN_OUT = (Op.WHERE, Op.CAST, Op.IDENTITY)
 
 
 def _unary_function(op: Op, name: str) -> Callable[[Any], Tensor]:
@@ -261,7 +262,9 @@ def matmul(a: Any, b: Any) -> Tensor:
     return Tensor(build.matmul(asarray(a).node, asarray(b).node))
 
 
-def _elementwise_user(fn: Callable[..., Any], what: str, *nodes: Node) -> Tensor:
+def _elementwise_user(
+    fn: Callable[..., Any], what: str, *nodes: Node, partials: tuple[Callable[..., Any], ...] | None = None
+) -> Tensor:
     user = userfn.wrap(fn, what)
     try:
         out = userfn.return_dtype(user, tuple(n.dtype for n in nodes), what)
@@ -271,17 +274,32 @@ def _elementwise_user(fn: Callable[..., Any], what: str, *nodes: Node) -> Tensor
         raise UserFunctionError(
             f"{exc} (generated kernel source: {kernel_source_path(placeholder)})"
         ) from None
-    return Tensor(build.user_elementwise(user, out, *nodes))
+    return Tensor(build.user_elementwise(user, out, *nodes, partials=partials))
 
 
-def map(fn: Callable[..., Any], x: Any) -> Tensor:
-    """Apply a scalar Python function elementwise; Numba compiles it into the kernel."""
-    return _elementwise_user(fn, "map", asarray(x).node)
+def _partials(what: str, grad: Any, arity: int) -> tuple[Callable[..., Any], ...] | None:
+    """``grad=`` of lf.map (one function) or lf.zip (a pair), as a tuple; None if absent."""
+    if grad is None:
+        return None
+    given = (grad,) if arity == 1 and callable(grad) else grad
+    if not isinstance(given, (tuple, list)) or len(given) != arity or not all(callable(g) for g in given):
+        wanted = "a function dfn(x)" if arity == 1 else "a pair of functions (dfx(x, y), dfy(x, y))"
+        raise TypeError(f"{what}: grad= must be {wanted}, got {grad!r}")
+    return tuple(given)
 
 
-def zip(fn: Callable[..., Any], x: Any, y: Any) -> Tensor:
-    """Apply a scalar Python function of two arguments elementwise, with broadcasting."""
-    return _elementwise_user(fn, "zip", asarray(x).node, asarray(y).node)
+def map(fn: Callable[..., Any], x: Any, grad: Callable[..., Any] | None = None) -> Tensor:
+    """Apply a scalar Python function elementwise; Numba compiles it into the kernel.
+    ``grad``: its derivative, a scalar function of the same argument, which lets
+    lf.grad differentiate through it (fused into the backward loop)."""
+    return _elementwise_user(fn, "map", asarray(x).node, partials=_partials("map", grad, 1))
+
+
+def zip(fn: Callable[..., Any], x: Any, y: Any, grad: Any = None) -> Tensor:
+    """Apply a scalar Python function of two arguments elementwise, with broadcasting.
+    ``grad``: ``(dfx, dfy)``, its partial derivatives as scalar functions of ``(x, y)``."""
+    partials = _partials("zip", grad, 2)
+    return _elementwise_user(fn, "zip", asarray(x).node, asarray(y).node, partials=partials)
 
 
 def reduce(fn: Callable[[Any, Any], Any], x: Any, axis: Any = None, start: Any = 0) -> Tensor:

@@ -44,8 +44,8 @@ NAMED_BY_HAND = {
     # astype is a method with a dtype argument
     "tensor.py": {*_OPERATORS, "CAST"},
     # where and astype take other arguments than tensors; round is rint with decimals,
-    # clip two selects
-    "functions.py": {"WHERE", "CAST", "RINT", "MUL", "TRUEDIV", "MAXIMUM", "MINIMUM"},
+    # clip two selects; stop_gradient (IDENTITY) is lazyfuse/autodiff.py's
+    "functions.py": {"WHERE", "CAST", "RINT", "MUL", "TRUEDIV", "MAXIMUM", "MINIMUM", "IDENTITY"},
     # the cast's template is picked by its target dtype
     "codegen/cpu.py": {"CAST"},
 }

@@ -238,11 +238,16 @@ def astype(x: Node, dtype: Any) -> Node:
     return make(Op.CAST, (x,), ((x.dtype,),), x.shape, target)
 
 
-def user_elementwise(fn: UserFunction, out_dtype: np.dtype, *operands: Node) -> Node:
+def user_elementwise(
+    fn: UserFunction, out_dtype: np.dtype, *operands: Node, partials: tuple[Any, ...] | None = None
+) -> Node:
+    """lf.map / lf.zip: attrs ``(fn,)``, or ``(fn, partials)`` with the user's partial
+    derivatives (Python functions of the same arguments; lazyfuse.autodiff compiles them)."""
     op = Op.MAP if len(operands) == 1 else Op.ZIP
     name = "map" if op is Op.MAP else "zip"
     args = _operands(name, operands, [o.dtype for o in operands])
-    return make(op, args, (fn,), _shape_of(args), dtypes.check_supported(out_dtype, name))
+    attrs = (fn,) if partials is None else (fn, partials)
+    return make(op, args, attrs, _shape_of(args), dtypes.check_supported(out_dtype, name))
 
 
 def _shape_of(args: Sequence[Node]) -> tuple[int, ...]:

@@ -89,6 +89,8 @@ class Op(enum.Enum):
     LEFT_SHIFT = enum.auto()
     RIGHT_SHIFT = enum.auto()
     WHERE = enum.auto()
+    # the value of its argument: stop_gradient, or a differentiated argument (attrs[1])
+    IDENTITY = enum.auto()
     MAP = enum.auto()
     ZIP = enum.auto()
     # reductions
@@ -159,6 +161,11 @@ class ElementwiseRow:
     # the float loops' template under LAZYFUSE_MATH=fast: names ``<fn>_{K}`` are
     # lazyfuse.runtime.fastmath's vectorizable functions (codegen imports what it calls)
     fast: str | None = None
+    # the partial derivatives: ``grad(f, out, *operands)`` gives one per operand, built
+    # from tensors with lazyfuse's functions ``f`` (lazyfuse.functions): a tensor, a bool
+    # tensor (a mask: the cotangent where true, 0 elsewhere) or a Python number (0: no
+    # cotangent). lazyfuse/autodiff.py multiplies each by the cotangent (see there).
+    grad: Callable[..., tuple[Any, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +178,9 @@ class ReductionRow:
     combine: Mapping[str, str]
     # reductions without an identity refuse empty axes, as NumPy does
     refuses_empty: bool = False
+    # ``grad(f, g, out, x, axes)``: the cotangent of ``x`` from the cotangent ``g`` of
+    # ``out`` (both with the reduced axes kept, of size 1); ``f`` is lazyfuse.functions
+    grad: Callable[..., Any] | None = None
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -221,18 +231,63 @@ def _row(
     )
 
 
-def _math(name: str, ufunc: np.ufunc, fast: bool = False, libm: str | None = None) -> ElementwiseRow:
+def _math(
+    name: str,
+    ufunc: np.ufunc,
+    grad: Callable[..., tuple[Any, ...]],
+    fast: bool = False,
+    libm: str | None = None,
+) -> ElementwiseRow:
     """A float function: NumPy's ``np.<name>`` in the kernel (Numba calls the C library's,
     or an LLVM intrinsic), or ``libm`` (a helper: where the CUDA target lacks NumPy's), or
     fastmath's ``<name>_f32``/``<name>_f64`` under fast math."""
     args = ", ".join(f"{{{i}}}" for i in range(ufunc.nin))
     template = f"{name}_{{K}}({args})" if fast else None
-    return _row(name, ufunc, f"{libm or 'np.' + name}({args})", cost=EXPENSIVE_COST, fast=template)
+    source = f"{libm or 'np.' + name}({args})"
+    return _row(name, ufunc, source, cost=EXPENSIVE_COST, fast=template, grad=grad)
 
 
 def _rounding(name: str, ufunc: np.ufunc) -> ElementwiseRow:
     """floor, ceil, trunc: an LLVM intrinsic on floats; integers and bools stay as they are."""
-    return _row(name, ufunc, {"f": f"np.{name}({{0}})", "": "{0}"})
+    return _row(name, ufunc, {"f": f"np.{name}({{0}})", "": "{0}"}, grad=_zero)
+
+
+# Partial derivatives (ElementwiseRow.grad) -------------------------------------------
+
+
+def _zero(f: Any, out: Any, *operands: Any) -> tuple[int, ...]:
+    """No cotangent for any operand: comparisons, integer and bool ops, rounding."""
+    return (0,) * len(operands)
+
+
+_LN2, _LN10 = math.log(2), math.log(10)
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+
+
+def _power_grad(f: Any, out: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    """d/dx = y x^(y-1), 0 where y is 0 (0^-1 is inf there); d/dy = x^y log x, 0 where x
+    is 0 (as JAX: a base of 0 contributes nothing through the exponent)."""
+    by_base = f.where(y == 0, 0, y * f.power(x, y - 1))
+    by_exponent = out * f.log(f.where(x == 0, 1, x))
+    return by_base, by_exponent
+
+
+def _identity_grad(f: Any, out: Any, x: Any) -> tuple[int]:
+    """stop_gradient passes no cotangent; a differentiated argument passes it on."""
+    return (0,) if out.node.attrs[1] == "stop" else (1,)
+
+
+def _extreme_grad(larger: bool) -> Callable[..., tuple[Any, Any]]:
+    """maximum (``larger``) or minimum: the cotangent goes to the operand chosen; on a tie
+    half to each (as JAX)."""
+
+    def grad(f: Any, out: Any, x: Any, y: Any) -> tuple[Any, Any]:
+        tie = f.where(x == y, 0.5, 0)
+        wins = (x > y) if larger else (x < y)
+        loses = (x < y) if larger else (x > y)
+        return f.where(wins, 1, tie), f.where(loses, 1, tie)
+
+    return grad
 
 
 # Note: logaddexp as NumPy's npy_logaddexp: x == y first (equal infinities give no NaN),
@@ -242,20 +297,27 @@ _LOGADDEXP_LIBM = _LOGADDEXP + "libm_log1p_f(np.exp(-abs({0} - {1})))"
 _LOGADDEXP_FAST = _LOGADDEXP + "log1p_{K}(exp_{K}(-abs({0} - {1})))"
 
 ELEMENTWISE: dict[Op, ElementwiseRow] = {
-    Op.NEG: _row("negative", np.negative, "-{0}"),
+    Op.NEG: _row("negative", np.negative, "-{0}", grad=lambda f, out, x: (-1,)),
     Op.ABS: _row(
-        "absolute", np.absolute, {"": "abs({0})", "b": "{0}"}, public=("abs", "absolute"), methods=("abs",)
+        "absolute",
+        np.absolute,
+        {"": "abs({0})", "b": "{0}"},
+        public=("abs", "absolute"),
+        methods=("abs",),
+        grad=lambda f, out, x: (f.sign(x),),
     ),
-    Op.INVERT: _row("invert", np.invert, {"": "~{0}", "b": "not {0}"}, public=("invert", "bitwise_not")),
-    Op.EXP: replace(_math("exp", np.exp, fast=True), methods=("exp",)),
-    Op.EXP2: _math("exp2", np.exp2, fast=True),
-    Op.EXPM1: _math("expm1", np.expm1, fast=True, libm="libm_expm1_f"),
-    Op.LOG: replace(_math("log", np.log, fast=True), methods=("log",)),
-    Op.LOG2: _math("log2", np.log2, fast=True),
-    Op.LOG10: _math("log10", np.log10, fast=True),
-    Op.LOG1P: _math("log1p", np.log1p, fast=True, libm="libm_log1p_f"),
-    Op.SQRT: replace(_math("sqrt", np.sqrt), methods=("sqrt",)),
-    Op.SQUARE: _row("square", np.square, "{0} * {0}"),
+    Op.INVERT: _row(
+        "invert", np.invert, {"": "~{0}", "b": "not {0}"}, public=("invert", "bitwise_not"), grad=_zero
+    ),
+    Op.EXP: replace(_math("exp", np.exp, lambda f, out, x: (out,), fast=True), methods=("exp",)),
+    Op.EXP2: _math("exp2", np.exp2, lambda f, out, x: (out * _LN2,), fast=True),
+    Op.EXPM1: _math("expm1", np.expm1, lambda f, out, x: (out + 1,), fast=True, libm="libm_expm1_f"),
+    Op.LOG: replace(_math("log", np.log, lambda f, out, x: (1 / x,), fast=True), methods=("log",)),
+    Op.LOG2: _math("log2", np.log2, lambda f, out, x: (1 / (x * _LN2),), fast=True),
+    Op.LOG10: _math("log10", np.log10, lambda f, out, x: (1 / (x * _LN10),), fast=True),
+    Op.LOG1P: _math("log1p", np.log1p, lambda f, out, x: (1 / (x + 1),), fast=True, libm="libm_log1p_f"),
+    Op.SQRT: replace(_math("sqrt", np.sqrt, lambda f, out, x: (0.5 / out,)), methods=("sqrt",)),
+    Op.SQUARE: _row("square", np.square, "{0} * {0}", grad=lambda f, out, x: (2 * x,)),
     Op.RECIPROCAL: _row(
         # Note: NumPy's integer loop converts 1.0 / x back: 1 and -1 stay, others give 0, and
         # 0 gives what x86 makes of inf, the type's lowest value
@@ -267,18 +329,28 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
             "i64": "reciprocal_i({0}, -9223372036854775808)",
         },
         cost=EXPENSIVE_COST,
+        grad=lambda f, out, x: (-out * out,),
     ),
-    Op.SIN: replace(_math("sin", np.sin, fast=True), methods=("sin",)),
-    Op.COS: replace(_math("cos", np.cos, fast=True), methods=("cos",)),
-    Op.TANH: replace(_math("tanh", np.tanh, fast=True), methods=("tanh",)),
-    Op.ARCSIN: _math("arcsin", np.arcsin),
-    Op.ARCCOS: _math("arccos", np.arccos),
-    Op.ARCTAN: _math("arctan", np.arctan),
-    Op.SINH: _math("sinh", np.sinh, fast=True),
-    Op.COSH: _math("cosh", np.cosh, fast=True),
+    Op.SIN: replace(_math("sin", np.sin, lambda f, out, x: (f.cos(x),), fast=True), methods=("sin",)),
+    Op.COS: replace(_math("cos", np.cos, lambda f, out, x: (-f.sin(x),), fast=True), methods=("cos",)),
+    Op.TANH: replace(
+        _math("tanh", np.tanh, lambda f, out, x: (1 - out * out,), fast=True), methods=("tanh",)
+    ),
+    Op.ARCSIN: _math("arcsin", np.arcsin, lambda f, out, x: (1 / f.sqrt(1 - x * x),)),
+    Op.ARCCOS: _math("arccos", np.arccos, lambda f, out, x: (-1 / f.sqrt(1 - x * x),)),
+    Op.ARCTAN: _math("arctan", np.arctan, lambda f, out, x: (1 / (1 + x * x),)),
+    Op.SINH: _math("sinh", np.sinh, lambda f, out, x: (f.cosh(x),), fast=True),
+    Op.COSH: _math("cosh", np.cosh, lambda f, out, x: (f.sinh(x),), fast=True),
     # the C library's erf (not vectorized), with sin's dtype rule
     Op.ERF: ElementwiseRow(
-        "erf", 1, _erf, {"": "math.erf({0})"}, np.sin, public=("erf",), cost=EXPENSIVE_COST
+        "erf",
+        1,
+        _erf,
+        {"": "math.erf({0})"},
+        np.sin,
+        public=("erf",),
+        cost=EXPENSIVE_COST,
+        grad=lambda f, out, x: (_TWO_OVER_SQRT_PI * f.exp(-x * x),),
     ),
     Op.SIGMOID: ElementwiseRow(
         "sigmoid",
@@ -290,6 +362,7 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
         methods=("sigmoid",),
         cost=EXPENSIVE_COST,
         fast="sigmoid_{K}({0})",
+        grad=lambda f, out, x: (out * (1 - out),),
     ),
     Op.RELU: ElementwiseRow(
         # Note: maximum(x, 0): -0.0 gives 0.0 (as NumPy's), NaN stays NaN (NaN <= 0 is False)
@@ -301,12 +374,13 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
         weak_operand=int,
         public=("relu",),
         methods=("relu",),
+        grad=lambda f, out, x: (x > 0,),
     ),
     Op.FLOOR: _rounding("floor", np.floor),
     Op.CEIL: _rounding("ceil", np.ceil),
     Op.TRUNC: _rounding("trunc", np.trunc),
     # half to even (llvm.rint in the default rounding mode); lazyfuse.round is built on it
-    Op.RINT: _row("rint", np.rint, "np.rint({0})"),
+    Op.RINT: _row("rint", np.rint, "np.rint({0})", grad=_zero),
     Op.SIGN: _row(
         # Note: NumPy's sign(-0.0) is 0.0 and sign(NaN) NaN: the rest + 0.0 gives both
         "sign",
@@ -315,19 +389,34 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
             "f": "{T}(1) if {0} > 0 else ({T}(-1) if {0} < 0 else {0} + {T}(0))",
             "i": "{T}(1) if {0} > 0 else ({T}(-1) if {0} < 0 else {T}(0))",
         },
+        grad=_zero,
     ),
-    Op.ISNAN: _row("isnan", np.isnan, {"f": "{0} != {0}", "": "False"}),
-    Op.ISINF: _row("isinf", np.isinf, {"f": "abs({0}) == np.inf", "": "False"}),
-    Op.ISFINITE: _row("isfinite", np.isfinite, {"f": "abs({0}) < np.inf", "": "True"}),
-    Op.ADD: _row("add", np.add, {"": "{0} + {1}", "b": "{0} or {1}"}),
-    Op.SUB: _row("subtract", np.subtract, "{0} - {1}"),
-    Op.MUL: _row("multiply", np.multiply, {"": "{0} * {1}", "b": "{0} and {1}"}),
+    Op.ISNAN: _row("isnan", np.isnan, {"f": "{0} != {0}", "": "False"}, grad=_zero),
+    Op.ISINF: _row("isinf", np.isinf, {"f": "abs({0}) == np.inf", "": "False"}, grad=_zero),
+    Op.ISFINITE: _row("isfinite", np.isfinite, {"f": "abs({0}) < np.inf", "": "True"}, grad=_zero),
+    Op.ADD: _row("add", np.add, {"": "{0} + {1}", "b": "{0} or {1}"}, grad=lambda f, out, x, y: (1, 1)),
+    Op.SUB: _row("subtract", np.subtract, "{0} - {1}", grad=lambda f, out, x, y: (1, -1)),
+    Op.MUL: _row(
+        "multiply", np.multiply, {"": "{0} * {1}", "b": "{0} and {1}"}, grad=lambda f, out, x, y: (y, x)
+    ),
     Op.TRUEDIV: _row(
-        "divide", np.true_divide, "{0} / {1}", public=("divide", "true_divide"), cost=EXPENSIVE_COST
+        "divide",
+        np.true_divide,
+        "{0} / {1}",
+        public=("divide", "true_divide"),
+        cost=EXPENSIVE_COST,
+        grad=lambda f, out, x, y: (1 / y, -out / y),
     ),
-    Op.FLOORDIV: _row("floor_divide", np.floor_divide, "floor_divide_{K}({0}, {1})", cost=EXPENSIVE_COST),
+    Op.FLOORDIV: _row(
+        "floor_divide", np.floor_divide, "floor_divide_{K}({0}, {1})", cost=EXPENSIVE_COST, grad=_zero
+    ),
     Op.MOD: _row(
-        "remainder", np.remainder, "remainder_{K}({0}, {1})", public=("remainder", "mod"), cost=EXPENSIVE_COST
+        "remainder",
+        np.remainder,
+        "remainder_{K}({0}, {1})",
+        public=("remainder", "mod"),
+        cost=EXPENSIVE_COST,
+        grad=_zero,
     ),
     Op.POW: _row(
         # Note: pow stays the C library's under fast math: fastmath's pow_f64 is faster
@@ -340,51 +429,107 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
         {"i": "power_i({0}, {1})", "f": "np.power({0}, {1})"},
         precondition=_nonnegative_integer_exponent,
         cost=EXPENSIVE_COST,
+        grad=_power_grad,
     ),
-    Op.ARCTAN2: _math("arctan2", np.arctan2),
-    Op.HYPOT: _math("hypot", np.hypot),
+    Op.ARCTAN2: _math(
+        "arctan2", np.arctan2, lambda f, out, y, x: (x / (x * x + y * y), -y / (x * x + y * y))
+    ),
+    Op.HYPOT: _math("hypot", np.hypot, lambda f, out, x, y: (x / out, y / out)),
     Op.LOGADDEXP: _row(
         "logaddexp",
         np.logaddexp,
         _LOGADDEXP_LIBM,
         cost=EXPENSIVE_COST,
         fast=_LOGADDEXP_FAST,
+        grad=lambda f, out, x, y: (f.exp(x - out), f.exp(y - out)),
     ),
     Op.MAXIMUM: _row(
         "maximum",
         np.maximum,
         {"f": "maximum_f({0}, {1})", "i": "max({0}, {1})", "b": "{0} or {1}"},
         methods=("maximum",),
+        grad=_extreme_grad(larger=True),
     ),
     Op.MINIMUM: _row(
         "minimum",
         np.minimum,
         {"f": "minimum_f({0}, {1})", "i": "min({0}, {1})", "b": "{0} and {1}"},
         methods=("minimum",),
+        grad=_extreme_grad(larger=False),
     ),
-    Op.LT: _row("less", np.less, "{0} < {1}"),
-    Op.LE: _row("less_equal", np.less_equal, "{0} <= {1}"),
-    Op.GT: _row("greater", np.greater, "{0} > {1}"),
-    Op.GE: _row("greater_equal", np.greater_equal, "{0} >= {1}"),
-    Op.EQ: _row("equal", np.equal, "{0} == {1}"),
-    Op.NE: _row("not_equal", np.not_equal, "{0} != {1}"),
-    Op.AND: _row("bitwise_and", np.bitwise_and, {"": "{0} & {1}", "b": "{0} and {1}"}),
-    Op.OR: _row("bitwise_or", np.bitwise_or, {"": "{0} | {1}", "b": "{0} or {1}"}),
-    Op.XOR: _row("bitwise_xor", np.bitwise_xor, {"": "{0} ^ {1}", "b": "{0} != {1}"}),
+    Op.LT: _row("less", np.less, "{0} < {1}", grad=_zero),
+    Op.LE: _row("less_equal", np.less_equal, "{0} <= {1}", grad=_zero),
+    Op.GT: _row("greater", np.greater, "{0} > {1}", grad=_zero),
+    Op.GE: _row("greater_equal", np.greater_equal, "{0} >= {1}", grad=_zero),
+    Op.EQ: _row("equal", np.equal, "{0} == {1}", grad=_zero),
+    Op.NE: _row("not_equal", np.not_equal, "{0} != {1}", grad=_zero),
+    Op.AND: _row("bitwise_and", np.bitwise_and, {"": "{0} & {1}", "b": "{0} and {1}"}, grad=_zero),
+    Op.OR: _row("bitwise_or", np.bitwise_or, {"": "{0} | {1}", "b": "{0} or {1}"}, grad=_zero),
+    Op.XOR: _row("bitwise_xor", np.bitwise_xor, {"": "{0} ^ {1}", "b": "{0} != {1}"}, grad=_zero),
     # NumPy's shifts: a count outside [0, bits) gives 0 (or -1 for a negative x >> n)
-    Op.LEFT_SHIFT: _row("left_shift", np.left_shift, "left_shift_i({0}, {1})", operator="lshift"),
-    Op.RIGHT_SHIFT: _row("right_shift", np.right_shift, "right_shift_i({0}, {1})", operator="rshift"),
+    Op.LEFT_SHIFT: _row("left_shift", np.left_shift, "left_shift_i({0}, {1})", operator="lshift", grad=_zero),
+    Op.RIGHT_SHIFT: _row(
+        "right_shift", np.right_shift, "right_shift_i({0}, {1})", operator="rshift", grad=_zero
+    ),
     # where and astype take other arguments than tensors: lazyfuse.functions writes them
-    Op.WHERE: ElementwiseRow("where", 3, np.where, {"": "{1} if {0} else {2}"}, public=("where",)),
-    Op.CAST: ElementwiseRow("astype", 1, lambda x: x, {"": "{T}({0})", "b": "{0} != 0"}, public=("astype",)),
+    Op.WHERE: ElementwiseRow(
+        "where",
+        3,
+        np.where,
+        {"": "{1} if {0} else {2}"},
+        public=("where",),
+        grad=lambda f, out, c, x, y: (0, c, ~c),
+    ),
+    # float to float passes the cotangent on (autodiff casts it back); to or from
+    # integers and bools gives none
+    Op.CAST: ElementwiseRow(
+        "astype",
+        1,
+        lambda x: x,
+        {"": "{T}({0})", "b": "{0} != 0"},
+        public=("astype",),
+        grad=lambda f, out, x: (1 if x.dtype.kind == out.dtype.kind == "f" else 0,),
+    ),
+    # not a NumPy op: lazyfuse.autodiff's stop_gradient (attrs[1] "stop": no cotangent)
+    # and its differentiated arguments (attrs[1] ("argument", k)); graph.passes drops it
+    Op.IDENTITY: ElementwiseRow(
+        "stop_gradient", 1, lambda x: x, {"": "{0}"}, public=("stop_gradient",), grad=_identity_grad
+    ),
 }
+
+
+def _prod_grad(f: Any, g: Any, out: Any, x: Any, axes: tuple[int, ...]) -> Any:
+    """The product of the others, without dividing by a zero: ``out / x`` where the slice
+    has no zero; where it has one, the product of the rest at the zero and 0 elsewhere;
+    0 where it has more."""
+    zero = x == 0
+    zeros = zero.sum(axes, keepdims=True)
+    rest = f.where(zero, 1, x).prod(axes, keepdims=True)
+    return g * f.where(zeros == 0, out / f.where(zero, 1, x), f.where((zeros == 1) & zero, rest, 0))
+
+
+def _extreme_reduction_grad(f: Any, g: Any, out: Any, x: Any, axes: tuple[int, ...]) -> Any:
+    """max and min: the cotangent split evenly between the elements equal to the result
+    (as JAX); none where the result is NaN."""
+    chosen = x == out
+    count = chosen.astype(g.dtype).sum(axes, keepdims=True)
+    return f.where(chosen, g / count, 0)
+
 
 REDUCTION: dict[Op, ReductionRow] = {
     Op.SUM: ReductionRow(
-        "sum", np.sum, {"": "{T}(0)", "b": "False"}, {"": "{acc} + {x}", "b": "{acc} or {x}"}
+        "sum",
+        np.sum,
+        {"": "{T}(0)", "b": "False"},
+        {"": "{acc} + {x}", "b": "{acc} or {x}"},
+        grad=lambda f, g, out, x, axes: f.broadcast_to(g, x.shape),
     ),
     Op.PROD: ReductionRow(
-        "prod", np.prod, {"": "{T}(1)", "b": "True"}, {"": "{acc} * {x}", "b": "{acc} and {x}"}
+        "prod",
+        np.prod,
+        {"": "{T}(1)", "b": "True"},
+        {"": "{acc} * {x}", "b": "{acc} and {x}"},
+        grad=_prod_grad,
     ),
     Op.MAX: ReductionRow(
         "max",
@@ -392,6 +537,7 @@ REDUCTION: dict[Op, ReductionRow] = {
         {"f": "{T}(-np.inf)", "i": "{T}({LOWEST})", "b": "False"},
         {"f": "maximum_f({acc}, {x})", "i": "max({acc}, {x})", "b": "{acc} or {x}"},
         refuses_empty=True,
+        grad=_extreme_reduction_grad,
     ),
     Op.MIN: ReductionRow(
         "min",
@@ -399,6 +545,7 @@ REDUCTION: dict[Op, ReductionRow] = {
         {"f": "{T}(np.inf)", "i": "{T}({HIGHEST})", "b": "True"},
         {"f": "minimum_f({acc}, {x})", "i": "min({acc}, {x})", "b": "{acc} and {x}"},
         refuses_empty=True,
+        grad=_extreme_reduction_grad,
     ),
 }
 

@@ -38,6 +38,12 @@ def _same(node: Node, args: tuple[Node, ...]) -> Node:
     return make(node.op, args, node.attrs, node.shape, node.dtype)
 
 
+def drop_identities(roots: Sequence[Node]) -> list[Node]:
+    """An IDENTITY node (stop_gradient, an argument lf.grad differentiates) is its
+    argument: autodiff is done by the time a graph is planned."""
+    return _rebuild(roots, lambda node, args: args[0] if node.op is Op.IDENTITY else _same(node, args))
+
+
 def merge_views(roots: Sequence[Node]) -> list[Node]:
     """A reshape of a reshape is one reshape; a transpose of a transpose is one."""
 
@@ -75,7 +81,9 @@ def push_view_once(roots: Sequence[Node]) -> list[Node]:
 
     def pushed(node: Node, view: Callable[[Node], Node]) -> Node:
         elementwise = node.op in ELEMENTWISE or node.op in (Op.MAP, Op.ZIP)
-        if elementwise and len(uses.get(node, ())) == 1 and node not in outputs:
+        # Note: an op of scalar parameters only (1 / s in a gradient) is 0-d: viewed as it is
+        on_arrays = any(a.op is not Op.SCALAR for a in node.args)
+        if elementwise and on_arrays and len(uses.get(node, ())) == 1 and node not in outputs:
             args = tuple(a if a.op is Op.SCALAR else pushed(a, view) for a in node.args)
             shape = next(a.shape for a in args if a.op is not Op.SCALAR)
             return make(node.op, args, node.attrs, shape, node.dtype)
@@ -168,7 +176,7 @@ def _unit_axes_only(before: tuple[int, ...], after: tuple[int, ...]) -> bool:
     return [s for s in before if s != 1] == [s for s in after if s != 1]
 
 
-PIPELINE: list[Pass] = [merge_views, push_views, push_gathers]
+PIPELINE: list[Pass] = [drop_identities, merge_views, push_views, push_gathers]
 
 
 def optimize(roots: Sequence[Node]) -> list[Node]:
