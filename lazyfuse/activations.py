@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from lazyfuse import functions
+from lazyfuse.autodiff import stop_gradient
 from lazyfuse.errors import ShapeError
 from lazyfuse.graph import build, shapes
 from lazyfuse.tensor import Tensor, asarray
@@ -37,7 +38,7 @@ def softmax(x: Any, axis: int | tuple[int, ...] = -1) -> Tensor:
     x = _floating(x)
     if x.size == 0:
         return x  # Note: the result is empty too; x.max would refuse the empty axis
-    unnormalized = functions.exp(x - x.max(axis, keepdims=True))
+    unnormalized = functions.exp(x - _shift(x.max(axis, keepdims=True)))
     return unnormalized / unnormalized.sum(axis, keepdims=True)
 
 
@@ -47,7 +48,7 @@ def log_softmax(x: Any, axis: int | tuple[int, ...] = -1) -> Tensor:
     x = _floating(x)
     if x.size == 0:
         return x
-    shifted = x - x.max(axis, keepdims=True)
+    shifted = x - _shift(x.max(axis, keepdims=True))
     return shifted - functions.log(functions.exp(shifted).sum(axis, keepdims=True))
 
 
@@ -61,10 +62,16 @@ def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool 
     if any(x.shape[a] == 0 for a in axes):
         shift: Tensor | int = 0  # Note: exp's sum over an empty axis is 0, so the log is -inf
     else:
-        largest = x.max(axes, keepdims=True)
+        largest = _shift(x.max(axes, keepdims=True))
         shift = functions.where(functions.isfinite(largest), largest, 0)
     total = functions.exp(x - shift).sum(axes, keepdims=True)
     return (functions.log(total) + shift).squeeze(() if keepdims else axes)
+
+
+def _shift(largest: Tensor) -> Tensor:
+    """The max a softmax subtracts, through which no gradient flows: the result does not
+    depend on it (as jax.nn's), so the backward pass needs no max's rule (ties, a mask)."""
+    return stop_gradient(largest)
 
 
 def gelu(x: Any, approximate: bool = True) -> Tensor:

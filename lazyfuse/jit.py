@@ -3,9 +3,11 @@ plan on new arguments directly, without building the expression again.
 
 Building an expression costs a few microseconds per op in Python (see bench_dispatch),
 which small arrays in a loop pay on every call. A traced function pays it once per
-signature: the dtypes and shapes of its array arguments, which of them are the same
-array, and the types of its scalar arguments. After that a call fills the plan's slots
-with the new arrays and scalars and runs the kernels.
+signature: the structure of its arguments (pytrees: nested tuples, lists, dicts and
+namedtuples, see ``lazyfuse.pytree``), the dtypes and shapes of the arrays at their
+leaves, which leaves are the same array, and the types of its scalar leaves. After that
+a call flattens its arguments, fills the plan's slots with the new arrays and scalars
+and runs the kernels; the results come back in the structure the function returned.
 
 Scalar arguments are run-time values (as in ``jax.jit``): a Python ``int`` or ``float``
 is traced as a weak scalar (NEP 50: it takes the dtype of the array it meets), a NumPy
@@ -26,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from lazyfuse import config
+from lazyfuse import config, pytree
 from lazyfuse.errors import LazyfuseError
 from lazyfuse.graph import build, dtypes
 from lazyfuse.graph.node import Node
@@ -37,40 +39,47 @@ from lazyfuse.tensor import PYTHON_SCALARS, TRACING, Tensor, WeakScalar, asarray
 MAX_TRACES = 256  # traces kept per jitted function, least recently used dropped first
 _WEAK_DTYPES = {float: np.dtype(np.float64), int: np.dtype(np.int64)}
 
-Convert = Callable[[Any], Any]  # an argument to the value its slot holds
+Convert = Callable[[Any], Any]  # a leaf of the arguments to the value its slot holds
 
 
 @dataclass(eq=False)
 class _Trace:
-    """One signature's plan: for each slot, the argument that fills it (an index, and how
-    a scalar is converted, None for as it is) or the value the function itself put there
-    (a constant it read or wrote)."""
+    """One signature's plan: for each slot, the leaf of the flattened arguments that fills
+    it (an index, and how a scalar is converted, None for as it is) or the value the
+    function itself put there (a constant it read or wrote); and the structure of what
+    the function returned, whose leaves are the plan's outputs in order."""
 
     plan: plans.Plan
-    slots: tuple[tuple[int, Any, Convert | None], ...]  # (argument index, or -1 and the constant; convert)
+    slots: tuple[tuple[int, Any, Convert | None], ...]  # (leaf index, or -1 and the constant; convert)
     resize: plans.Resize | None
     target: str
-    single: bool  # the function returned one tensor, not a tuple
+    result: pytree.TreeDef  # the returned pytree's structure, one leaf per output
     ready: Any = None  # the CPU's ready call of a direct plan: None, False or execute.Ready (see run_direct)
 
 
 def jit(fn: Callable[..., Any] | None = None, *, target: str | None = None) -> Any:
-    """``@lf.jit`` (or ``lf.jit(fn, target="cuda")``): ``fn`` takes arrays (``np.memmap``
-    too) and Python or NumPy scalars, positionally or by keyword, and returns a tensor or
-    a tuple of tensors built from them; calling the result returns NumPy arrays, as
-    ``.compute()`` does.
+    """``@lf.jit`` (or ``lf.jit(fn, target="cuda")``): ``fn`` takes pytrees (nested tuples,
+    lists, dicts, namedtuples; ``None`` an empty one) whose leaves are arrays
+    (``np.memmap`` too) and Python or NumPy scalars, positionally or by keyword, and
+    returns a pytree of tensors built from them (a tensor, ``(loss, {"w": gw, "b": gb})``);
+    calling the result returns NumPy arrays in the same structure, computed by one plan,
+    as ``.compute()`` does. ``fn`` sees its arguments' structure with a tensor at each
+    array leaf (``params["w"]``); dicts, in the arguments and the results, have their keys
+    sorted, as in ``jax.jit``. Every leaf of the result must be a tensor (unlike
+    ``jax.jit``, a Python scalar leaf is refused, not returned as an array).
 
-    ``fn`` runs (is traced) once per signature: the dtypes and shapes of the array
-    arguments, which of them are the same array, and the types of scalar arguments.
-    Scalars are run-time values: a new learning rate fills a slot of the same plan. A
-    Python int or float is weak (NEP 50: ``float32_array * 0.5`` stays float32), a NumPy
-    scalar strong, as in NumPy; a Python bool stays a Python value, one trace per value.
-    Python control flow on a traced value (``if x.sum() > 0``, ``if lr > 0``) or
-    ``float()``/``int()``/``np.asarray()`` of one raises ConcretizationError: use
-    ``lf.where``. As with ``jax.jit``, anything else ``fn`` reads (a global array, a
-    closure's scalar) is fixed when it is traced; arrays are read where they are, so
-    writes into them are seen. At most MAX_TRACES (256) traces are kept per function,
-    the least recently used dropped first (``.traces``, oldest first)."""
+    ``fn`` runs (is traced) once per signature: the arguments' structure, the dtypes and
+    shapes of the array leaves, which of them are the same array, and the types of scalar
+    leaves. Scalars are run-time values, at the top level or inside a pytree: a new
+    learning rate fills a slot of the same plan. A Python int or float is weak (NEP 50:
+    ``float32_array * 0.5`` stays float32), a NumPy scalar strong, as in NumPy; a Python
+    bool stays a Python value, one trace per value. Python control flow on a traced value
+    (``if x.sum() > 0``, ``if lr > 0``) or ``float()``/``int()``/``np.asarray()`` of one
+    raises ConcretizationError: use ``lf.where``. As with ``jax.jit``, anything else
+    ``fn`` reads (a global array, a closure's scalar) is fixed when it is traced; arrays
+    are read where they are, so writes into them are seen. At most MAX_TRACES (256)
+    traces are kept per function, the least recently used dropped first (``.traces``,
+    oldest first)."""
     if fn is None:
         return lambda f: jit(f, target=target)
     traces: OrderedDict[tuple[Any, ...], _Trace] = OrderedDict()
@@ -80,30 +89,81 @@ def jit(fn: Callable[..., Any] | None = None, *, target: str | None = None) -> A
     def traced(*args: Any, **kwargs: Any) -> Any:
         if kwargs:
             args = _positional(fn, args, kwargs)
-        key = _signature(fn, args, target)
+        leaves, structure = _flatten_arguments(args)
+        key = _signature(fn, leaves, structure, target)
         found = traces.get(key)
         if found is None:
-            made, first = _trace(fn, args, target)
+            made, first = _trace(fn, leaves, structure, target)
             with lock:
                 _remember(traces, key, made)
-            return first[0] if made.single else first
+            return _rebuilt(made.result, first)
         with contextlib.suppress(KeyError):  # Note: another thread may have dropped it
             traces.move_to_end(key)
-        values = [_value(args, k, constant, convert) for k, constant, convert in found.slots]
+        values = [_value(leaves, k, constant, convert) for k, constant, convert in found.slots]
         if found.target == "cuda":
             results = cuda_execute.run_plan(found.plan, values, found.resize)
         else:
             results = execute.run_plan(found.plan, values, found.resize, held=found)
-        return results[0] if found.single else tuple(results)
+        return _rebuilt(found.result, results)
 
     traced.traces = traces  # type: ignore[attr-defined]  # one per signature seen, oldest first
     return traced
 
 
-def _value(args: Sequence[Any], k: int, constant: Any, convert: Convert | None) -> Any:
+def _value(leaves: Sequence[Any], k: int, constant: Any, convert: Convert | None) -> Any:
     if k < 0:
         return constant
-    return args[k] if convert is None else convert(args[k])
+    return leaves[k] if convert is None else convert(leaves[k])
+
+
+def _rebuilt(result: pytree.TreeDef, outputs: Sequence[np.ndarray]) -> Any:
+    """The plan's ``outputs`` (in flatten's order) in the structure ``fn`` returned."""
+    if result is pytree.LEAF:
+        return outputs[0]
+    return pytree.unflatten(result, outputs)
+
+
+class _Structure:
+    """The arguments' structure in a trace's key: a TreeDef (a tuple with one subtree per
+    argument) whose hash is computed once.
+
+    Note: TreeDef's dataclass hash walks the tree on every dict lookup (about 0.4 us for
+    three arguments, a tenth of a call); equal structures are equal keys either way."""
+
+    __slots__ = ("hash", "tree")
+
+    def __init__(self, tree: pytree.TreeDef) -> None:
+        self.tree, self.hash = tree, hash(tree)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Structure) and self.hash == other.hash and self.tree == other.tree
+
+    def __repr__(self) -> str:
+        return f"_Structure({self.tree})"
+
+
+_NOT_LEAVES = (tuple, list, dict, type(None))  # what pytree.flatten descends into (or skips)
+_PLAIN_LEAVES = frozenset({np.ndarray, np.memmap, float, int, bool})  # Note: one set lookup, the common case
+_FLAT: dict[int, _Structure] = {}  # the structure of n arguments that are all leaves
+
+
+def _flatten_arguments(args: tuple[Any, ...]) -> tuple[Sequence[Any], _Structure]:
+    """The leaves of the arguments (in pytree.flatten's order) and their structure.
+
+    Note: arguments that are all leaves (arrays, scalars) skip pytree.flatten: the common
+    call pays a loop instead of a walk (about 4 us for a dict of two arrays), and gets the
+    structure flatten would give."""
+    for arg in args:
+        if type(arg) not in _PLAIN_LEAVES and isinstance(arg, _NOT_LEAVES):
+            leaves, tree = pytree.flatten(args)
+            return leaves, _Structure(tree)
+    found = _FLAT.get(len(args))
+    if found is None:
+        found = _FLAT.setdefault(len(args), _Structure(pytree.TreeDef(tuple, (), (pytree.LEAF,) * len(args))))
+    return args, found
 
 
 def _remember(traces: OrderedDict[tuple[Any, ...], _Trace], key: tuple[Any, ...], made: _Trace) -> None:
@@ -138,43 +198,79 @@ def _positional(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     return tuple(values)
 
 
-def _signature(fn: Callable[..., Any], args: Sequence[Any], target: str | None) -> tuple[Any, ...]:
-    """What a trace depends on, per argument: an array's dtype, shape and the first
-    argument that is the same array; a scalar's type (and a Python bool's value). Then
-    the settings."""
+def _signature(
+    fn: Callable[..., Any], leaves: Sequence[Any], structure: _Structure, target: str | None
+) -> tuple[Any, ...]:
+    """What a trace depends on, per leaf of the arguments: an array's dtype, shape and the
+    first leaf that is the same array; a scalar's type (and a Python bool's value). Then
+    the arguments' structure and the settings."""
     parts: list[Any] = []
     first: dict[int, int] = {}
-    for k, arg in enumerate(args):
-        kind = type(arg)
+    for k, leaf in enumerate(leaves):
+        kind = type(leaf)
         if kind is np.ndarray or kind is np.memmap:
-            parts.append((arg.dtype, arg.shape, first.setdefault(id(arg), k)))
+            parts.append((leaf.dtype, leaf.shape, first.setdefault(id(leaf), k)))
         elif kind is bool:
-            parts.append((bool, arg))  # Note: a flag, kept a Python value (see _input)
-        elif kind in PYTHON_SCALARS or isinstance(arg, np.generic):
+            parts.append((bool, leaf))  # Note: a flag, kept a Python value (see _input)
+        elif kind in PYTHON_SCALARS or isinstance(leaf, np.generic):
             parts.append(kind)
         else:
-            parts.append(_refused(fn, k, arg))
+            parts.append(_refused(fn, _argument_path(structure.tree, k), leaf))
     settings = config.get()
+    parts.append(structure)
     parts.append((target or settings.target, settings.fuse, settings.checks))
     return tuple(parts)
 
 
-def _refused(fn: Callable[..., Any], k: int, arg: Any) -> Any:
-    """Raise the TypeError for an argument lf.jit does not take."""
-    if isinstance(arg, np.ndarray):
-        asarray(arg)  # raises the error of a refused subclass (masked arrays, np.matrix)
-    if type(arg) is Tensor and arg.node.op is Op.INPUT:
-        raise TypeError(f"lf.jit: {_name(fn)} argument {k} is an lf.asarray tensor; pass the array itself")
+def _refused(fn: Callable[..., Any], where: str, leaf: Any) -> Any:
+    """Raise the TypeError for a leaf lf.jit does not take; ``where`` is its path."""
+    if isinstance(leaf, np.ndarray):
+        asarray(leaf)  # raises the error of a refused subclass (masked arrays, np.matrix)
+    if type(leaf) is Tensor and leaf.node.op is Op.INPUT:
+        raise TypeError(f"lf.jit: {_name(fn)} {where} is an lf.asarray tensor; pass the array itself")
     raise TypeError(
-        f"lf.jit: {_name(fn)} takes NumPy arrays and Python or NumPy scalars; argument {k} "
-        f"is a {type(arg).__name__}"
+        f"lf.jit: {_name(fn)} takes NumPy arrays and Python or NumPy scalars; {where} is a "
+        f"{type(leaf).__name__} (pytrees of them are taken: tuples, lists, dicts, namedtuples, nested)"
     )
+
+
+def _argument_path(structure: pytree.TreeDef, index: int) -> str:
+    """Where leaf ``index`` of the arguments is, as the caller wrote it: ``argument 0['w']``,
+    ``argument 1[2]``, ``argument 2.lr`` (a namedtuple's field)."""
+    position, child, inner = _child_holding(structure, index)
+    return f"argument {position}{_path(child, inner)}"
+
+
+def _path(structure: pytree.TreeDef, index: int) -> str:
+    """The indexing that reaches leaf ``index`` of a tree of ``structure`` (``""`` for a leaf)."""
+    steps = []
+    while structure.kind != "leaf":
+        position, child, index = _child_holding(structure, index)
+        if structure.kind is dict:
+            steps.append(f"[{structure.keys[position]!r}]")
+        elif hasattr(structure.kind, "_fields"):
+            steps.append(f".{structure.kind._fields[position]}")
+        else:
+            steps.append(f"[{position}]")
+        structure = child
+    return "".join(steps)
+
+
+def _child_holding(structure: pytree.TreeDef, index: int) -> tuple[int, pytree.TreeDef, int]:
+    """The child of ``structure`` that holds its leaf ``index``: its position, structure
+    and the leaf's index inside it."""
+    for position, child in enumerate(structure.children):
+        if index < child.leaves:
+            return position, child, index
+        index -= child.leaves
+    raise IndexError(f"leaf {index} past the end of {structure}")
 
 
 @dataclass(eq=False)
 class _Arguments:
-    """The leaves that stand for a trace's arguments: per leaf, the argument index and
-    how a call's argument becomes the slot's value (None: as it is)."""
+    """The graph leaves that stand for a trace's arguments: per graph leaf, the index of
+    the argument leaf (in the flattened arguments) and how a call's leaf becomes the
+    slot's value (None: as it is)."""
 
     slots: dict[Node, tuple[int, Convert | None]] = field(default_factory=dict)
 
@@ -195,10 +291,12 @@ def _tracing(fn: Callable[..., Any], arguments: _Arguments) -> Iterator[None]:
 
 
 def _trace(
-    fn: Callable[..., Any], args: Sequence[Any], target: str | None
+    fn: Callable[..., Any], leaves: Sequence[Any], structure: _Structure, target: str | None
 ) -> tuple[_Trace, tuple[np.ndarray, ...]]:
-    """Run ``fn`` on tensors of ``args``, compute what it returns (as ``compute()`` does:
-    checked, verified, planned) and keep the plan and where each slot's value comes from.
+    """Run ``fn`` on the arguments rebuilt from tensors of their ``leaves``, compute the
+    leaves of what it returns with one plan (as ``compute()`` does: checked, verified,
+    planned) and keep the plan, where each slot's value comes from and the result's
+    structure.
 
     Note: each array argument is traced as a view of itself, one per distinct array, so
     that its node is not the node of the same array read as a constant inside ``fn``
@@ -206,30 +304,43 @@ def _trace(
     leaf, and a later call would put its argument where the constant C belongs)."""
     arguments = _Arguments()
     originals: dict[int, Any] = {}
-    inputs = _inputs(args, arguments, originals)
+    inputs = _inputs(leaves, arguments, originals)
     with _tracing(fn, arguments):
-        returned = fn(*inputs)
-    single = isinstance(returned, Tensor)
-    outputs = [returned] if single else list(returned) if isinstance(returned, (tuple, list)) else None
-    if not outputs or not all(isinstance(t, Tensor) for t in outputs):
-        raise LazyfuseError(
-            f"lf.jit: {_name(fn)} must return a lazyfuse tensor or a tuple of them, "
-            f"got {type(returned).__name__}"
-        )
+        returned = fn(*pytree.unflatten(structure.tree, inputs))
+    outputs, result = _outputs(fn, returned)
     roots = [t.node for t in outputs]
     chosen = target_of(target)
     results = tuple(originals.get(id(r), r) for r in compute(*outputs, target=chosen))  # an argument itself
-    found, leaves, resize = plans.lookup(cuda_execute.lowered(roots) if chosen == "cuda" else roots)
-    slots = tuple(_slot(leaf, arguments) for leaf in leaves)
-    return _Trace(found, slots, resize, chosen, single), results
+    found, graph_leaves, resize = plans.lookup(cuda_execute.lowered(roots) if chosen == "cuda" else roots)
+    slots = tuple(_slot(leaf, arguments) for leaf in graph_leaves)
+    return _Trace(found, slots, resize, chosen, result), results
 
 
-def _inputs(args: Sequence[Any], arguments: _Arguments, originals: dict[int, Any]) -> list[Any]:
-    """What ``fn`` is traced on: a tensor per array (one per distinct array), a weak
-    scalar per Python int or float, a 0-d tensor per NumPy scalar, a Python bool as is."""
+def _outputs(fn: Callable[..., Any], returned: Any) -> tuple[list[Tensor], pytree.TreeDef]:
+    """The tensors at the leaves of what ``fn`` returned, and its structure; a LazyfuseError
+    when there is none or a leaf is not a tensor (naming where it is)."""
+    outputs, result = pytree.flatten(returned)
+    wrong = next((k for k, leaf in enumerate(outputs) if not isinstance(leaf, Tensor)), None)
+    if outputs and wrong is None:
+        return outputs, result
+    if wrong is None:
+        got = f"{type(returned).__name__} with no tensor in it"
+    else:
+        where = _path(result, wrong)
+        got = type(outputs[wrong]).__name__ + (f" at result{where}" if where else "")
+    raise LazyfuseError(
+        f"lf.jit: {_name(fn)} must return a lazyfuse tensor or a tuple of them, got {got} "
+        f"(any pytree of tensors is taken: tuples, lists, dicts, namedtuples, nested)"
+    )
+
+
+def _inputs(leaves: Sequence[Any], arguments: _Arguments, originals: dict[int, Any]) -> list[Any]:
+    """What ``fn`` is traced on, per leaf of its arguments: a tensor per array (one per
+    distinct array), a weak scalar per Python int or float, a 0-d tensor per NumPy scalar,
+    a Python bool as is. Each tensor's graph leaf records the argument leaf's index."""
     seen: dict[int, Tensor] = {}
     inputs: list[Any] = []
-    for k, arg in enumerate(args):
+    for k, arg in enumerate(leaves):
         kind = type(arg)
         if kind is np.ndarray or kind is np.memmap:
             if id(arg) not in seen:
@@ -273,11 +384,12 @@ class _Weak(WeakScalar):
 
     Invariant: ``node`` is its value as a 0-d tensor of Python's dtype (float64, int64;
     bool for a comparison) over 0-d input leaves, one per argument; ``kind`` is the
-    Python type it stands for; ``argument`` is the argument's index when it is one
-    argument itself, else None. With a tensor it is converted to the dtype NumPy gives a
-    Python scalar of ``kind`` there: in operators and binary functions (``lf.maximum``,
-    through ``tensor.binary``) and in ``lf.where`` (``tensor.unweak``). Other uses (a
-    reduction of it, ``lf.map``) see ``node``: a strong 0-d tensor of float64 or int64.
+    Python type it stands for; ``argument`` is the index of the argument leaf (in the
+    flattened arguments) when it is one argument leaf itself, else None. With a tensor
+    it is converted to the dtype NumPy gives a Python scalar of ``kind`` there: in
+    operators and binary functions (``lf.maximum``, through ``tensor.binary``) and in
+    ``lf.where`` (``tensor.unweak``). Other uses (a reduction of it, ``lf.map``) see
+    ``node``: a strong 0-d tensor of float64 or int64.
 
     Note: a Tensor subclass, so that Python calls its reflected operators before the
     tensor's own (``x * s`` is ``s.__rmul__(x)``), and ``float(s)``, ``if s > 0`` raise
