@@ -30,13 +30,13 @@ import numpy as np
 
 from lazyfuse import creation, functions, joining, scans
 from lazyfuse.errors import GradError
-from lazyfuse.graph import build, host
+from lazyfuse.graph import build, host, interpret
 from lazyfuse.graph.names import op_name, user_function
 from lazyfuse.graph.node import Node, make
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.pytree import flatten, unflatten
-from lazyfuse.tensor import Tensor, asarray
+from lazyfuse.tensor import TRACING, Tensor, asarray
 
 __all__ = ["grad", "stop_gradient", "value_and_grad", "vjp"]
 
@@ -270,10 +270,24 @@ def backward(seeds: Sequence[tuple[Node, Node]], wrt: Sequence[Node]) -> list[No
             continue
         for arg, contribution in _rule(node, Tensor(cotangent)):
             if arg in needed and contribution is not None:
-                made = _as_dtype(contribution, arg.dtype).node
+                made = _folded(_as_dtype(contribution, arg.dtype).node)
                 _mark(made, node, known)
                 _add(cotangents, arg, made)
     return [cotangents.get(w) for w in wrt]
+
+
+def _folded(node: Node) -> Node:
+    """``node`` as a constant input when it is one value computed from constants only
+    (the seed, a mean's count: the cotangents of a scalar loss's last ops), so that no
+    kernel computes one number; else ``node``. The arguments of a running ``lf.jit``
+    trace are not constants (a learning rate changes on each call)."""
+    if node.size != 1 or not node.args or node.leaves is None:
+        return node
+    for leaf in node.leaves:
+        if leaf.op not in (Op.INPUT, Op.SCALAR) or leaf.size != 1 or leaf in TRACING.arguments:
+            return node
+    (value,) = interpret.evaluate([node])
+    return asarray(np.array(value, dtype=node.dtype)).node
 
 
 def _depends_on(order: list[Node], targets: set[Node]) -> set[Node]:
@@ -287,7 +301,7 @@ def _depends_on(order: list[Node], targets: set[Node]) -> set[Node]:
 
 def _add(cotangents: dict[Node, Node], node: Node, contribution: Node) -> None:
     found = cotangents.get(node)
-    cotangents[node] = contribution if found is None else build.binary(Op.ADD, found, contribution)
+    cotangents[node] = contribution if found is None else _folded(build.binary(Op.ADD, found, contribution))
 
 
 def _as_dtype(t: Tensor, dtype: np.dtype) -> Tensor:
@@ -332,6 +346,7 @@ def _times(g: Tensor, partial: Any) -> Tensor | None:
         return None if partial == 0 else g if partial == 1 else g * partial
     if partial.dtype.kind == "b":
         return functions.where(partial, g, 0)
+    partial = Tensor(_folded(partial.node))
     return functions.where(g == 0, 0, g * partial)
 
 

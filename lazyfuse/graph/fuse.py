@@ -249,17 +249,25 @@ def _stored_operand(consumer: Node, position: int, operand: Node) -> str | None:
 
 def plan(roots: Sequence[Node]) -> Plan:
     """Group the computing nodes reachable from ``roots`` into kernels."""
-    found = _plan(roots, homes=True)
-    if found is None:  # a home made two kernels wait for each other
-        found = _plan(roots, homes=False)
-    assert found is not None
-    return found
+    for level in (HOMES_ALL, HOMES_REDUCTIONS, NO_HOMES):
+        found = _plan(roots, level)
+        if found is not None:  # else a home made two kernels wait for each other: fewer homes
+            return found
+    raise AssertionError("a plan without homes has no cycle")
 
 
-def _plan(roots: Sequence[Node], homes: bool) -> Plan | None:
-    """:func:`plan`; ``homes``: a reduction that is stored (several kernels read it) is
-    computed in the kernel of one consumer that can take it, as one of its outputs
-    (softmax's row max, read by the row's kernel and by a gather's: one kernel)."""
+# How far _plan goes in computing a stored value inside a consumer's kernel (``homes``).
+NO_HOMES, HOMES_REDUCTIONS, HOMES_ALL = 0, 1, 2
+
+
+def _plan(roots: Sequence[Node], homes: int) -> Plan | None:
+    """:func:`plan`; ``homes`` HOMES_REDUCTIONS: a reduction that is stored (several
+    kernels read it) is computed in the kernel of one consumer that can take it, as one
+    of its outputs (softmax's row max, read by the row's kernel and by a gather's: one
+    kernel); HOMES_ALL: any stored value is (layernorm's normalized x, read by the row
+    kernel of its gradient and by the column sums of gamma's), and a value several row
+    kernels of one domain read makes them one kernel (:func:`_unite`). None when that
+    made two kernels wait for each other."""
     order = toposort(roots)
     consumers = _consumers(order)
     stored = {base_of(r)[0] for r in roots}
@@ -268,8 +276,9 @@ def _plan(roots: Sequence[Node], homes: bool) -> Plan | None:
     for node in reversed(order):
         if not is_computing(node):
             continue
-        joined = [] if node in stored else _join(node, consumers[node], groups_of, decisions)
-        if not joined and homes and is_reduction(node) and node not in stored:
+        unite = homes == HOMES_ALL
+        joined = [] if node in stored else _join(node, consumers[node], groups_of, decisions, unite)
+        if not joined and node not in stored and (unite or (homes and is_reduction(node))):
             joined = _home(node, consumers[node], groups_of, decisions)
         if not joined:
             group = _new_group(node)
@@ -279,9 +288,62 @@ def _plan(roots: Sequence[Node], homes: bool) -> Plan | None:
             _adopt(group, node, consumers[node])
         groups_of[node] = joined
     groups = _ordered_groups(order, groups_of)
+    if homes == HOMES_ALL:
+        groups = _absorb_row_values(groups, decisions)
     if homes and not nx.is_directed_acyclic_graph(_group_graph(groups)):
         return None
     return Plan(_merge_siblings(groups), decisions)
+
+
+def _absorb_row_values(groups: list[Group], decisions: list[tuple[Node, str]]) -> list[Group]:
+    """Compute a small kernel of per-row values (``log(sum(exp))``, stored for a gather)
+    in the row kernel whose values it is made of, as one more output of it."""
+    graph = _group_graph(groups)
+    kept = []
+    for group in groups:
+        producer = _row_producer(group, graph)
+        if producer is None:
+            kept.append(group)
+            continue
+        producer.members.extend(group.members)
+        producer.roots.extend(group.roots)
+        graph = nx.contracted_nodes(graph, producer, group, self_loops=False)
+        decisions.extend((r, "stored by the row kernel that computes its operands") for r in group.roots)
+    return kept
+
+
+def _row_producer(group: Group, graph: nx.DiGraph) -> Group | None:
+    """The row kernel that can compute all of ``group`` (elementwise on its rows, made of
+    its values and scalars), where no other kernel runs between the two; else None."""
+    if group.reduces or group.matmul or group.host or group.scan:
+        return None
+    for producer in graph.predecessors(group):
+        if not producer.reduces or not producer.is_outer_shape(group.shape):
+            continue
+        if producer.matmul or producer.host or producer.scan:
+            continue
+        made_of = all(_made_of(m, producer, group) for m in group.members)
+        if made_of and not _path_besides(graph, producer, group):
+            return producer  # type: ignore[no-any-return]
+    return None
+
+
+def _made_of(member: Node, producer: Group, group: Group) -> bool:
+    if not is_pointwise(member) or member.op is Op.GATHER:
+        return False
+    for arg in member.args:
+        base, chain = base_of(arg)
+        if base.op is Op.SCALAR or base in group.members:
+            continue
+        if base not in producer.members or not _path_ok(chain, base.shape, producer).ok:
+            return False
+    return True
+
+
+def _path_besides(graph: nx.DiGraph, source: Group, target: Group) -> bool:
+    """Whether ``target`` is reachable from ``source`` other than by their direct edge."""
+    others = [middle for middle in graph.successors(source) if middle is not target]
+    return any(nx.has_path(graph, middle, target) for middle in others)
 
 
 def _new_group(node: Node) -> Group:
@@ -311,7 +373,11 @@ def _adopt(group: Group, node: Node, uses: list[Use]) -> None:
 
 
 def _join(
-    node: Node, uses: list[Use], groups_of: dict[Node, list[Group]], decisions: list[tuple[Node, str]]
+    node: Node,
+    uses: list[Use],
+    groups_of: dict[Node, list[Group]],
+    decisions: list[tuple[Node, str]],
+    unite: bool = False,
 ) -> list[Group]:
     """The groups ``node`` is computed in, or [] when it must be stored in its own."""
     targets: dict[int, Group] = {}
@@ -328,6 +394,12 @@ def _join(
                 )
                 return []
             targets[id(group)] = group
+    if len(targets) > 1 and unite:
+        united = _unite(list(targets.values()), groups_of)
+        if united is not None:
+            reason = f"computed once: the {len(targets)} kernels reading it reduce the same rows: one kernel"
+            decisions.append((node, reason))
+            return [united]
     if len(targets) > 1:
         keep, reason = recompute_or_store(node, len(targets))
         decisions.append((node, reason))
@@ -336,20 +408,74 @@ def _join(
     return list(targets.values())
 
 
+# A united row kernel has at most this many ops (compile time; see MERGE_LIMIT).
+UNITE_LIMIT = 4 * MERGE_LIMIT
+
+
+def _unite(groups: list[Group], groups_of: dict[Node, list[Group]]) -> Group | None:
+    """One kernel for ``groups``, row kernels of one domain that all read a value: the
+    value, and whatever else one of them stored for another, is computed in the row's
+    passes instead of going through memory (softmax's forward and backward, layernorm's:
+    one kernel). None when they differ in domain or kind, would be too large, or one
+    reads what another stores at computed indices or checks before it runs."""
+    first = groups[0]
+    if not first.reduces or any(g.matmul or g.host or g.scan for g in groups):
+        return None
+    if any((g.shape, g.reduced, g.reduces) != (first.shape, first.reduced, first.reduces) for g in groups):
+        return None
+    if sum(len(g.members) for g in groups) > UNITE_LIMIT or _reads_before_run(groups):
+        return None
+    absorbed = {id(g) for g in groups[1:]}
+    for g in groups[1:]:
+        first.members.extend(g.members)
+        first.roots.extend(g.roots)
+    for node, gs in groups_of.items():
+        if any(id(g) in absorbed for g in gs):
+            kept = [g for g in gs if id(g) not in absorbed]
+            groups_of[node] = kept if first in kept else [first, *kept]
+    return first
+
+
+def _reads_before_run(groups: list[Group]) -> bool:
+    """Whether a member of ``groups`` reads a value one of them stores as an operand that
+    must be stored first (a gather's table, a checked operand)."""
+    stored = {r for g in groups for r in g.roots}
+    for g in groups:
+        for member in g.members:
+            for position, arg in enumerate(member.args):
+                base = base_of(arg)[0]
+                if base in stored and _stored_operand(member, position, base) is not None:
+                    return True
+    return False
+
+
 def _home(
     node: Node, uses: list[Use], groups_of: dict[Node, list[Group]], decisions: list[tuple[Node, str]]
 ) -> list[Group]:
-    """The kernel of the first consumer of ``node`` that can compute it, with ``node``
-    made one of its outputs; [] when none can."""
+    """The kernel of a consumer of ``node`` that can compute it, with ``node`` made one of
+    its outputs; [] when none can. Of several, the first that can also compute most of
+    ``node``'s own operands (there, they need not be stored for it)."""
+    best: tuple[int, Group, Node] | None = None
     for consumer, position, chain in uses:
         if _stored_operand(consumer, position, node) is not None:
             continue  # it reads the value before its kernel runs (a check, a gather's table)
         for group in groups_of[consumer]:
             if can_fuse(node, chain, group).ok:
-                group.roots.append(node)
-                decisions.append((node, f"stored by the kernel of {op_name(consumer)}, which computes it"))
-                return [group]
-    return []
+                score = sum(1 for arg in node.args if _can_take(arg, group))
+                if best is None or score > best[0]:
+                    best = (score, group, consumer)
+    if best is None:
+        return []
+    _, group, consumer = best
+    group.roots.append(node)
+    decisions.append((node, f"stored by the kernel of {op_name(consumer)}, which computes it"))
+    return [group]
+
+
+def _can_take(arg: Node, group: Group) -> bool:
+    """Whether ``group`` could compute the computing node under ``arg``'s views."""
+    base, chain = base_of(arg)
+    return is_computing(base) and can_fuse(base, chain, group).ok
 
 
 def recompute_or_store(node: Node, kernels: int) -> tuple[bool, str]:
