@@ -22,7 +22,6 @@ there); zero cotangents are absent, not arrays of zeros.
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,9 +30,9 @@ import numpy as np
 from lazyfuse import creation, functions, joining, scans
 from lazyfuse.errors import GradError
 from lazyfuse.graph import build, host, interpret
-from lazyfuse.graph.names import op_name, user_function
+from lazyfuse.graph.names import BACKWARD_OF, op_name, user_function
 from lazyfuse.graph.node import Node, make
-from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op
+from lazyfuse.graph.ops import ELEMENTWISE, LEAVES, REDUCTION, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.pytree import flatten, unflatten
 from lazyfuse.tensor import TRACING, Tensor, asarray
@@ -41,9 +40,6 @@ from lazyfuse.tensor import TRACING, Tensor, asarray
 __all__ = ["grad", "stop_gradient", "value_and_grad", "vjp"]
 
 f = functions  # the namespace the rows' rules build with
-
-# The forward node each backward node was built to differentiate (graph/explain.py shows it).
-BACKWARD_OF: weakref.WeakKeyDictionary[Node, Node] = weakref.WeakKeyDictionary()
 
 
 # The public functions -----------------------------------------------------------------
@@ -313,7 +309,7 @@ def _mark(node: Node, forward: Node, known: set[Node]) -> None:
     stack = [node]
     while stack:
         n = stack.pop()
-        if n in known or n in BACKWARD_OF or not n.args:
+        if n in known or n in BACKWARD_OF or n.op in LEAVES:
             continue
         BACKWARD_OF[n] = forward
         stack.extend(n.args)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lazyfuse.graph.names import op_name
+from lazyfuse.graph.names import BACKWARD_OF, op_name
 from lazyfuse.graph.node import Node
-from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op
+from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
 
 
@@ -40,7 +40,8 @@ def format_graph(roots: Sequence[Node]) -> list[str]:
             lines.append(f"{names[node]}: {node.dtype} = scalar parameter{now}")
             continue
         args = " ".join(names[a] for a in node.args)
-        lines.append(f"{names[node]}: {type_of(node)} = {_describe_op(node)} {args}".rstrip())
+        line = f"{names[node]}: {type_of(node)} = {_describe_op(node)} {args}".rstrip()
+        lines.append(line + _differentiates(node, names))
     outputs = ", ".join(names[r] for r in roots)
     lines.append(f"outputs: {outputs}")
     return lines
@@ -57,9 +58,54 @@ def format_fusion(
         computes = " ".join(names[m] for m in group.members)
         stores = " ".join(names[r] for r in group.roots)
         domain = f"domain {group.shape}" + (f" reducing axes {group.reduced}" if group.reduced else "")
-        lines.append(f"kernel {k}: {domain}: computes {computes}; stores {stores}")
+        lines.append(f"kernel {k}: {domain}: computes {computes}; stores {stores}{_pass_of(group)}")
     lines.extend(f"{names[node]}: {reason}" for node, reason in decisions)
+    return lines + _forward_reads(groups, decisions, names)
+
+
+def _differentiates(node: Node, names: dict[Node, str]) -> str:
+    """`` ; grad of t3`` for a node of a backward pass (the forward node it differentiates)."""
+    forward = BACKWARD_OF.get(node)
+    if forward is None:
+        return ""
+    return f"   ; grad of {names.get(forward, op_name(forward))}"
+
+
+def _pass_of(group: Any) -> str:
+    backward = sum(1 for m in group.members if m in BACKWARD_OF)
+    if not backward:
+        return ""
+    return " (backward)" if backward == len(group.members) else " (forward and backward)"
+
+
+def _forward_reads(
+    groups: Sequence[Any], decisions: Sequence[tuple[Node, str]], names: dict[Node, str]
+) -> list[str]:
+    """For each forward value a backward node reads: stored (by which kernel) or
+    recomputed in the backward's kernel, and the fusion rule's reason."""
+    kernel_of = {m: k for k, g in enumerate(groups) for m in g.members}
+    stored = {r for g in groups for r in g.roots}
+    reasons: dict[Node, list[str]] = {}
+    for node, reason in decisions:
+        reasons.setdefault(node, []).append(reason)
+    members = [m for g in groups for m in g.members]
+    read = {_base(a) for m in members if m in BACKWARD_OF for a in m.args}
+    lines = []
+    for node in members:
+        if node in BACKWARD_OF or node not in read:
+            continue
+        how = f"stored by kernel {kernel_of[node]}" if node in stored else "recomputed where it is read"
+        why = "; ".join(reasons.get(node, [])) or "fused: computed in the same kernel"
+        lines.append(f"  {names[node]} ({op_name(node)}): {how} ({why})")
+    if lines:
+        lines.insert(0, "forward values the backward pass reads:")
     return lines
+
+
+def _base(node: Node) -> Node:
+    while node.op in VIEWS:
+        node = node.args[0]
+    return node
 
 
 def _describe_op(node: Node) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from lazyfuse.graph.node import Node
@@ -27,3 +28,16 @@ def user_function(node: Node) -> Any:
 def _identifier(text: str) -> str:
     cleaned = "".join(c if c.isalnum() else "_" for c in text).strip("_")
     return cleaned or "fn"
+
+
+# The forward node each node of a backward pass differentiates (written by
+# lazyfuse.autodiff, kept by graph passes that rebuild nodes, shown by explain()).
+BACKWARD_OF: weakref.WeakKeyDictionary[Node, Node] = weakref.WeakKeyDictionary()
+
+
+def carry_backward_mark(old: Node, new: Node, replaced: dict[Node, Node]) -> None:
+    """``new`` replaces ``old`` (a pass, a plan's skeleton): it differentiates what ``old``
+    did, as the node that replaced that (``replaced``)."""
+    forward = BACKWARD_OF.get(old)
+    if forward is not None and new is not old and new not in BACKWARD_OF:
+        BACKWARD_OF[new] = replaced.get(forward, forward)

@@ -15,6 +15,7 @@ import numpy as np
 
 from lazyfuse import config
 from lazyfuse.graph import build, fuse
+from lazyfuse.graph.names import carry_backward_mark
 from lazyfuse.graph.node import Node, make
 from lazyfuse.graph.ops import ELEMENTWISE, Op
 from lazyfuse.graph.traverse import toposort, users
@@ -24,11 +25,13 @@ Pass = Callable[[Sequence[Node]], list[Node]]
 
 
 def _rebuild(roots: Sequence[Node], rule: Callable[[Node, tuple[Node, ...]], Node]) -> list[Node]:
-    """Apply ``rule(node, new_args)`` bottom-up; ``rule`` returns the node to use."""
+    """Apply ``rule(node, new_args)`` bottom-up; ``rule`` returns the node to use. A
+    backward node's mark (names.BACKWARD_OF) moves to the node that replaces it."""
     new: dict[Node, Node] = {}
     for node in toposort(roots):
         args = tuple(new[a] for a in node.args)
         new[node] = rule(node, args)
+        carry_backward_mark(node, new[node], new)
     return [new[r] for r in roots]
 
 

@@ -34,6 +34,7 @@ import numba
 
 from lazyfuse import config
 from lazyfuse.graph import fuse, kernels, passes
+from lazyfuse.graph.names import carry_backward_mark
 from lazyfuse.graph.node import Node, make
 from lazyfuse.graph.ops import LEAVES, Op
 from lazyfuse.graph.traverse import toposort
@@ -331,6 +332,7 @@ def _make(roots: Sequence[Node], leaves: list[Node], sizes: tuple[int, ...], key
         k = slot.get(node)
         attrs = node.attrs if k is None or (keys and args) else (Slot(k),)
         skeleton[node] = make(node.op, args, attrs, node.shape, node.dtype)
+        carry_backward_mark(node, skeleton[node], skeleton)
     optimized = passes.optimize([skeleton[r] for r in roots])
     order = toposort(optimized)
     grouped = fuse.plan(optimized)
