@@ -155,3 +155,18 @@ def test_every_row_matches_its_reference_on_every_dtype(serial_kernels):
     all in one plan: the dtype NumPy gives (or the error it raises) and the values."""
     with config.override(math="libm"):
         check_all([case for dtype in DTYPES for case in _cases(dtype)])
+
+
+def test_every_differentiable_op_has_a_rule():
+    """A derivative for each op: a row's ``grad`` (elementwise partials, a reduction's
+    rule), an entry of autodiff.RULES, or a host step's HOST_RULES (or a listed reason
+    why it has none), so a new op cannot silently be treated as a constant."""
+    from lazyfuse import autodiff
+    from lazyfuse.graph import host
+    from lazyfuse.graph.ops import REDUCTION
+
+    for op in Op:
+        row = ELEMENTWISE.get(op) or REDUCTION.get(op)
+        assert (row is not None and row.grad is not None) or op in autodiff.RULES, op.name
+    for name in host.FUNCTIONS:
+        assert name in autodiff.HOST_RULES or name in autodiff.NOT_DIFFERENTIABLE_HOSTS, name

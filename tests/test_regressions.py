@@ -177,3 +177,18 @@ def test_a_reduction_of_a_reduction_beside_it_plans_without_a_cycle():
     x = np.arange(6.0)
     t = lf.asarray(x).max()
     assert_matches((lf.asarray(x) + t + t.min()).compute(), x + x.max() + x.max().min())
+
+
+def test_a_value_stored_for_another_kernel_is_not_homed_in_a_scan():
+    """Found by the random-program run (seed 1000240): a value several kernels read was
+    computed in a scan's kernel as one more output, which a scan kernel cannot store."""
+    x = np.array([-1.5, -1.5], dtype=np.float32)
+    v1 = lf.asarray(x) >= np.float32(0.5)
+    v4 = lf.expand_dims(v1, -1)
+    v6 = lf.minimum(v1.cumsum(axis=-1)[3:1:2] == v4, v4)
+    v8 = lf.cumprod(lf.clip(lf.minimum(v4, v4), -1.5, 1.5), axis=-2)
+    got8, got6 = lf.compute(v8, v6)
+    n1 = x >= np.float32(0.5)
+    n4 = n1[:, None]
+    assert_matches(got8, np.cumprod(np.clip(np.minimum(n4, n4), -1.5, 1.5), axis=-2))
+    assert_matches(got6, np.minimum(n1.cumsum(axis=-1)[3:1:2] == n4, n4))

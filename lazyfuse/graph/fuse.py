@@ -460,7 +460,7 @@ def _home(
         if _stored_operand(consumer, position, node) is not None:
             continue  # it reads the value before its kernel runs (a check, a gather's table)
         for group in groups_of[consumer]:
-            if can_fuse(node, chain, group).ok:
+            if not group.scan and can_fuse(node, chain, group).ok:  # a scan stores its scan only
                 score = sum(1 for arg in node.args if _can_take(arg, group))
                 if best is None or score > best[0]:
                     best = (score, group, consumer)
