@@ -4,11 +4,13 @@ lazyfuse, next to NumPy.
     python examples/train_circle.py             # 300 steps of batch 4096, 32 hidden units
     python examples/train_circle.py --steps 50 --batch 256
 
-The network is ``sigmoid(relu(x @ w1 + b1) @ w2 + b2)``, trained by gradient descent on
-the mean binary cross-entropy, with the gradients written out by hand (lazyfuse has no
-autodiff). One training step is one ``lf.jit`` function: traced once, then each call runs
-its fused kernels on the new batch and weights without building the expression again.
-The same step in NumPy runs beside it from the same start, and the two must agree.
+The network is ``relu(x @ w1 + b1) @ w2 + b2`` (the logit of "inside"), trained by
+gradient descent on the mean binary cross-entropy. ``lf.value_and_grad`` gives the loss
+and its gradient with respect to the dict of weights; one training step, gradient and
+update, is one ``lf.jit`` function: traced once, then each call runs its fused kernels on
+the new batch, weights and learning rate without building the expression again. The same
+step in NumPy, with the gradient derived by hand, runs beside it from the same start, and
+the two must agree.
 """
 
 from __future__ import annotations
@@ -22,31 +24,41 @@ import numpy as np
 
 import lazyfuse as lf
 
-EPS = 1e-12  # keeps log() finite where the prediction saturates
+Params = dict[str, Any]  # "w1", "b1", "w2", "b2": arrays, or tensors inside a traced step
 
 
-def step(xp: Any, x: Any, y: Any, w1: Any, b1: Any, w2: Any, b2: Any, lr: float) -> tuple[Any, ...]:
-    """One gradient step, written once for both libraries: ``xp`` is ``lf`` or ``np``.
-    Returns the new weights and the loss before the step."""
-    n = x.shape[0]
-    pre = x @ w1 + b1  # (n, hidden)
-    hidden = xp.maximum(pre, 0)
-    p = 1 / (1 + xp.exp(-(hidden @ w2 + b2)))  # (n,)
-    loss = -(y * xp.log(p + EPS) + (1 - y) * xp.log(1 - p + EPS)).mean()
-    g = (p - y) / n  # d loss / d logits
-    g_pre = xp.where(pre > 0, xp.expand_dims(g, 1) * w2, 0.0)  # (n, hidden)
-    new = (w1 - lr * (x.T @ g_pre), b1 - lr * g_pre.sum(axis=0), w2 - lr * (hidden.T @ g), b2 - lr * g.sum())
-    return (*new, loss)
+def loss(params: Params, x: Any, y: Any) -> lf.Tensor:
+    """The mean binary cross-entropy of the labels ``y`` (0 or 1) given the logits ``z``:
+    ``log(1 + e^z) - y z``, which never takes the log of a saturated sigmoid."""
+    hidden = lf.relu(x @ params["w1"] + params["b1"])
+    z = hidden @ params["w2"] + params["b2"]
+    return (lf.softplus(z) - y * z).mean()
 
 
-lazyfuse_step = lf.jit(lambda *args: step(lf, *args))
+@lf.jit
+def lazyfuse_step(params: Params, x: Any, y: Any, lr: float) -> tuple[lf.Tensor, Params]:
+    """One gradient step: the loss before it and the new weights."""
+    value, grads = lf.value_and_grad(loss)(params, x, y)
+    return value, {name: params[name] - lr * grads[name] for name in params}
 
 
-def initial_weights(features: int, hidden: int, seed: int = 1) -> list[np.ndarray]:
+def numpy_step(params: Params, x: np.ndarray, y: np.ndarray, lr: float) -> tuple[float, Params]:
+    """The same step in NumPy, with the gradient derived by hand: the check on lazyfuse's."""
+    pre = x @ params["w1"] + params["b1"]
+    hidden = np.maximum(pre, 0)
+    z = hidden @ params["w2"] + params["b2"]
+    value = np.mean(np.logaddexp(z, 0) - y * z)
+    g = (1 / (1 + np.exp(-z)) - y) / len(x)  # d loss / d z
+    g_pre = np.where(pre > 0, np.outer(g, params["w2"]), 0.0)
+    grads = {"w1": x.T @ g_pre, "b1": g_pre.sum(axis=0), "w2": hidden.T @ g, "b2": g.sum()}
+    return value, {name: params[name] - lr * grads[name] for name in params}
+
+
+def initial_weights(features: int, hidden: int, seed: int = 1) -> Params:
     rng = np.random.default_rng(seed)
     w1 = rng.normal(0, 1 / np.sqrt(features), (features, hidden))
     w2 = rng.normal(0, 1 / np.sqrt(hidden), hidden)
-    return [w1, np.zeros(hidden), w2, np.zeros(())]
+    return {"w1": w1, "b1": np.zeros(hidden), "w2": w2, "b2": np.zeros(())}
 
 
 def circle(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -57,10 +69,11 @@ def circle(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train(steps: int, batch: int, hidden: int, lr: float, n: int = 50_000) -> dict[str, Any]:
-    """Train with lazyfuse and with NumPy from the same start on the same batches."""
+    """Train with lazyfuse and with NumPy from the same start on the same batches;
+    ``weights`` holds both final sets as lists in the same order."""
     x, y = circle(n)
     ours = initial_weights(x.shape[1], hidden)
-    theirs = [w.copy() for w in ours]
+    theirs = dict(ours)
     rng = np.random.default_rng(2)
     losses: list[float] = []
     seconds = {"lazyfuse": 0.0, "numpy": 0.0}
@@ -68,17 +81,19 @@ def train(steps: int, batch: int, hidden: int, lr: float, n: int = 50_000) -> di
         rows = rng.integers(0, len(x), batch)
         xb, yb = np.ascontiguousarray(x[rows]), y[rows]
         started = time.perf_counter()
-        *ours, loss = lazyfuse_step(xb, yb, *ours, lr)
+        value, ours = lazyfuse_step(ours, xb, yb, lr)
         middle = time.perf_counter()
-        *theirs, _ = step(np, xb, yb, *theirs, lr)
+        _, theirs = numpy_step(theirs, xb, yb, lr)
         ended = time.perf_counter()
         if k:  # the first lazyfuse step traces and compiles
             seconds["lazyfuse"] += middle - started
             seconds["numpy"] += ended - middle
-        losses.append(float(loss))
-    hidden_x = np.maximum(x @ ours[0] + ours[1], 0)
-    accuracy = float(((hidden_x @ ours[2] + ours[3] > 0) == (y > 0.5)).mean())
-    return {"losses": losses, "weights": (ours, theirs), "accuracy": accuracy, "seconds": seconds}
+        losses.append(float(value))
+    hidden_x = np.maximum(x @ ours["w1"] + ours["b1"], 0)
+    accuracy = float(((hidden_x @ ours["w2"] + ours["b2"] > 0) == (y > 0.5)).mean())
+    names = sorted(ours)
+    weights = ([ours[k] for k in names], [theirs[k] for k in names])
+    return {"losses": losses, "weights": weights, "accuracy": accuracy, "seconds": seconds}
 
 
 def main(argv: list[str] | None = None) -> int:

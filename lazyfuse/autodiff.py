@@ -76,7 +76,7 @@ def value_and_grad(
         seed = creation.ones((), value.dtype)
         cotangents = backward([(value.node, seed.node)], [w for w, _ in wrt])
         grads = _gradients(cotangents, wrt, structure, nums)
-        result = grads if isinstance(argnums, Sequence) else grads[0]
+        result = tuple(grads) if isinstance(argnums, Sequence) else grads[0]
         return ((value, aux) if has_aux else value), result
 
     return value_and_gradient
@@ -181,7 +181,9 @@ def _float_argument(fn: Any, k: int, leaf: Any) -> Tensor:
     if isinstance(leaf, (bool, int, np.integer, np.bool_)) or (
         not isinstance(leaf, (float, Tensor)) and np.asarray(leaf).dtype.kind != "f"
     ):
-        kind = type(leaf).__name__ if not hasattr(leaf, "dtype") else f"{type(leaf).__name__} of {leaf.dtype}"
+        kind = type(leaf).__name__
+        if isinstance(leaf, np.ndarray):
+            kind = f"array of {leaf.dtype}"
         raise GradError(
             f"grad of {_name(fn)}: argument {k} has a leaf of type {kind}; only float arrays and "
             f"tensors can be differentiated (pass it as float, or leave it out of argnums)"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from lazyfuse import config
+from lazyfuse import config, pytree
 from lazyfuse.errors import ConcretizationError, DTypeError, LazyfuseError
 from lazyfuse.graph import build, dtypes
 from lazyfuse.graph.explain import format_fusion, format_graph
@@ -489,12 +489,14 @@ def _check_out(tensor: Tensor, out: Any) -> None:
             raise ValueError(f"compute: out overlaps an input of shape {leaf.shape}; pass a separate array")
 
 
-def compute(
-    *tensors: Any, target: str | None = None, out: np.ndarray | None = None
-) -> tuple[np.ndarray, ...]:
-    """Compute several tensors with one plan; returns a tuple of NumPy arrays. ``target``:
-    "cpu" or "cuda" (default: LAZYFUSE_TARGET, else "cpu"). ``out`` (with one tensor):
-    the array the result is written into."""
+def compute(*tensors: Any, target: str | None = None, out: np.ndarray | None = None) -> tuple[Any, ...]:
+    """Compute several tensors with one plan; returns a tuple of NumPy arrays. An argument
+    may be a pytree of tensors (a dict of gradients): its arrays come back in its
+    structure. ``target``: "cpu" or "cuda" (default: LAZYFUSE_TARGET, else "cpu").
+    ``out`` (with one tensor): the array the result is written into."""
+    if any(isinstance(t, (tuple, list, dict)) for t in tensors):
+        leaves, treedef = pytree.flatten(tensors, is_leaf=lambda x: isinstance(x, Tensor))
+        return pytree.unflatten(treedef, compute(*leaves, target=target))  # type: ignore[no-any-return]
     chosen = target_of(target)
     wrapped = [asarray(t) for t in tensors]
     if out is not None:

@@ -88,7 +88,7 @@ def _forward_reads(
     reasons: dict[Node, list[str]] = {}
     for node, reason in decisions:
         reasons.setdefault(node, []).append(reason)
-    members = [m for g in groups for m in g.members]
+    members = list(dict.fromkeys(m for g in groups for m in g.members))  # a recomputed one: once
     read = {_base(a) for m in members if m in BACKWARD_OF for a in m.args}
     lines = []
     for node in members:
