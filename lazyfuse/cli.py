@@ -10,6 +10,7 @@ import numpy as np
 
 import lazyfuse as lf
 from lazyfuse import config
+from lazyfuse import train as training
 from lazyfuse.datasets import spirals
 from lazyfuse.graph.explain import format_graph
 from lazyfuse.runtime.compile import clear_disk_cache, disk_summary
@@ -108,10 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_parser.add_argument("--n", type=int, default=200_000, help="number of points (default 200000)")
     demo_parser.add_argument("--repeats", type=int, default=7, help="timed runs per expression")
     demo_parser.add_argument("--all-sources", action="store_true", help="print every kernel's source")
+    train_parser = commands.add_parser("train", help="train a network (MiniTorch's task 3.5 and more)")
+    training.add_arguments(train_parser)
     cache_parser = commands.add_parser("cache", help="the disk cache of generated kernels")
     cache_parser.add_argument("action", choices=["info", "clear"])
     args = parser.parse_args(argv)
-    return {"demo": demo, "cache": cache}[args.command](args)
+    return {"demo": demo, "train": training.main, "cache": cache}[args.command](args)
 
 
 def cache(args: argparse.Namespace) -> int:
