@@ -515,7 +515,8 @@ def explain(*tensors: Tensor, target: str | None = None) -> str:
     """The graph, the graph after fusion with every refusal's reason, and each kernel's
     source for ``target`` ("cpu" or "cuda"; default: LAZYFUSE_TARGET, else "cpu")."""
     cuda = target_of(target) == "cuda"
-    written = [asarray(t).node for t in tensors]
+    leaves, _ = pytree.flatten(tensors, is_leaf=lambda x: isinstance(x, Tensor))  # a dict of gradients
+    written = [asarray(t).node for t in leaves]
     roots, grouped, calls = execute.plan(written)
     lines = ["graph:"] + ["  " + ln for ln in format_graph(written)]
     if roots != written:
