@@ -61,6 +61,8 @@ class Config:
     pool_bytes: int = 1 << 30
     # stacks of float products through OpenBLAS's batched GEMM where its rule says (runtime/blas.py)
     batched_blas: bool = True
+    # a plan's run is recorded once per layout of its values and replayed (runtime/replay.py)
+    replay: bool = True
 
     def __post_init__(self) -> None:
         if self.cuda_block < 1 or self.cuda_block & (self.cuda_block - 1) or self.cuda_block > 1024:
@@ -85,6 +87,7 @@ def _from_environment() -> Config:
         cuda_tile=int(os.environ.get("LAZYFUSE_CUDA_TILE", "32") or 32),
         pool_bytes=int(os.environ.get("LAZYFUSE_POOL_BYTES", "").strip() or 1 << 30),
         batched_blas=_flag("LAZYFUSE_BATCHED_BLAS", "1"),
+        replay=_flag("LAZYFUSE_REPLAY", "1"),
     )
 
 

@@ -8,6 +8,7 @@ Stored values are freed after the last kernel that reads them.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
@@ -31,6 +32,7 @@ from lazyfuse.runtime import (
     buffers,
     forks,  # noqa: F401 (registers the fork handler)
     plans,
+    replay,
 )
 from lazyfuse.runtime.compile import CompiledKernel, kernel_for, write_source
 
@@ -132,6 +134,37 @@ def run_plan(
     if not all([type(v) in _HOST_VALUES for v in values]):
         values = [v.copy_to_host() if build.is_device_array(v) else v for v in values]
     settings = config.get()
+    recorder = None
+    if out is None and settings.replay and not settings.debug:
+        key = replay.layout_of(values, settings)
+        known = found.replays.get(key)
+        if known:
+            try:
+                return known.run(values)
+            except replay.NotRecordableError:
+                found.replays[key] = False
+        elif known is None and len(found.replays) < replay.MAX_LAYOUTS and not _writes_in_place(found):
+            recorder = replay.Recorder(values)
+    results = _run_general(found, values, resize, out, settings, recorder)
+    if recorder is not None:
+        found.replays[key] = recorder.finish(results)
+    return results
+
+
+def _writes_in_place(found: plans.Plan) -> bool:
+    """Whether a kernel of ``found`` writes into a concatenation's output (not recorded)."""
+    return any(join.parts for join in _joins(found).values())
+
+
+def _run_general(
+    found: plans.Plan,
+    values: list[Any],
+    resize: plans.Resize | None,
+    out: np.ndarray | None,
+    settings: config.Config,
+    recorder: replay.Recorder | None,
+) -> list[np.ndarray]:
+    """:func:`run_plan`, deciding every call's layout as it goes (and telling ``recorder``)."""
     stored: dict[Node, np.ndarray] = {}
     if out is not None and fuse.is_computing(found.roots[0]):
         stored[found.roots[0]] = out  # the kernel that computes the root writes into it
@@ -143,9 +176,11 @@ def run_plan(
         if joined in placed:
             _finish_join(joins[joined], placed[joined], stored, values, resize)
         else:
-            _call(step, stored, values, opts, resize, settings)
+            _call(step, stored, values, opts, resize, settings, recorder)
         for base in step.dying:
             stored.pop(base, None)
+        if recorder is not None:
+            recorder.died(step.dying)
     results = [_writable(np.asarray(_viewed(r, stored, values, resize))) for r in found.roots]
     if out is not None and results[0] is not out:  # a view or an input: nothing computed it
         np.copyto(out, results[0])
@@ -432,6 +467,15 @@ def _viewed(
     return stored[node]
 
 
+def _seen(
+    seen: dict[Node, Any], stored: dict[Node, np.ndarray], values: list[Any], resize: Any, node: Node
+) -> Any:
+    """The value of ``node`` (see :func:`_viewed`), kept in ``seen`` (a check's record)."""
+    if node not in seen:
+        seen[node] = _viewed(node, stored, values, resize)
+    return seen[node]
+
+
 def _call(
     step: _Step,
     stored: dict[Node, np.ndarray],
@@ -439,23 +483,33 @@ def _call(
     opts: cpu.Options,
     resize: plans.Resize | None,
     settings: config.Config,
+    recorder: replay.Recorder | None = None,
 ) -> None:
     call = step.call
     for node, operand in call.checks:
-        check_values(node, operand, lambda n: _viewed(n, stored, values, resize))
+        seen: dict[Node, Any] = {}
+        check_values(node, operand, functools.partial(_seen, seen, stored, values, resize))
+        if recorder is not None:
+            recorder.check(check_values, node, operand, seen)
     viewed = [kernels.viewed_node(base, chain) for base, chain, _ in call.loads]
     arrays = [_viewed(node, stored, values, resize) for node in viewed]
     if call.spec.kind == "host":
         stored[call.outputs[0]] = host.compute(call.outputs[0], arrays)
+        if recorder is not None:
+            recorder.host(call.outputs[0], host.compute, arrays, stored[call.outputs[0]])
         return
     params = [p.dtype.type(values[p.attrs[0].index]) for p in call.params]
     donated = _donated(step, stored, resize) if step.donors else ()
     if donated:
         stored[call.outputs[0]] = arrays[donated[0]]
+        if recorder is not None:
+            recorder.aliased(call.outputs[0], arrays[donated[0]])
     outputs = []
     for root in call.outputs:
         if root not in stored:  # else the user's ``out``, or a donated buffer
             stored[root] = buffers.empty(resize(root.shape) if resize else root.shape, root.dtype)
+            if recorder is not None:
+                recorder.allocated(root, stored[root])
         outputs.append(stored[root])
     if not any(o.size for o in outputs):
         return  # nothing to write: no kernel to compile and launch for empty arrays
@@ -467,6 +521,8 @@ def _call(
         outputs = [arrange(o, s.inner, call, resize) for o, s in zip(outputs, call.spec.stores, strict=True)]
     if uses_blas(call.spec):
         blas.matmul(arrays[0], arrays[1], outputs[0])
+        if recorder is not None:
+            recorder.blas(blas.matmul, arrays[0], arrays[1], outputs[0])
         return
     extents = resize(call.extents) if resize else call.extents
     variant, arrays, outputs, extents = _layout(call, arrays, outputs, extents)
@@ -492,8 +548,13 @@ def _call(
     started = time.perf_counter() if settings.debug else 0.0
     if call.spec.kind == "matmul":
         kernel.function(*arrays, *outputs)
+        if recorder is not None:
+            recorder.kernel(kernel.function, [*arrays, *outputs], [])
     else:
         kernel.function(*arrays, *params, *outputs, *extents)
+        if recorder is not None:
+            slots = [(p.attrs[0].index, p.dtype.type) for p in call.params]
+            recorder.kernel(kernel.function, [*arrays, *[None] * len(params), *outputs, *extents], slots)
     if settings.debug:
         _report(kernel, extents, time.perf_counter() - started)
 

@@ -26,7 +26,7 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import llvmlite
@@ -66,6 +66,8 @@ class Plan:
     direct: Any = None  # execute._Direct, or False when the plan has no direct call
     cuda_steps: Any = None  # the CUDA target's launches (cuda_execute.steps)
     joins: Any = None  # execute._Join per concatenation its parts are written into
+    # runtime/replay.Replay per layout of the values (False: that layout is not replayed)
+    replays: dict[Any, Any] = field(default_factory=dict)
 
 
 class PlanKey(NamedTuple):

@@ -1,0 +1,263 @@
+"""Replays: a plan's run, recorded once per layout of its values, then repeated without
+deciding anything again.
+
+A run of a plan decides, for each kernel call, which values and views it reads, which
+variant fits their strides, how its arrays are reshaped for that variant, which buffer
+it writes over, and when a stored value dies. All of that follows from the plan, the
+settings and the shapes, strides and dtypes of the values filling its slots (and the
+keys of its basic indexes). So the first run with a new such *layout* is recorded, as
+what each call was given: every array as a view (byte offset, shape, strides) of a slot's
+value or of a buffer the run allocated, every scalar as a slot, every size as the number
+it was. A later run with the same layout replays it: the same views of the new values,
+the same calls, checks and host steps, the same drops. In an ``lf.jit`` training step of
+twenty small kernels that is the difference between 0.8 ms and a few tenths
+(``benchmarks/bench_train.py``).
+
+A run that does what a record cannot say (a concatenation written in place, an array
+that is a copy, not a view, of what it was made from) is not recorded, and its layout
+always runs the general path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.lib.array_utils import byte_bounds
+
+from lazyfuse.graph.node import Node
+from lazyfuse.runtime import buffers
+
+# Where an array comes from: ("value", slot) or ("buffer", index); then its byte
+# offset from that array's first element, its shape, strides, dtype and writeability.
+View = tuple[tuple[str, int], int, tuple[int, ...], tuple[int, ...], np.dtype, bool]
+
+
+# Layouts recorded per plan: more (a sliding window's keys) run the general path.
+MAX_LAYOUTS = 8
+
+
+class NotRecordableError(Exception):
+    """This run does something a record cannot replay."""
+
+
+def layout_of(values: Sequence[Any], settings: Any) -> tuple[Any, ...]:
+    """What a run's decisions depend on, besides its plan: each value's type, and for an
+    array its shape, strides, dtype and writeability; an index key itself; the settings."""
+    parts: list[Any] = [settings]
+    for v in values:
+        if type(v) is np.ndarray:
+            parts.append((v.shape, v.strides, v.dtype, v.flags.writeable))
+        elif type(v) is tuple:
+            parts.append(tuple(map(_hashable, v)))  # a basic index's key: it moves the views
+        else:
+            parts.append(type(v))
+    return tuple(parts)
+
+
+def _guarded(method: Callable[..., None]) -> Callable[..., None]:
+    """A record method that, when the run does what a record cannot say, gives up the
+    record (``failed``) and lets the run go on."""
+
+    def guarded(self: Recorder, *args: Any) -> None:
+        if self.failed is None:
+            try:
+                method(self, *args)
+            except NotRecordableError as exc:
+                self.failed = str(exc)
+
+    guarded.__doc__ = method.__doc__
+    return guarded
+
+
+@dataclass
+class Recorder:
+    """Collects a run's operations as :class:`Replay` steps (see the module docstring)."""
+
+    values: Sequence[Any]
+    failed: str | None = None  # why the run could not be recorded
+    steps: list[Callable[[list[Any], Sequence[Any]], None]] = field(default_factory=list)
+    buffers: list[np.ndarray] = field(default_factory=list)  # the run's own arrays, by index
+    index_of: dict[int, int] = field(default_factory=dict)  # id(array) -> buffer index
+    node_buffer: dict[Node, int] = field(default_factory=dict)
+
+    # arrays -------------------------------------------------------------------------
+    @_guarded
+    def allocated(self, node: Node, array: np.ndarray) -> None:
+        """``array`` was allocated for ``node`` (a kernel's output)."""
+        k = self._own(array)
+        self.node_buffer[node] = k
+        shape, dtype = array.shape, array.dtype
+        self.steps.append(lambda bufs, values: _store(bufs, k, buffers.empty(shape, dtype)))
+
+    @_guarded
+    def aliased(self, node: Node, array: np.ndarray) -> None:
+        """``node`` is written over ``array`` (a donated buffer)."""
+        self.node_buffer[node] = self.index_of[id(self._base_array(array))]
+
+    @_guarded
+    def died(self, nodes: Sequence[Node]) -> None:
+        dead = [self.node_buffer.pop(n) for n in nodes if n in self.node_buffer]
+        dead = [k for k in dead if k not in self.node_buffer.values()]
+        if dead:
+            self.steps.append(lambda bufs, values: _drop(bufs, dead))
+
+    def view(self, array: Any) -> View:
+        """Where ``array`` lies: a view of a slot's value or of one of the run's buffers."""
+        if not isinstance(array, np.ndarray):
+            raise NotRecordableError(f"a {type(array).__name__} argument")
+        start = array.__array_interface__["data"][0]
+        for source, base in self._bases():
+            low, high = byte_bounds(base)
+            if array.size == 0 or low <= start < max(high, low + 1):
+                made = (source, start - base.__array_interface__["data"][0], array.shape, array.strides,
+                        array.dtype, bool(array.flags.writeable))  # fmt: skip
+                try:
+                    rebuilt = rebuild(made, self.buffers, self.values)
+                except (TypeError, ValueError) as exc:  # a base that exports no buffer
+                    raise NotRecordableError(f"a view that cannot be rebuilt from its base: {exc}") from None
+                if array.size and not _same(rebuilt, array):
+                    raise NotRecordableError("a view that cannot be rebuilt from its base")
+                return made
+        raise NotRecordableError("an array that is not a view of the run's values or buffers")
+
+    # operations -----------------------------------------------------------------------
+    @_guarded
+    def kernel(self, function: Any, arguments: Sequence[Any], params: Sequence[tuple[int, type]]) -> None:
+        """``function(*arguments)``, where the scalars after the arrays come from slots:
+        ``arguments`` holds arrays, then ``params`` stand for the parameters' places
+        (marked by None), then the sizes."""
+        parts = [self._part(a) for a in arguments]
+        slots = iter(params)
+        parts = [("param", next(slots)) if p is None else p for p in parts]
+        self.steps.append(lambda bufs, values: function(*[_argument(p, bufs, values) for p in parts]))
+
+    @_guarded
+    def blas(self, matmul: Callable[..., None], a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+        views = [self.view(x) for x in (a, b, out)]
+        self.steps.append(lambda bufs, values: matmul(*[rebuild(v, bufs, values) for v in views]))
+
+    @_guarded
+    def host(
+        self, node: Node, compute: Callable[..., np.ndarray], arrays: Sequence[Any], out: np.ndarray
+    ) -> None:
+        views = [self.view(a) for a in arrays]
+        k = self._own(out)
+        self.node_buffer[node] = k
+        shape, strides = out.shape, out.strides
+
+        def run(bufs: list[Any], values: Sequence[Any]) -> None:
+            made = compute(node, [rebuild(v, bufs, values) for v in views])
+            if made.shape != shape or made.strides != strides:
+                raise NotRecordableError("a host step's result is laid out otherwise than when recorded")
+            _store(bufs, k, made)
+
+        self.steps.append(run)
+
+    @_guarded
+    def check(self, check: Callable[..., None], node: Node, operand: Node, seen: dict[Node, Any]) -> None:
+        """A check of values before a kernel: ``seen`` holds the arrays it read, by node."""
+        views = {n: self.view(a) for n, a in seen.items()}
+        self.steps.append(
+            lambda bufs, values: check(node, operand, lambda n: rebuild(views[n], bufs, values))
+        )
+
+    def finish(self, results: Sequence[np.ndarray]) -> Replay | bool:
+        """The replay of the run that gave ``results``; False when it cannot be replayed."""
+        if self.failed is None:
+            try:
+                return Replay(self.steps, [self.view(r) for r in results], len(self.buffers))
+            except NotRecordableError as exc:
+                self.failed = str(exc)
+        return False
+
+    # helpers --------------------------------------------------------------------------
+    def _own(self, array: np.ndarray) -> int:
+        self.buffers.append(array)
+        self.index_of[id(array)] = len(self.buffers) - 1
+        return len(self.buffers) - 1
+
+    def _base_array(self, array: np.ndarray) -> np.ndarray:
+        start = array.__array_interface__["data"][0]
+        for (kind, _), base in self._bases():
+            if kind == "buffer" and byte_bounds(base)[0] <= start < byte_bounds(base)[1]:
+                return base
+        raise NotRecordableError("a donated buffer the run did not allocate")
+
+    def _bases(self) -> list[tuple[tuple[str, int], np.ndarray]]:
+        found = [(("buffer", k), b) for k, b in enumerate(self.buffers) if b is not None]
+        found += [(("value", k), v) for k, v in enumerate(self.values) if type(v) is np.ndarray]
+        return found
+
+    def _part(self, argument: Any) -> Any:
+        if argument is None:
+            return None
+        if isinstance(argument, np.ndarray):
+            return ("view", self.view(argument))
+        if isinstance(argument, (int, np.integer)):
+            return ("size", int(argument))
+        raise NotRecordableError(f"a kernel argument of type {type(argument).__name__}")
+
+
+@dataclass
+class Replay:
+    """A recorded run: its steps, where its results lie, and how many buffers it makes."""
+
+    steps: list[Callable[[list[Any], Sequence[Any]], None]]
+    results: list[View]
+    buffer_count: int
+
+    def run(self, values: Sequence[Any]) -> list[np.ndarray]:
+        bufs: list[Any] = [None] * self.buffer_count
+        for step in self.steps:
+            step(bufs, values)
+        found = [rebuild(v, bufs, values) for v in self.results]
+        return [r if r.flags.writeable else r.copy() for r in found]
+
+
+def rebuild(view: View, bufs: Sequence[Any], values: Sequence[Any]) -> np.ndarray:
+    """The array ``view`` describes, over this run's values and buffers."""
+    (kind, k), offset, shape, strides, dtype, writeable = view
+    base = bufs[k] if kind == "buffer" else values[k]
+    if offset == 0 and base.shape == shape and base.strides == strides and base.dtype == dtype:
+        made = base
+    else:
+        made = np.ndarray(shape, dtype, buffer=base, offset=offset, strides=strides)
+    if made.flags.writeable and not writeable:
+        made = made.view()
+        made.flags.writeable = False
+    return made
+
+
+def _argument(part: Any, bufs: Sequence[Any], values: Sequence[Any]) -> Any:
+    kind, what = part
+    if kind == "view":
+        return rebuild(what, bufs, values)
+    if kind == "param":
+        slot, scalar = what
+        return scalar(values[slot])
+    return what  # a size
+
+
+def _store(bufs: list[Any], k: int, array: np.ndarray) -> None:
+    bufs[k] = array
+
+
+def _drop(bufs: list[Any], dead: list[int]) -> None:
+    for k in dead:
+        bufs[k] = None
+
+
+def _hashable(part: Any) -> Any:
+    return ("slice", part.start, part.stop, part.step) if isinstance(part, slice) else part
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and a.shape == b.shape
+        and a.strides == b.strides
+        and a.dtype == b.dtype
+    )
