@@ -35,6 +35,7 @@ from lazyfuse.graph.node import Node, make
 from lazyfuse.graph.ops import ELEMENTWISE, LEAVES, REDUCTION, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.pytree import flatten, unflatten
+from lazyfuse.runtime import scatter
 from lazyfuse.tensor import TRACING, Tensor, asarray
 
 __all__ = ["grad", "stop_gradient", "value_and_grad", "vjp"]
@@ -456,12 +457,29 @@ def _scattered_densely(node: Node, g: Tensor, covered: dict[int, int]) -> Tensor
 
 
 def _scatter_add(g: np.ndarray, *rest: Any) -> np.ndarray:
-    """``out[e(p)] += g[p]`` for a gather ``e`` (params: its axes and the table's shape)."""
+    """``out[e(p)] += g[p]`` for a gather ``e`` (params: its axes and the table's shape);
+    row by row when the gather read whole rows (an embedding), else ``np.add.at``."""
     *indices, axes, shape = rest
     out = np.zeros(shape, g.dtype)
+    rows = _row_index(axes, indices, g.ndim)
+    if rows is not None:
+        scatter.add_rows(out, rows, g)
+        return out
     parts = [indices[j] if kind == "i" else host.iota_array(g.shape, j) for kind, j in axes]
     np.add.at(out, tuple(parts), g)
     return out
+
+
+def _row_index(axes: tuple[tuple[str, int], ...], indices: list[np.ndarray], ndim: int) -> np.ndarray | None:
+    """The row of each position when a gather reads whole rows: an index for the table's
+    first axis, its other axes the output's last ones in order; else None."""
+    kind, j = axes[0]
+    whole = axes[1:]
+    trailing = tuple(("d", a) for a in range(ndim - len(whole), ndim))
+    if kind != "i" or whole != trailing:
+        return None
+    index = indices[j]
+    return index[(Ellipsis, *([0] * len(whole)))] if whole else index
 
 
 def _scan(node: Node, g: Tensor) -> list[tuple[Node, Tensor | None]]:
