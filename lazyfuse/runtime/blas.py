@@ -20,10 +20,12 @@ against ``np.matmul`` once, and a mismatch turns the batched path off with a war
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,6 +57,17 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
         return
     with np.errstate(all="ignore"):
         np.matmul(a, b, out=out)
+
+
+def product_for(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Callable[..., None]:
+    """What :func:`matmul` calls for arrays laid out as these: a replay decides it once
+    (and runs under its own ``np.errstate``, see runtime/replay.py)."""
+    found = batched(a, b, out)
+    return functools.partial(_call, *found) if found is not None else _numpy_product
+
+
+def _numpy_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    np.matmul(a, b, out=out)
 
 
 def batched(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> tuple[Any, Order, Order] | None:

@@ -522,7 +522,9 @@ def _call(
     if uses_blas(call.spec):
         blas.matmul(arrays[0], arrays[1], outputs[0])
         if recorder is not None:
-            recorder.blas(blas.matmul, arrays[0], arrays[1], outputs[0])
+            recorder.blas(
+                blas.product_for(arrays[0], arrays[1], outputs[0]), arrays[0], arrays[1], outputs[0]
+            )
         return
     extents = resize(call.extents) if resize else call.extents
     variant, arrays, outputs, extents = _layout(call, arrays, outputs, extents)
