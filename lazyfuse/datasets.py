@@ -63,6 +63,14 @@ class Graph:
     y: np.ndarray
     name: str
 
+    @property
+    def N(self) -> int:  # noqa: N802 (MiniTorch's name)
+        return len(self.y)
+
+    @property
+    def X(self) -> np.ndarray:  # noqa: N802 (MiniTorch's name)
+        return self.x
+
 
 TOY = ("simple", "diag", "split", "xor", "circle", "spiral")
 
@@ -276,3 +284,40 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> Split:
         y_test=_frozen(y[test]),
         classes=int(bunch.target_names.size),
     )
+
+
+# MiniTorch's names: ``datasets.split(50)``, ``datasets.DATASETS["Split"](50)``.
+
+
+def simple(N: int = 50, seed: int | None = 0) -> Graph:  # noqa: N803 (MiniTorch's name)
+    return toy("simple", N, seed)
+
+
+def diag(N: int = 50, seed: int | None = 0) -> Graph:  # noqa: N803
+    return toy("diag", N, seed)
+
+
+def split(N: int = 50, seed: int | None = 0) -> Graph:  # noqa: N803
+    return toy("split", N, seed)
+
+
+def xor(N: int = 50, seed: int | None = 0) -> Graph:  # noqa: N803
+    return toy("xor", N, seed)
+
+
+def circle(N: int = 50, seed: int | None = 0) -> Graph:  # noqa: N803
+    return toy("circle", N, seed)
+
+
+def spiral(N: int = 50, seed: int | None = 0) -> Graph:  # noqa: N803
+    return toy("spiral", N, seed)
+
+
+DATASETS: dict[str, Callable[..., Graph]] = {
+    "Simple": simple,
+    "Diag": diag,
+    "Split": split,
+    "Xor": xor,
+    "Circle": circle,
+    "Spiral": spiral,
+}

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from lazyfuse import datasets
 from lazyfuse.datasets import NEGATIVE_WORDS, POSITIVE_WORDS, TOY, digits, sentiment, toy
 
 # MiniTorch's label rules as its minitorch/datasets.py writes them, one point at a time:
@@ -233,3 +234,12 @@ def test_digits_without_sklearn_says_how_to_install(monkeypatch) -> None:
 def test_digits_rejects_a_bad_test_fraction() -> None:
     with pytest.raises(ValueError, match="test_fraction"):
         digits(test_fraction=1.0)
+
+
+def test_minitorchs_names_give_the_same_sets():
+    for name, make in datasets.DATASETS.items():
+        graph = make(20)
+        same = datasets.toy(name.lower(), 20)
+        assert graph.N == len(graph.y) == len(same.y)
+        np.testing.assert_array_equal(graph.X, same.x)
+        assert getattr(datasets, name.lower()) is make
