@@ -192,3 +192,22 @@ def test_a_value_stored_for_another_kernel_is_not_homed_in_a_scan():
     n4 = n1[:, None]
     assert_matches(got8, np.cumprod(np.clip(np.minimum(n4, n4), -1.5, 1.5), axis=-2))
     assert_matches(got6, np.minimum(n1.cumsum(axis=-1)[3:1:2] == n4, n4))
+
+
+def test_a_value_read_reversed_is_not_computed_in_the_kernel_that_reverses_it():
+    """Found by the random gradient programs (seeds 1000021, 1000138): ``t + t[::-1]`` with
+    t stored and homed in the add's kernel, which then read t[::-1] from its registers."""
+    x = np.array([1.8, 0.9, 0.07, 0.77])
+    t = lf.tanh(lf.asarray(x))
+    assert_matches((t + t[::-1]).compute(), np.tanh(x) + np.tanh(x)[::-1])
+
+
+def test_a_gathered_row_value_reads_its_size_1_axis_at_0():
+    """Found by the random gradient programs: ``table[:, idx] + w.sum(axis=0)``, table
+    (1, 4): the row kernel read the gather's size-1 axis at the reduction's loop index."""
+    rows = np.array([[0.9, 0.4, -0.5, 0.6], [10.0, 20.0, 30.0, 40.0], [100.0, 200.0, 300.0, 400.0]])
+    table, columns, weights = rows[:1], np.array([3, 2, 0, 1]), np.arange(12.0).reshape(3, 4) + 1
+    for parallel in (False, True):
+        with config.override(parallel=parallel, serial_below=0):
+            got = (lf.asarray(table)[:, columns] + lf.asarray(weights).sum(axis=0)).compute()
+        assert_matches(got, table[:, columns] + weights.sum(axis=0))

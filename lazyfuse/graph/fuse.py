@@ -423,7 +423,7 @@ def _unite(groups: list[Group], groups_of: dict[Node, list[Group]]) -> Group | N
         return None
     if any((g.shape, g.reduced, g.reduces) != (first.shape, first.reduced, first.reduces) for g in groups):
         return None
-    if sum(len(g.members) for g in groups) > UNITE_LIMIT or _reads_before_run(groups):
+    if sum(len(g.members) for g in groups) > UNITE_LIMIT or not _reads_fuse(groups):
         return None
     absorbed = {id(g) for g in groups[1:]}
     for g in groups[1:]:
@@ -436,17 +436,24 @@ def _unite(groups: list[Group], groups_of: dict[Node, list[Group]]) -> Group | N
     return first
 
 
-def _reads_before_run(groups: list[Group]) -> bool:
-    """Whether a member of ``groups`` reads a value one of them stores as an operand that
-    must be stored first (a gather's table, a checked operand)."""
+def _reads_fuse(groups: list[Group]) -> bool:
+    """Whether, in one kernel, each member of ``groups`` could read the values another of
+    them stores from registers: through index maps of the domain, and not as an operand
+    that must be stored first (a gather's table, a checked operand)."""
     stored = {r for g in groups for r in g.roots}
+    domain = Group(groups[0].shape, groups[0].reduced)
     for g in groups:
         for member in g.members:
             for position, arg in enumerate(member.args):
-                base = base_of(arg)[0]
-                if base in stored and _stored_operand(member, position, base) is not None:
-                    return True
-    return False
+                base, chain = base_of(arg)
+                if base not in stored or base in g.members:
+                    continue
+                if (
+                    _stored_operand(member, position, base) is not None
+                    or not can_fuse(base, chain, domain).ok
+                ):
+                    return False
+    return True
 
 
 def _home(
@@ -456,11 +463,13 @@ def _home(
     its outputs; [] when none can. Of several, the first that can also compute most of
     ``node``'s own operands (there, they need not be stored for it)."""
     best: tuple[int, Group, Node] | None = None
-    for consumer, position, chain in uses:
+    for consumer, position, _ in uses:
         if _stored_operand(consumer, position, node) is not None:
             continue  # it reads the value before its kernel runs (a check, a gather's table)
         for group in groups_of[consumer]:
-            if not group.scan and can_fuse(node, chain, group).ok:  # a scan stores its scan only
+            # Note: a scan stores its scan only; and every read of the value in the kernel
+            # must be in its registers (not ``t[::-1]``, an element another iteration makes)
+            if not group.scan and _reads_in_registers(node, uses, group, groups_of):
                 score = sum(1 for arg in node.args if _can_take(arg, group))
                 if best is None or score > best[0]:
                     best = (score, group, consumer)
@@ -470,6 +479,19 @@ def _home(
     group.roots.append(node)
     decisions.append((node, f"stored by the kernel of {op_name(consumer)}, which computes it"))
     return [group]
+
+
+def _reads_in_registers(
+    node: Node, uses: list[Use], group: Group, groups_of: dict[Node, list[Group]]
+) -> bool:
+    """Whether ``group`` can compute ``node`` for each of its members that read it: through
+    views that are index maps of its domain, and not as an operand stored first."""
+    for consumer, position, chain in uses:
+        if not any(g is group for g in groups_of[consumer]):
+            continue
+        if _stored_operand(consumer, position, node) is not None or not can_fuse(node, chain, group).ok:
+            return False
+    return True
 
 
 def _can_take(arg: Node, group: Group) -> bool:

@@ -259,6 +259,8 @@ class _Builder:
         """The loop variable that runs along ``axis`` of ``node`` (a member: on the
         domain S, or per row on K or K1), and whether it is a reduced axis's."""
         g = self.group
+        if g.reduced and node.shape == g.kept_with_ones and axis in g.reduced:
+            return "0", False  # a row's value: its reduced axes have size 1
         domain_axis = self.kept_axes[axis] if g.reduced and node.shape == g.kept else axis
         if domain_axis in self.kept_axes:
             return f"i{self.kept_axes.index(domain_axis)}", False
