@@ -204,10 +204,16 @@ def sgd_step(loss: Callable[..., lf.Tensor]) -> Callable[..., Any]:
     return step
 
 
-def train(settings: Settings, log: Callable[[str], None] = print, check: bool = False) -> Result:
+def train(
+    settings: Settings,
+    log: Callable[[str], None] = print,
+    check: bool = False,
+    made: tuple[Task, Settings] | None = None,
+) -> Result:
     """Train ``settings``' model; ``log`` gets a line every ``settings.every`` epochs;
-    ``check`` compares the first step's gradients with central differences."""
-    task, settings = make_task(settings)
+    ``check`` compares the first step's gradients with central differences; ``made``:
+    :func:`make_task`'s result for ``settings``, when the caller has it."""
+    task, settings = made if made is not None else make_task(settings)
     step = lf.jit(sgd_step(task.loss), target=settings.target)
     predict = lf.jit(task.predict, target=settings.target)
     result = Result(dict(task.params))
@@ -339,7 +345,7 @@ def main(args: Any) -> int:
         f"({size} parameters), hidden {filled.hidden}, rate {filled.rate}, batch {filled.batch}, "
         f"{filled.epochs} epochs on {filled.target}"
     )
-    result = train(settings, check=args.check)
+    result = train(settings, check=args.check, made=(task, filled))
     if result.gradient_error is not None:
         error = result.gradient_error
         print(f"gradient check (central differences, first batch): largest relative error {error:.2e}")
