@@ -171,3 +171,15 @@ def test_the_same_gradients_on_the_cuda_target():
     scattered = np.zeros_like(table)
     np.add.at(scattered, labels, 2 * table[labels])
     np.testing.assert_allclose(embedded, scattered, rtol=1e-12)
+
+
+def test_a_broadcast_cotangent_keeps_the_row_kernel_on_its_contiguous_variant():
+    """The per-row cotangent of cross-entropy is a broadcast (stride-0) view: copied small,
+    it does not send the row kernel to its any-strides variant (several times slower)."""
+    z = RNG.standard_normal((64, 10))
+    _, loss = cross_entropy(64, 10)
+    step = lf.jit(lf.value_and_grad(loss))
+    step(z)
+    (trace,) = step.traces.values()
+    row_kernel = max(trace.plan.calls, key=lambda call: len(call.outputs))
+    assert {key[0] for key in row_kernel.kernels} == {"C"}

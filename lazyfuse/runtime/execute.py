@@ -586,6 +586,8 @@ def _layout(
     elementwise arrays lifted to ELEMENTWISE_RANK axes) or 'A' (any strides)."""
     spec = call.spec
     elementwise = spec.kind == "loop" and spec.n_inner == 0
+    if spec.kind == "loop" and not elementwise:
+        arrays = _compact_broadcasts(spec, arrays, math.prod(extents))
     contiguous = all([a.flags.c_contiguous for a in arrays]) and all([o.flags.c_contiguous for o in outputs])
     if spec.kind == "scan":  # rows of any strides, or all C-contiguous
         return "C" if contiguous else "A", arrays, outputs, extents
@@ -606,6 +608,24 @@ def _layout(
         lifted = [a.reshape(lift + a.shape) for a in arrays], [o.reshape(lift + o.shape) for o in outputs]
         return "pad", *lifted, lift + extents
     return "A", arrays, outputs, extents
+
+
+def _compact_broadcasts(spec: kernels.KernelSpec, arrays: list[np.ndarray], domain: int) -> list[np.ndarray]:
+    """A row kernel's loads made C-contiguous where that is cheap, so that a broadcast
+    (a stride-0 view: a bias, a per-row cotangent) does not send the kernel to its
+    any-strides variant, several times slower (bench_grad.py's cross-entropy and
+    layernorm; benchmarks/README.md): a load read at index 0 along the axes it repeats
+    along (``Load.fixed``) as its first slice there, and a small one (at most 1/16 of the
+    domain's elements) copied."""
+    made = []
+    for a, load in zip(arrays, spec.loads, strict=True):
+        if load.ndim is None and not a.flags.c_contiguous:
+            if load.fixed:
+                a = a[tuple(slice(0, 1) if k in load.fixed else slice(None) for k in range(a.ndim))]
+            if not a.flags.c_contiguous and a.size * 16 <= domain:
+                a = np.ascontiguousarray(a)
+        made.append(a)
+    return made
 
 
 def _as_rows(
