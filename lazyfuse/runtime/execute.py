@@ -610,19 +610,22 @@ def _layout(
     return "A", arrays, outputs, extents
 
 
+_SMALL_COPY = 4096  # elements: a copy of this many costs about a microsecond
+
+
 def _compact_broadcasts(spec: kernels.KernelSpec, arrays: list[np.ndarray], domain: int) -> list[np.ndarray]:
     """A row kernel's loads made C-contiguous where that is cheap, so that a broadcast
     (a stride-0 view: a bias, a per-row cotangent) does not send the kernel to its
     any-strides variant, several times slower (bench_grad.py's cross-entropy and
     layernorm; benchmarks/README.md): a load read at index 0 along the axes it repeats
     along (``Load.fixed``) as its first slice there, and a small one (at most 1/16 of the
-    domain's elements) copied."""
+    domain's elements, or _SMALL_COPY) copied."""
     made = []
     for a, load in zip(arrays, spec.loads, strict=True):
         if load.ndim is None and not a.flags.c_contiguous:
             if load.fixed:
                 a = a[tuple(slice(0, 1) if k in load.fixed else slice(None) for k in range(a.ndim))]
-            if not a.flags.c_contiguous and a.size * 16 <= domain:
+            if not a.flags.c_contiguous and a.size <= max(domain // 16, _SMALL_COPY):
                 a = np.ascontiguousarray(a)
         made.append(a)
     return made
