@@ -93,3 +93,17 @@ def test_read_only_and_non_contiguous_inputs():
     for a in (frozen, np.asfortranarray(x), x[:, ::-1]):
         replayed, general = _both(lambda a: (lf.sqrt(lf.abs(lf.asarray(a))) @ lf.asarray(a).T).compute(), a)
         np.testing.assert_array_equal(replayed, general)
+
+
+def test_a_row_kernel_with_a_copied_broadcast_load_is_replayed():
+    """A small broadcast load made contiguous by a copy (execute._compact_broadcasts) is a
+    step of the record too, so the plan replays (and gives the general path's numbers)."""
+    labels = RNG.integers(0, 7, 16)
+    step = lf.jit(lf.value_and_grad(lambda z: -lf.log_softmax(z)[lf.arange(16), labels].mean()))
+    for _ in range(3):
+        z = RNG.standard_normal((16, 7))
+        replayed, general = _both(step, z)
+        for got, want in zip(replayed, general, strict=True):
+            np.testing.assert_array_equal(got, want)
+    (trace,) = step.traces.values()
+    assert any(isinstance(r, replay.Replay) for r in trace.plan.replays.values())

@@ -527,7 +527,7 @@ def _call(
             )
         return
     extents = resize(call.extents) if resize else call.extents
-    variant, arrays, outputs, extents = _layout(call, arrays, outputs, extents)
+    variant, arrays, outputs, extents = _layout(call, arrays, outputs, extents, recorder)
     # Note: the strided variants read a donated buffer as an input (the same elements,
     # at the same index: correct, and they rarely vectorize anyway).
     donated = donated if variant == "C" or isinstance(variant, tuple) else ()
@@ -578,7 +578,11 @@ def uses_blas(spec: kernels.KernelSpec) -> bool:
 
 
 def _layout(
-    call: kernels.KernelCall, arrays: list[np.ndarray], outputs: list[np.ndarray], extents: tuple[int, ...]
+    call: kernels.KernelCall,
+    arrays: list[np.ndarray],
+    outputs: list[np.ndarray],
+    extents: tuple[int, ...],
+    recorder: replay.Recorder | None = None,
 ) -> tuple[Any, list[np.ndarray], list[np.ndarray], tuple[int, ...]]:
     """Which variant of the kernel fits these arrays, and the arrays as it wants them:
     'C' (all C-contiguous; elementwise kernels flattened), 'F', ('rows', views)
@@ -587,7 +591,7 @@ def _layout(
     spec = call.spec
     elementwise = spec.kind == "loop" and spec.n_inner == 0
     if spec.kind == "loop" and not elementwise:
-        arrays = _compact_broadcasts(spec, arrays, math.prod(extents))
+        arrays = _compact_broadcasts(spec, arrays, math.prod(extents), recorder)
     contiguous = all([a.flags.c_contiguous for a in arrays]) and all([o.flags.c_contiguous for o in outputs])
     if spec.kind == "scan":  # rows of any strides, or all C-contiguous
         return "C" if contiguous else "A", arrays, outputs, extents
@@ -613,7 +617,9 @@ def _layout(
 _SMALL_COPY = 4096  # elements: a copy of this many costs about a microsecond
 
 
-def _compact_broadcasts(spec: kernels.KernelSpec, arrays: list[np.ndarray], domain: int) -> list[np.ndarray]:
+def _compact_broadcasts(
+    spec: kernels.KernelSpec, arrays: list[np.ndarray], domain: int, recorder: replay.Recorder | None
+) -> list[np.ndarray]:
     """A row kernel's loads made C-contiguous where that is cheap, so that a broadcast
     (a stride-0 view: a bias, a per-row cotangent) does not send the kernel to its
     any-strides variant, several times slower (bench_grad.py's cross-entropy and
@@ -626,7 +632,10 @@ def _compact_broadcasts(spec: kernels.KernelSpec, arrays: list[np.ndarray], doma
             if load.fixed:
                 a = a[tuple(slice(0, 1) if k in load.fixed else slice(None) for k in range(a.ndim))]
             if not a.flags.c_contiguous and a.size <= max(domain // 16, _SMALL_COPY):
-                a = np.ascontiguousarray(a)
+                copy = np.ascontiguousarray(a)
+                if recorder is not None:
+                    recorder.copied(a, copy)
+                a = copy
         made.append(a)
     return made
 

@@ -93,6 +93,15 @@ class Recorder:
         self.steps.append(lambda bufs, values: _store(bufs, k, buffers.empty(shape, dtype)))
 
     @_guarded
+    def copied(self, source: np.ndarray, copy: np.ndarray) -> None:
+        """``copy`` was made C-contiguous from ``source`` (a small broadcast load)."""
+        view = self.view(source)
+        k = self._own(copy)
+        self.steps.append(
+            lambda bufs, values: _store(bufs, k, np.ascontiguousarray(rebuild(view, bufs, values)))
+        )
+
+    @_guarded
     def aliased(self, node: Node, array: np.ndarray) -> None:
         """``node`` is written over ``array`` (a donated buffer)."""
         self.node_buffer[node] = self.index_of[id(self._base_array(array))]
