@@ -123,34 +123,12 @@ def _rebuilt(result: pytree.TreeDef, outputs: Sequence[np.ndarray]) -> Any:
     return pytree.unflatten(result, outputs)
 
 
-class _Structure:
-    """The arguments' structure in a trace's key: a TreeDef (a tuple with one subtree per
-    argument) whose hash is computed once.
-
-    Note: TreeDef's dataclass hash walks the tree on every dict lookup (about 0.4 us for
-    three arguments, a tenth of a call); equal structures are equal keys either way."""
-
-    __slots__ = ("hash", "tree")
-
-    def __init__(self, tree: pytree.TreeDef) -> None:
-        self.tree, self.hash = tree, hash(tree)
-
-    def __hash__(self) -> int:
-        return self.hash
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Structure) and self.hash == other.hash and self.tree == other.tree
-
-    def __repr__(self) -> str:
-        return f"_Structure({self.tree})"
-
-
 _NOT_LEAVES = (tuple, list, dict, type(None))  # what pytree.flatten descends into (or skips)
 _PLAIN_LEAVES = frozenset({np.ndarray, np.memmap, float, int, bool})  # Note: one set lookup, the common case
-_FLAT: dict[int, _Structure] = {}  # the structure of n arguments that are all leaves
+_FLAT: dict[int, pytree.TreeDef] = {}  # the structure of n arguments that are all leaves
 
 
-def _flatten_arguments(args: tuple[Any, ...]) -> tuple[Sequence[Any], _Structure]:
+def _flatten_arguments(args: tuple[Any, ...]) -> tuple[Sequence[Any], pytree.TreeDef]:
     """The leaves of the arguments (in pytree.flatten's order) and their structure.
 
     Note: arguments that are all leaves (arrays, scalars) skip pytree.flatten: the common
@@ -158,11 +136,10 @@ def _flatten_arguments(args: tuple[Any, ...]) -> tuple[Sequence[Any], _Structure
     structure flatten would give."""
     for arg in args:
         if type(arg) not in _PLAIN_LEAVES and isinstance(arg, _NOT_LEAVES):
-            leaves, tree = pytree.flatten(args)
-            return leaves, _Structure(tree)
+            return pytree.flatten(args)
     found = _FLAT.get(len(args))
     if found is None:
-        found = _FLAT.setdefault(len(args), _Structure(pytree.TreeDef(tuple, (), (pytree.LEAF,) * len(args))))
+        found = _FLAT.setdefault(len(args), pytree.TreeDef(tuple, (), (pytree.LEAF,) * len(args)))
     return args, found
 
 
@@ -199,7 +176,7 @@ def _positional(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
 
 
 def _signature(
-    fn: Callable[..., Any], leaves: Sequence[Any], structure: _Structure, target: str | None
+    fn: Callable[..., Any], leaves: Sequence[Any], structure: pytree.TreeDef, target: str | None
 ) -> tuple[Any, ...]:
     """What a trace depends on, per leaf of the arguments: an array's dtype, shape and the
     first leaf that is the same array; a scalar's type (and a Python bool's value). Then
@@ -215,7 +192,7 @@ def _signature(
         elif kind in PYTHON_SCALARS or isinstance(leaf, np.generic):
             parts.append(kind)
         else:
-            parts.append(_refused(fn, _argument_path(structure.tree, k), leaf))
+            parts.append(_refused(fn, _argument_path(structure, k), leaf))
     settings = config.get()
     parts.append(structure)
     parts.append((target or settings.target, settings.fuse, settings.checks))
@@ -291,7 +268,7 @@ def _tracing(fn: Callable[..., Any], arguments: _Arguments) -> Iterator[None]:
 
 
 def _trace(
-    fn: Callable[..., Any], leaves: Sequence[Any], structure: _Structure, target: str | None
+    fn: Callable[..., Any], leaves: Sequence[Any], structure: pytree.TreeDef, target: str | None
 ) -> tuple[_Trace, tuple[np.ndarray, ...]]:
     """Run ``fn`` on the arguments rebuilt from tensors of their ``leaves``, compute the
     leaves of what it returns with one plan (as ``compute()`` does: checked, verified,
@@ -306,7 +283,7 @@ def _trace(
     originals: dict[int, Any] = {}
     inputs = _inputs(leaves, arguments, originals)
     with _tracing(fn, arguments):
-        returned = fn(*pytree.unflatten(structure.tree, inputs))
+        returned = fn(*pytree.unflatten(structure, inputs))
     outputs, result = _outputs(fn, returned)
     roots = [t.node for t in outputs]
     chosen = target_of(target)

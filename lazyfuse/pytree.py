@@ -10,7 +10,7 @@ written in.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _NODE_TYPES = (tuple, list, dict)
@@ -20,11 +20,21 @@ _NODE_TYPES = (tuple, list, dict)
 class TreeDef:
     """The structure of a pytree without its leaves: ``kind`` is "leaf", "none", tuple,
     list, dict (or a namedtuple class); ``keys`` the dict's sorted keys; ``children``
-    the subtrees' structures."""
+    the subtrees' structures.
+
+    Note: its hash is computed once, from its children's (lf.jit looks a call's
+    structure up in its traces on every call)."""
 
     kind: Any
     keys: tuple[Any, ...] = ()
     children: tuple[TreeDef, ...] = ()
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.kind, self.keys, self.children)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def leaves(self) -> int:
