@@ -80,7 +80,6 @@ class Recorder:
     failed: str | None = None  # why the run could not be recorded
     steps: list[Callable[[list[Any], Sequence[Any]], None]] = field(default_factory=list)
     buffers: list[np.ndarray] = field(default_factory=list)  # the run's own arrays, by index
-    index_of: dict[int, int] = field(default_factory=dict)  # id(array) -> buffer index
     node_buffer: dict[Node, int] = field(default_factory=dict)
 
     # arrays -------------------------------------------------------------------------
@@ -104,7 +103,10 @@ class Recorder:
     @_guarded
     def aliased(self, node: Node, array: np.ndarray) -> None:
         """``node`` is written over ``array`` (a donated buffer)."""
-        self.node_buffer[node] = self.index_of[id(self._base_array(array))]
+        (kind, k), *_ = self.view(array)
+        if kind != "buffer":
+            raise NotRecordableError("a donated buffer the run did not allocate")
+        self.node_buffer[node] = k
 
     @_guarded
     def died(self, nodes: Sequence[Node]) -> None:
@@ -185,15 +187,7 @@ class Recorder:
     # helpers --------------------------------------------------------------------------
     def _own(self, array: np.ndarray) -> int:
         self.buffers.append(array)
-        self.index_of[id(array)] = len(self.buffers) - 1
         return len(self.buffers) - 1
-
-    def _base_array(self, array: np.ndarray) -> np.ndarray:
-        start = array.__array_interface__["data"][0]
-        for (kind, _), base in self._bases():
-            if kind == "buffer" and byte_bounds(base)[0] <= start < byte_bounds(base)[1]:
-                return base
-        raise NotRecordableError("a donated buffer the run did not allocate")
 
     def _bases(self) -> list[tuple[tuple[str, int], np.ndarray]]:
         found = [(("buffer", k), b) for k, b in enumerate(self.buffers) if b is not None]
