@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lazyfuse.graph.fuse import base_of
 from lazyfuse.graph.names import BACKWARD_OF, op_name
 from lazyfuse.graph.node import Node
-from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, VIEWS, Op
+from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op
 from lazyfuse.graph.traverse import toposort
 
 
@@ -89,7 +90,7 @@ def _forward_reads(
     for node, reason in decisions:
         reasons.setdefault(node, []).append(reason)
     members = list(dict.fromkeys(m for g in groups for m in g.members))  # a recomputed one: once
-    read = {_base(a) for m in members if m in BACKWARD_OF for a in m.args}
+    read = {base_of(a)[0] for m in members if m in BACKWARD_OF for a in m.args}
     lines = []
     for node in members:
         if node in BACKWARD_OF or node not in read:
@@ -100,12 +101,6 @@ def _forward_reads(
     if lines:
         lines.insert(0, "forward values the backward pass reads:")
     return lines
-
-
-def _base(node: Node) -> Node:
-    while node.op in VIEWS:
-        node = node.args[0]
-    return node
 
 
 def _describe_op(node: Node) -> str:
