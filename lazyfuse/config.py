@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -97,9 +98,25 @@ _current = _from_environment()
 _for_process: dict[str, object] = {}
 
 
+# settings for one thread only (a Dask task's serial kernels): see override_in_thread
+_thread = threading.local()
+
+
 def get() -> Config:
-    """The settings in force now."""
-    return _current
+    """The settings in force now (in this thread)."""
+    return getattr(_thread, "config", None) or _current
+
+
+@contextlib.contextmanager
+def override_in_thread(**changes: object) -> Iterator[Config]:
+    """Change settings in this thread only, for the block: a Dask chunk task runs serial
+    kernels this way while the user's other threads keep theirs."""
+    previous = getattr(_thread, "config", None)
+    _thread.config = replace(previous or _current, **changes)  # type: ignore[arg-type]
+    try:
+        yield _thread.config
+    finally:
+        _thread.config = previous
 
 
 @contextlib.contextmanager

@@ -33,8 +33,8 @@ from lazyfuse.errors import LazyfuseError
 from lazyfuse.graph import build, dtypes
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, Op
-from lazyfuse.runtime import cuda_execute, execute, plans
-from lazyfuse.tensor import PYTHON_SCALARS, TRACING, Tensor, WeakScalar, asarray, compute, target_of
+from lazyfuse.runtime import plans, targets
+from lazyfuse.tensor import PYTHON_SCALARS, TRACING, Tensor, WeakScalar, asarray, compute, target_for
 
 MAX_TRACES = 256  # traces kept per jitted function, least recently used dropped first
 _WEAK_DTYPES = {float: np.dtype(np.float64), int: np.dtype(np.int64)}
@@ -52,7 +52,7 @@ class _Trace:
     plan: plans.Plan
     slots: tuple[tuple[int, Any, Convert | None], ...]  # (leaf index, or -1 and the constant; convert)
     resize: plans.Resize | None
-    target: str
+    target: targets.Target
     result: pytree.TreeDef  # the returned pytree's structure, one leaf per output
     ready: Any = None  # the CPU's ready call of a direct plan: None, False or execute.Ready (see run_direct)
 
@@ -100,10 +100,7 @@ def jit(fn: Callable[..., Any] | None = None, *, target: str | None = None) -> A
         with contextlib.suppress(KeyError):  # Note: another thread may have dropped it
             traces.move_to_end(key)
         values = [_value(leaves, k, constant, convert) for k, constant, convert in found.slots]
-        if found.target == "cuda":
-            results = cuda_execute.run_plan(found.plan, values, found.resize)
-        else:
-            results = execute.run_plan(found.plan, values, found.resize, held=found)
+        results = found.target.run_plan(found.plan, values, found.resize, found)
         return _rebuilt(found.result, results)
 
     traced.traces = traces  # type: ignore[attr-defined]  # one per signature seen, oldest first
@@ -286,9 +283,12 @@ def _trace(
         returned = fn(*pytree.unflatten(structure, inputs))
     outputs, result = _outputs(fn, returned)
     roots = [t.node for t in outputs]
-    chosen = target_of(target)
-    results = tuple(originals.get(id(r), r) for r in compute(*outputs, target=chosen))  # an argument itself
-    found, graph_leaves, resize = plans.lookup(cuda_execute.lowered(roots) if chosen == "cuda" else roots)
+    chosen = target_for(target, roots)
+    planned = chosen.planned(roots)
+    results = tuple(
+        originals.get(id(r), r) for r in compute(*outputs, target=chosen.name)
+    )  # an argument itself
+    found, graph_leaves, resize = plans.lookup(planned)
     slots = tuple(_slot(leaf, arguments) for leaf in graph_leaves)
     return _Trace(found, slots, resize, chosen, result), results
 

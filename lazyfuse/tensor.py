@@ -14,19 +14,15 @@ from typing import Any
 import numpy as np
 
 from lazyfuse import config, pytree
-from lazyfuse.errors import ConcretizationError, DTypeError, LazyfuseError
+from lazyfuse.errors import ConcretizationError, DTypeError
 from lazyfuse.graph import build, dtypes
-from lazyfuse.graph.explain import format_fusion, format_graph
-from lazyfuse.graph.kernels import viewed_node
+from lazyfuse.graph.explain import format_graph
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, Op
-from lazyfuse.graph.passes import PIPELINE
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.verify import verify
-from lazyfuse.runtime import blas, buffers, cuda_execute, execute, plans
+from lazyfuse.runtime import buffers, dask_target, execute, plans, targets
 from lazyfuse.runtime import compile as runtime_compile
-
-TARGETS = ("cpu", "cuda")
 
 
 def _operator(op: Op) -> Callable[[Tensor, Any], Tensor]:
@@ -146,7 +142,8 @@ class Tensor:
         ``out``: a NumPy array of this tensor's shape and dtype, not overlapping any
         input, that the result is written into (and returned)."""
         settings = config.get()
-        if target is None and out is None and settings.target == "cpu" and not settings.checks:
+        fast = target is None and out is None and settings.target == "cpu" and not settings.checks
+        if fast and not dask_target.has_dask_inputs([self.node]):
             return execute.run([self.node])[0]  # Note: what compute() does then, without its checks
         return compute(self, target=target, out=out)[0]
 
@@ -191,9 +188,13 @@ class Tensor:
         same body (an elementwise one as one flat loop), named ``..._flat`` or ``..._c``,
         and one written over an intermediate it reads last reads it from its output array
         (``..._in_placeK``, K the load that reads it)."""
-        if target_of(target) == "cuda":
-            return cuda_execute.compiled([self.node])  # type: ignore[no-any-return]
-        return execute.compiled([self.node])
+        return target_for(target, [self.node]).kernels([self.node])
+
+    def to_dask(self) -> Any:
+        """This tensor as a lazy Dask array (to ``persist``, ``to_zarr``, hand to xarray):
+        its chunk tasks run lazyfuse's kernels. Inputs that are NumPy arrays become
+        one-chunk Dask arrays."""
+        return dask_target.to_dask(self.node)
 
     def explain(self, target: str | None = None) -> str:
         """The graph (one line per node) and the source of every kernel that computes it."""
@@ -327,7 +328,8 @@ def _shape_arg(shape: int | Sequence[int]) -> tuple[int, ...]:
 
 def asarray(value: Any) -> Tensor:
     """Wrap a NumPy array (no copy), a CUDA device array (no copy: the CUDA target reads
-    it on the device, the CPU target copies it to the host) or a Python/NumPy scalar."""
+    it on the device, the CPU target copies it to the host), a Dask array (an expression
+    that reads one runs on Dask, chunk by chunk) or a Python/NumPy scalar."""
     if isinstance(value, Tensor):
         return value
     if hasattr(value, "__cuda_array_interface__") and not build.is_device_array(value):
@@ -336,6 +338,8 @@ def asarray(value: Any) -> Tensor:
         value = cuda.as_cuda_array(value)
     if build.is_device_array(value):
         return Tensor(build.input_node(value))
+    if dask_target.is_dask_array(value):
+        return Tensor(dask_target.input_node(value))
     if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
         _refuse_subclass(value)
     array = np.asarray(value)  # Note: a memmap becomes the plain array of its data
@@ -464,12 +468,10 @@ def unary(op: Op, x: Any) -> Tensor:
     return Tensor(build.unary(op, x.node if type(x) is Tensor else asarray(x).node))
 
 
-def target_of(target: str | None) -> str:
-    """``target``, or LAZYFUSE_TARGET's when None; an unknown one is a LazyfuseError."""
-    chosen = config.get().target if target is None else target
-    if chosen not in TARGETS:
-        raise LazyfuseError(f"compute: unknown target {chosen!r}; available: {', '.join(TARGETS)}")
-    return chosen
+def target_for(target: str | None, roots: Sequence[Node]) -> targets.Target:
+    """The target that computes ``roots``: the one named (LAZYFUSE_TARGET's when None), or
+    the Dask target when an input is a Dask array; an unknown name is a LazyfuseError."""
+    return targets.chosen(config.get().target if target is None else target, roots)
 
 
 def _check_out(tensor: Tensor, out: Any) -> None:
@@ -497,54 +499,26 @@ def compute(*tensors: Any, target: str | None = None, out: np.ndarray | None = N
     if any(isinstance(t, (tuple, list, dict)) for t in tensors):
         leaves, treedef = pytree.flatten(tensors, is_leaf=lambda x: isinstance(x, Tensor))
         return pytree.unflatten(treedef, compute(*leaves, target=target))  # type: ignore[no-any-return]
-    chosen = target_of(target)
     wrapped = [asarray(t) for t in tensors]
     if out is not None:
         if len(wrapped) != 1:
             raise ValueError(f"compute: out= takes one tensor, got {len(wrapped)}")
         _check_out(wrapped[0], out)
     roots = [t.node for t in wrapped]
-    if config.get().checks:
+    chosen = target_for(target, roots)
+    if config.get().checks and chosen.name != "dask":  # Note: verify reads the inputs' values
         verify(roots)
-    if chosen == "cuda":
-        return tuple(cuda_execute.run(roots, out=out))
-    return tuple(execute.run(roots, out=out))
+    return tuple(chosen.run(roots, out))
 
 
 def explain(*tensors: Tensor, target: str | None = None) -> str:
     """The graph, the graph after fusion with every refusal's reason, and each kernel's
-    source for ``target`` ("cpu" or "cuda"; default: LAZYFUSE_TARGET, else "cpu")."""
-    cuda = target_of(target) == "cuda"
+    source for ``target`` ("cpu" or "cuda"; default: LAZYFUSE_TARGET, else "cpu"); for a
+    Dask expression, the Dask layers lazyfuse made and the kernels their tasks run."""
     leaves, _ = pytree.flatten(tensors, is_leaf=lambda x: isinstance(x, Tensor))  # a dict of gradients
     written = [asarray(t).node for t in leaves]
-    roots, grouped, calls = execute.plan(written)
     lines = ["graph:"] + ["  " + ln for ln in format_graph(written)]
-    if roots != written:
-        lines.append(f"after passes ({', '.join(p.__name__ for p in PIPELINE)}):")
-        lines.extend("  " + ln for ln in format_graph(roots))
-    lines.append("after fusion:")
-    lines.extend("  " + ln for ln in format_fusion(roots, grouped.groups, grouped.decisions))
-    kernels: list[Any] = cuda_execute.compiled(roots) if cuda else execute.compiled(roots)
-    lines.append(f"kernels ({len(kernels)}):")
-    # Note: on CUDA a full reduction is two kernels (no BLAS there): no call to pair with.
-    runs = [""] * len(kernels) if cuda else [_runs_as(call) for call in calls if call.spec.kind != "host"]
-    for kernel, ran in zip(kernels, runs, strict=True):
-        lines.append(f"  {kernel.name}: file {kernel.path}{ran}")
-        lines.extend("    | " + ln for ln in kernel.source.rstrip("\n").split("\n"))
-    hosted = [call.spec.name for call in calls if call.spec.kind == "host"]
-    if hosted:
-        lines.append(f"host steps (NumPy, not kernels): {', '.join(hosted)}")
-    return "\n".join(lines)
-
-
-def _runs_as(call: Any) -> str:
-    """How a CPU kernel call runs, where that is not its generated source: float
-    products go to BLAS (see execute.uses_blas and runtime/blas.py)."""
-    if not execute.uses_blas(call.spec):
-        return ""
-    a, b = (viewed_node(base, chain) for base, chain, _ in call.loads)
-    dtypes = (a.dtype, b.dtype, call.outputs[0].dtype)
-    return f" (runs as BLAS, by the rule for float products: {blas.choice(a.shape, b.shape, dtypes)})"
+    return "\n".join(lines + target_for(target, written).describe(written))
 
 
 def cache_info() -> dict[str, Any]:
@@ -563,4 +537,5 @@ def cache_info() -> dict[str, Any]:
         "disk_files": len(files),
         "disk_bytes": sum(p.stat().st_size for p in files),
         "pooled_bytes": buffers.pooled_bytes(),
+        **({"workers": workers} if (workers := dask_target.workers_cache_info()) is not None else {}),
     }
