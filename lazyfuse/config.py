@@ -64,6 +64,8 @@ class Config:
     batched_blas: bool = True
     # a plan's run is recorded once per layout of its values and replayed (runtime/replay.py)
     replay: bool = True
+    # every kernel call, product and host step timed for lf.profile (runtime/profiling.py)
+    profile: bool = False
 
     def __post_init__(self) -> None:
         if self.cuda_block < 1 or self.cuda_block & (self.cuda_block - 1) or self.cuda_block > 1024:
@@ -89,6 +91,7 @@ def _from_environment() -> Config:
         pool_bytes=int(os.environ.get("LAZYFUSE_POOL_BYTES", "").strip() or 1 << 30),
         batched_blas=_flag("LAZYFUSE_BATCHED_BLAS", "1"),
         replay=_flag("LAZYFUSE_REPLAY", "1"),
+        profile=_flag("LAZYFUSE_PROFILE", "0"),
     )
 
 

@@ -432,25 +432,31 @@ class Lowering:
 
     # explain ------------------------------------------------------------------------
     def kernels(self) -> list[Any]:
-        """The CPU kernels the stages' tasks run (planned on each stage's first block)."""
+        """The CPU kernels the stages' tasks run, each once."""
         found: dict[str, Any] = {}
         for layer in self.layers:
-            if layer.recipe is None:
-                continue
-            blocks = [np.zeros(s, d) for s, d in zip(layer.block_shapes, layer.block_dtypes, strict=True)]
-            with config.override_in_thread(parallel=False):
-                for kernel in execute.compiled([layer.recipe.rebuilt(blocks)]):
-                    found.setdefault(kernel.name, kernel)
+            for kernel in _layer_kernels(layer):
+                found.setdefault(kernel.name, kernel)
         return list(found.values())
 
     def describe(self) -> list[str]:
-        lines = [
-            f"dask graph ({len(self.layers)} layers lazyfuse made; each chunk task runs serial kernels):"
-        ]
+        lines = [f"dask graph ({len(self.layers)} layers lazyfuse made; chunk tasks run serial kernels):"]
         for layer in self.layers:
-            lines.append(f"  {layer.name[:60]}: {layer.kind}: {layer.note}")
+            ran = [kernel.name for kernel in _layer_kernels(layer)]
+            lines.append(f"  {layer.name[:64]}: {layer.kind}: {layer.note}")
+            if ran:
+                lines.append(f"    runs: {', '.join(ran)}")
         lines.append("kernels the chunk tasks run:")
         return lines
+
+
+def _layer_kernels(layer: Layer) -> list[Any]:
+    """The CPU kernels a stage's tasks run (planned on its first block)."""
+    if layer.recipe is None:
+        return []
+    blocks = [np.zeros(s, d) for s, d in zip(layer.block_shapes, layer.block_dtypes, strict=True)]
+    with config.override_in_thread(parallel=False):
+        return execute.compiled([layer.recipe.rebuilt(blocks)])
 
 
 def _reduce_partials(

@@ -32,6 +32,7 @@ from lazyfuse.runtime import (
     buffers,
     forks,  # noqa: F401 (registers the fork handler)
     plans,
+    profiling,
     replay,
 )
 from lazyfuse.runtime.compile import CompiledKernel, kernel_for, write_source
@@ -135,7 +136,7 @@ def run_plan(
         values = [v.copy_to_host() if build.is_device_array(v) else v for v in values]
     settings = config.get()
     recorder = None
-    if out is None and settings.replay and not settings.debug:
+    if out is None and settings.replay and not (settings.debug or settings.profile):
         key = replay.layout_of(values, settings)
         known = found.replays.get(key)
         if known:
@@ -396,7 +397,7 @@ def _ready(
     shape = resize(root.shape) if resize else root.shape
     size = math.prod(shape)
     kernel = direct.call.kernels.get(("C", _runs_parallel(size, settings), settings.math, (), False))
-    if settings.debug or kernel is None or not size:
+    if settings.debug or settings.profile or kernel is None or not size:
         return None
     return Ready(settings, kernel.function, direct.inputs, direct.params, shape, root.dtype)
 
@@ -494,7 +495,10 @@ def _call(
     viewed = [kernels.viewed_node(base, chain) for base, chain, _ in call.loads]
     arrays = [_viewed(node, stored, values, resize) for node in viewed]
     if call.spec.kind == "host":
+        started = time.perf_counter() if settings.profile else 0.0
         stored[call.outputs[0]] = host.compute(call.outputs[0], arrays)
+        if settings.profile:
+            profiling.record("host", call.spec.name, call, arrays, [stored[call.outputs[0]]], started)
         if recorder is not None:
             recorder.host(call.outputs[0], host.compute, arrays, stored[call.outputs[0]])
         return
@@ -520,7 +524,10 @@ def _call(
         ]
         outputs = [arrange(o, s.inner, call, resize) for o, s in zip(outputs, call.spec.stores, strict=True)]
     if uses_blas(call.spec):
+        started = time.perf_counter() if settings.profile else 0.0
         blas.matmul(arrays[0], arrays[1], outputs[0])
+        if settings.profile:
+            profiling.record("blas", call.spec.name, call, arrays, outputs, started)
         if recorder is not None:
             recorder.blas(
                 blas.product_for(arrays[0], arrays[1], outputs[0]), arrays[0], arrays[1], outputs[0]
@@ -547,7 +554,7 @@ def _call(
         kernel = kernel_for(spec, cpu.Options(parallel, opts.math))
         kernel.compile()
         call.kernels[key] = kernel
-    started = time.perf_counter() if settings.debug else 0.0
+    started = time.perf_counter() if settings.debug or settings.profile else 0.0
     if call.spec.kind == "matmul":
         kernel.function(*arrays, *outputs)
         if recorder is not None:
@@ -557,6 +564,8 @@ def _call(
         if recorder is not None:
             slots = [(p.attrs[0].index, p.dtype.type) for p in call.params]
             recorder.kernel(kernel.function, [*arrays, *[None] * len(params), *outputs, *extents], slots)
+    if settings.profile:
+        profiling.record("kernel", kernel.name, call, arrays, outputs, started)
     if settings.debug:
         _report(kernel, extents, time.perf_counter() - started)
 
