@@ -135,7 +135,7 @@ def test_the_epilogue_after_blas_runs_serially_on_two_threads(monkeypatch):
         assert execute.uses_blas(product.spec) and not execute.uses_blas(epilogue.spec)
         epilogue.kernels.clear()  # the call's memo of loaded kernels (other tests share the plan)
         np.testing.assert_allclose(expr.compute(), np.maximum(a @ b + bias, 0), rtol=1e-12)
-        return {key[1] for key in epilogue.kernels}
+        return {variant.parallel for variant in epilogue.kernels}
 
     with config.override(parallel=True, serial_below=0, replay=False):  # each run decides again
         assert epilogue_parallel() == {numba.get_num_threads() > 2}

@@ -17,6 +17,7 @@ from lazyfuse.graph.node import attr_key
 from lazyfuse.graph.ops import Op
 from lazyfuse.graph.verify import VerificationError, verify
 from lazyfuse.runtime import compile as runtime_compile
+from lazyfuse.runtime import plans
 
 PACKAGE = pathlib.Path(lf.__file__).parent
 
@@ -179,7 +180,22 @@ def test_explain_shows_graph_and_sources():
     assert "a0: float64[2,3] = input" in text
     assert "relu a0" in text
     assert "kernels (1)" in text
-    assert "def relu_add_f64_2d(a0, p0, out0, n0, n1):" in text
+    assert "def relu_add_f64_flat(a0, p0, out0, n0):" in text  # the variant C arrays run
+    assert "variant: C-contiguous" in text
+
+
+def test_explain_shows_the_variant_the_run_takes():
+    """explain() chooses each call's variant as the run does, from the inputs' layouts,
+    and shows that variant's source; the run then compiles exactly that kernel."""
+    strided = lf.asarray(np.ones((64, 64))[:, ::2])
+    expr = lf.exp(strided) + 1
+    text = expr.explain()
+    assert "variant: any strides" in text or "variant: rows" in text or "padded" in text
+    shown = text.split("kernels (1):\n  ")[1].split(":")[0]
+    found, _, _ = plans.plan_for([expr.node])
+    expr.compute()
+    ran = [kernel.name for call in found.calls for kernel in call.kernels.values()]
+    assert ran == [shown]
 
 
 def _imports(path: pathlib.Path) -> set[str]:

@@ -34,7 +34,7 @@ class Node:
     much, on every op a user writes).
     """
 
-    __slots__ = ("__weakref__", "args", "attrs", "dtype", "form", "key", "leaves", "op", "shape")
+    __slots__ = ("__weakref__", "_itself", "_leaves", "args", "attrs", "dtype", "form", "key", "op", "shape")
     op: Op
     args: tuple[Node, ...]
     attrs: tuple[Any, ...]
@@ -43,7 +43,9 @@ class Node:
     key: tuple[Any, ...]
     # see :func:`form_of`; None for graphs with more than MAX_FORM_LEAVES leaves
     form: int | None
-    leaves: tuple[Node, ...] | None  # inputs, scalars and INDEX nodes: their attrs fill slots
+    # the leaves (see :attr:`leaves`) without the node itself, and whether it is one
+    _leaves: tuple[Node, ...] | None
+    _itself: bool
 
     def __init__(
         self,
@@ -60,7 +62,18 @@ class Node:
         self.shape = shape
         self.dtype = dtype
         self.key = key
-        self.form, self.leaves = form_of(self)
+        self.form, self._leaves, self._itself = form_of(self)
+
+    @property
+    def leaves(self) -> tuple[Node, ...] | None:
+        """Inputs, scalars and INDEX nodes under this node (itself too, if one): their
+        attrs fill a plan's slots. Note: a leaf is not kept in a tuple it holds, which
+        would make it a reference cycle that only Python's garbage collector frees, and
+        a large input (a Dask task's block) would outlive its last use."""
+        own = self._leaves
+        if own is None or not self._itself:
+            return own
+        return (*own, self)
 
     @property
     def ndim(self) -> int:
@@ -155,26 +168,27 @@ _FORM_IDS = itertools.count()
 _MAX_FORMS = 1 << 17
 
 
-def form_of(node: Node) -> tuple[int | None, tuple[Node, ...] | None]:
-    """The form and distinct leaves of ``node`` (from its arguments')."""
+def form_of(node: Node) -> tuple[int | None, tuple[Node, ...] | None, bool]:
+    """The form of ``node``, its distinct leaves but itself (from its arguments') and
+    whether it is a leaf itself (see :attr:`Node.leaves`)."""
     op, args = node.op, node.args
     if op in LEAVES:
-        return _intern((op, node.shape, node.dtype)), (node,)
+        return _intern((op, node.shape, node.dtype)), (), True
     if not args:  # an index-space node (IOTA): its attrs and shape are all of it
-        return _intern((op, node.key[2], node.shape, node.dtype)), ()
+        return _intern((op, node.key[2], node.shape, node.dtype)), (), False
     first = args[0]
     leaves = first.leaves
     if leaves is None:
-        return None, None
+        return None, None, False
     if op is _INDEX:  # a leaf whose key is data (see above)
         if len(leaves) >= MAX_FORM_LEAVES:
-            return None, None
-        return _intern((op, node.shape, node.dtype, first.form)), (*leaves, node)
+            return None, None, False
+        return _intern((op, node.shape, node.dtype, first.form)), leaves, True
     parts: list[Any] = [op, node.key[2], node.shape, node.dtype, first.form]
     for arg in args[1:]:
         theirs = arg.leaves
         if theirs is None:
-            return None, None
+            return None, None, False
         if theirs is leaves:
             where: Any = None  # the same leaves as the arguments before
         elif len(theirs) == 1:  # a scalar or an input: the common case, without a dict
@@ -189,10 +203,10 @@ def form_of(node: Node) -> tuple[int | None, tuple[Node, ...] | None]:
                 known.setdefault(leaf, len(known))
             leaves, where = tuple(known), tuple([known[leaf] for leaf in theirs])
         if len(leaves) > MAX_FORM_LEAVES:
-            return None, None
+            return None, None, False
         parts.append(arg.form)
         parts.append(where)
-    return _intern(tuple(parts)), leaves
+    return _intern(tuple(parts)), leaves, False
 
 
 def _intern(structure: tuple[Any, ...]) -> int:

@@ -36,6 +36,7 @@ from lazyfuse.runtime import (
     replay,
 )
 from lazyfuse.runtime.compile import CompiledKernel, kernel_for, write_source
+from lazyfuse.runtime.variants import Layout, Variant
 
 _OPTIONS: dict[int, tuple[config.Config, cpu.Options]] = {}
 
@@ -396,7 +397,7 @@ def _ready(
     (root,) = direct.call.outputs
     shape = resize(root.shape) if resize else root.shape
     size = math.prod(shape)
-    kernel = direct.call.kernels.get(("C", _runs_parallel(size, settings), settings.math, (), False))
+    kernel = direct.call.kernels.get(Variant(Layout.C, _runs_parallel(size, settings), settings.math))
     if settings.debug or settings.profile or kernel is None or not size:
         return None
     return Ready(settings, kernel.function, direct.inputs, direct.params, shape, root.dtype)
@@ -492,39 +493,15 @@ def _call(
         check_values(node, operand, functools.partial(_seen, seen, stored, values, resize))
         if recorder is not None:
             recorder.check(check_values, node, operand, seen)
-    viewed = [kernels.viewed_node(base, chain) for base, chain, _ in call.loads]
-    arrays = [_viewed(node, stored, values, resize) for node in viewed]
     if call.spec.kind == "host":
-        started = time.perf_counter() if settings.profile else 0.0
-        stored[call.outputs[0]] = host.compute(call.outputs[0], arrays)
-        if settings.profile:
-            profiling.record("host", call.spec.name, call, arrays, [stored[call.outputs[0]]], started)
-        if recorder is not None:
-            recorder.host(call.outputs[0], host.compute, arrays, stored[call.outputs[0]])
+        _host_step(call, stored, values, resize, settings, recorder)
         return
-    params = [p.dtype.type(values[p.attrs[0].index]) for p in call.params]
-    donated = _donated(step, stored, resize) if step.donors else ()
-    if donated:
-        stored[call.outputs[0]] = arrays[donated[0]]
-        if recorder is not None:
-            recorder.aliased(call.outputs[0], arrays[donated[0]])
-    outputs = []
-    for root in call.outputs:
-        if root not in stored:  # else the user's ``out``, or a donated buffer
-            stored[root] = buffers.empty(resize(root.shape) if resize else root.shape, root.dtype)
-            if recorder is not None:
-                recorder.allocated(root, stored[root])
-        outputs.append(stored[root])
-    if not any(o.size for o in outputs):
+    prepared = _prepare(step, stored, values, opts, resize, settings, buffers.empty, recorder)
+    if prepared is None:
         return  # nothing to write: no kernel to compile and launch for empty arrays
-    if step.arranged:
-        loads = zip(arrays, call.spec.loads, call.loads, strict=True)
-        arrays = [
-            a if ld.ndim is not None else arrange(a, inner, call, resize) for a, ld, (_, _, inner) in loads
-        ]
-        outputs = [arrange(o, s.inner, call, resize) for o, s in zip(outputs, call.spec.stores, strict=True)]
-    if uses_blas(call.spec):
-        started = time.perf_counter() if settings.profile else 0.0
+    variant, arrays, params, outputs, extents = prepared
+    started = time.perf_counter() if settings.debug or settings.profile else 0.0
+    if variant.layout is Layout.BLAS:
         blas.matmul(arrays[0], arrays[1], outputs[0])
         if settings.profile:
             profiling.record("blas", call.spec.name, call, arrays, outputs, started)
@@ -533,28 +510,7 @@ def _call(
                 blas.product_for(arrays[0], arrays[1], outputs[0]), arrays[0], arrays[1], outputs[0]
             )
         return
-    extents = resize(call.extents) if resize else call.extents
-    variant, arrays, outputs, extents = _layout(call, arrays, outputs, extents, recorder)
-    # Note: the strided variants read a donated buffer as an input (the same elements,
-    # at the same index: correct, and they rarely vectorize anyway).
-    donated = donated if variant == "C" or isinstance(variant, tuple) else ()
-    if donated:  # read from the output's array
-        arrays = [a for k, a in enumerate(arrays) if k not in donated]
-    parallel = _runs_parallel(math.prod(extents), settings)
-    if step.after_blas and parallel:
-        parallel = numba.get_num_threads() > _SERIAL_AFTER_BLAS_THREADS
-    tables = [a for a, ld in zip(arrays, kernels.arrays_read(call.spec), strict=False) if ld.ndim is not None]
-    contiguous_tables = bool(tables) and all([t.flags.c_contiguous for t in tables])
-    key = (variant, parallel, opts.math, donated, contiguous_tables)
-    kernel = call.kernels.get(key)
-    if kernel is None:
-        spec = _variant_spec(call.spec, variant)
-        spec = kernels.in_place(spec, donated) if donated else spec
-        spec = kernels.contiguous_tables(spec) if contiguous_tables else spec
-        kernel = kernel_for(spec, cpu.Options(parallel, opts.math))
-        kernel.compile()
-        call.kernels[key] = kernel
-    started = time.perf_counter() if settings.debug or settings.profile else 0.0
+    kernel = _kernel_of(call, variant)
     if call.spec.kind == "matmul":
         kernel.function(*arrays, *outputs)
         if recorder is not None:
@@ -568,6 +524,123 @@ def _call(
         profiling.record("kernel", kernel.name, call, arrays, outputs, started)
     if settings.debug:
         _report(kernel, extents, time.perf_counter() - started)
+
+
+def _host_step(
+    call: kernels.KernelCall,
+    stored: dict[Node, np.ndarray],
+    values: list[Any],
+    resize: plans.Resize | None,
+    settings: config.Config,
+    recorder: replay.Recorder | None,
+) -> None:
+    arrays = [
+        _viewed(kernels.viewed_node(base, chain), stored, values, resize) for base, chain, _ in call.loads
+    ]
+    started = time.perf_counter() if settings.profile else 0.0
+    stored[call.outputs[0]] = host.compute(call.outputs[0], arrays)
+    if settings.profile:
+        profiling.record("host", call.spec.name, call, arrays, [stored[call.outputs[0]]], started)
+    if recorder is not None:
+        recorder.host(call.outputs[0], host.compute, arrays, stored[call.outputs[0]])
+
+
+def _kernel_of(call: kernels.KernelCall, variant: Variant) -> CompiledKernel:
+    """The compiled kernel of ``call``'s ``variant`` (compiled on first use)."""
+    kernel = call.kernels.get(variant)
+    if kernel is None:
+        kernel = kernel_for(variant.spec(call.spec), cpu.Options(variant.parallel, variant.math))
+        kernel.compile()
+        call.kernels[variant] = kernel
+    return kernel
+
+
+_Prepared = tuple[Variant, list[np.ndarray], list[Any], list[np.ndarray], tuple[int, ...]]
+
+
+def _prepare(
+    step: _Step,
+    stored: dict[Node, np.ndarray],
+    values: list[Any],
+    opts: cpu.Options,
+    resize: plans.Resize | None,
+    settings: config.Config,
+    allocate: Callable[[tuple[int, ...], np.dtype], np.ndarray],
+    recorder: replay.Recorder | None = None,
+) -> _Prepared | None:
+    """The one place a kernel call's variant is chosen: its arrays as the variant takes
+    them, its parameters, outputs (``allocate``d, or written over a donated buffer) and
+    extents; None when its outputs are empty."""
+    call = step.call
+    viewed = [kernels.viewed_node(base, chain) for base, chain, _ in call.loads]
+    arrays = [_viewed(node, stored, values, resize) for node in viewed]
+    params = [p.dtype.type(values[p.attrs[0].index]) for p in call.params]
+    donated = _donated(step, stored, resize) if step.donors else ()
+    if donated:
+        stored[call.outputs[0]] = arrays[donated[0]]
+        if recorder is not None:
+            recorder.aliased(call.outputs[0], arrays[donated[0]])
+    outputs = []
+    for root in call.outputs:
+        if root not in stored:  # else the user's ``out``, or a donated buffer
+            stored[root] = allocate(resize(root.shape) if resize else root.shape, root.dtype)
+            if recorder is not None:
+                recorder.allocated(root, stored[root])
+        outputs.append(stored[root])
+    if not any(o.size for o in outputs):
+        return None
+    if step.arranged:
+        loads = zip(arrays, call.spec.loads, call.loads, strict=True)
+        arrays = [
+            a if ld.ndim is not None else arrange(a, inner, call, resize) for a, ld, (_, _, inner) in loads
+        ]
+        outputs = [arrange(o, s.inner, call, resize) for o, s in zip(outputs, call.spec.stores, strict=True)]
+    if uses_blas(call.spec):
+        return Variant(Layout.BLAS), arrays, params, outputs, call.extents
+    extents = resize(call.extents) if resize else call.extents
+    layout, rows, arrays, outputs, extents = _layout(call, arrays, outputs, extents, recorder)
+    # Note: the strided variants read a donated buffer as an input (the same elements,
+    # at the same index: correct, and they rarely vectorize anyway).
+    donated = donated if layout in (Layout.C, Layout.ROWS) else ()
+    if donated:  # read from the output's array
+        arrays = [a for k, a in enumerate(arrays) if k not in donated]
+    parallel = _runs_parallel(math.prod(extents), settings)
+    if step.after_blas and parallel:
+        parallel = numba.get_num_threads() > _SERIAL_AFTER_BLAS_THREADS
+    tables = [a for a, ld in zip(arrays, kernels.arrays_read(call.spec), strict=False) if ld.ndim is not None]
+    contiguous_tables = bool(tables) and all([t.flags.c_contiguous for t in tables])
+    variant = Variant(layout, parallel, opts.math, rows, donated, contiguous_tables)
+    return variant, arrays, params, outputs, extents
+
+
+def variants(roots: Sequence[Node]) -> list[tuple[kernels.KernelCall, Variant | None]]:
+    """Each call of ``roots``' plan and the variant it will run with their inputs as they
+    are now (None for a host step or an empty output): the run's own choice, made over
+    stand-ins for the stored values (np.empty, never written), no kernel launched."""
+    found, values, resize = plans.plan_for(roots)
+    stored: dict[Node, np.ndarray] = {}
+    settings, opts = config.get(), options()
+    chosen: list[tuple[kernels.KernelCall, Variant | None]] = []
+    for step in _schedule(found):
+        call = step.call
+        if call.spec.kind == "host":
+            root = call.outputs[0]
+            stored[root] = np.empty(resize(root.shape) if resize else root.shape, root.dtype)
+            chosen.append((call, None))
+            continue
+        prepared = _prepare(step, stored, values, opts, resize, settings, np.empty)
+        chosen.append((call, prepared[0] if prepared else None))
+        for base in step.dying:
+            stored.pop(base, None)
+    return chosen
+
+
+def variant_kernel(call: kernels.KernelCall, variant: Variant | None) -> CompiledKernel:
+    """The kernel ``call`` runs as ``variant`` (the any-strides one for None or BLAS),
+    loaded, not compiled."""
+    if variant is None or variant.layout is Layout.BLAS:
+        return kernel_for(call.spec, options())
+    return kernel_for(variant.spec(call.spec), cpu.Options(variant.parallel, variant.math))
 
 
 # Note: OpenBLAS's threads spin for a while after a product, each on a core, so a
@@ -592,35 +665,36 @@ def _layout(
     outputs: list[np.ndarray],
     extents: tuple[int, ...],
     recorder: replay.Recorder | None = None,
-) -> tuple[Any, list[np.ndarray], list[np.ndarray], tuple[int, ...]]:
-    """Which variant of the kernel fits these arrays, and the arrays as it wants them:
-    'C' (all C-contiguous; elementwise kernels flattened), 'F', ('rows', views)
-    (elementwise over contiguous arrays and broadcasts of them), 'pad' (strided
-    elementwise arrays lifted to ELEMENTWISE_RANK axes) or 'A' (any strides)."""
+) -> tuple[Layout, tuple[str, ...], list[np.ndarray], list[np.ndarray], tuple[int, ...]]:
+    """Which layout of the kernel fits these arrays, how a ROWS kernel reads each load,
+    and the arrays as it wants them: C (all C-contiguous; elementwise kernels flattened),
+    F, ROWS (elementwise over contiguous arrays and broadcasts of them), PADDED (strided
+    elementwise arrays lifted to ELEMENTWISE_RANK axes) or ANY (any strides)."""
     spec = call.spec
     elementwise = spec.kind == "loop" and spec.n_inner == 0
     if spec.kind == "loop" and not elementwise:
         arrays = _compact_broadcasts(spec, arrays, math.prod(extents), recorder)
     contiguous = all([a.flags.c_contiguous for a in arrays]) and all([o.flags.c_contiguous for o in outputs])
     if spec.kind == "scan":  # rows of any strides, or all C-contiguous
-        return "C" if contiguous else "A", arrays, outputs, extents
+        return Layout.C if contiguous else Layout.ANY, (), arrays, outputs, extents
     flat = contiguous and len(extents) == 1 and not any(ld.ndim for ld in spec.loads)
     if spec.natural and elementwise and not flat:
-        return "A", arrays, outputs, extents  # its loops keep the domain's axes, its tables their own
+        return Layout.ANY, (), arrays, outputs, extents  # its loops keep the domain's axes, its tables theirs
     if contiguous:
         if elementwise and len(extents) != 1:  # one flat loop
-            return "C", [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs], (outputs[0].size,)
-        return "C", arrays, outputs, extents
+            flattened = [a.reshape(-1) for a in arrays], [o.reshape(-1) for o in outputs]
+            return Layout.C, (), *flattened, (outputs[0].size,)
+        return Layout.C, (), arrays, outputs, extents
     if not elementwise and all(_numba_layout(a) in ("F", "C1") for a in [*arrays, *outputs]):
-        return "F", arrays, outputs, extents
+        return Layout.F, (), arrays, outputs, extents
     rows = _as_rows(arrays, outputs) if elementwise else None
     if rows is not None:
         return rows
     if elementwise and spec.n_outer < kernels.ELEMENTWISE_RANK:
         lift = (1,) * (kernels.ELEMENTWISE_RANK - spec.n_outer)
         lifted = [a.reshape(lift + a.shape) for a in arrays], [o.reshape(lift + o.shape) for o in outputs]
-        return "pad", *lifted, lift + extents
-    return "A", arrays, outputs, extents
+        return Layout.PADDED, (), *lifted, lift + extents
+    return Layout.ANY, (), arrays, outputs, extents
 
 
 _SMALL_COPY = 4096  # elements: a copy of this many costs about a microsecond
@@ -651,7 +725,7 @@ def _compact_broadcasts(
 
 def _as_rows(
     arrays: list[np.ndarray], outputs: list[np.ndarray]
-) -> tuple[Any, list[np.ndarray], list[np.ndarray], tuple[int, ...]] | None:
+) -> tuple[Layout, tuple[str, ...], list[np.ndarray], list[np.ndarray], tuple[int, ...]] | None:
     """C-contiguous outputs and inputs that are C-contiguous or broadcast (stride 0)
     along whole leading or trailing axes, as (rows, columns) arrays for a rows kernel
     (:func:`kernels.broadcast_rows`): the split that gives the longest rows, or None."""
@@ -669,8 +743,7 @@ def _as_rows(
         table: dict[str, tuple[int, ...]] = {"full": (rows, columns), "row": (columns,), "col": (rows,)}
         parts = [_row_part(a, view, split) for a, view in zip(arrays, views, strict=True)]
         picked = [part.reshape(table[view]) for part, view in zip(parts, views, strict=True)]
-        variant = ("rows", tuple(views))
-        return variant, picked, [o.reshape(rows, columns) for o in outputs], (rows, columns)
+        return Layout.ROWS, tuple(views), picked, [o.reshape(rows, columns) for o in outputs], (rows, columns)
     return None
 
 
@@ -693,14 +766,6 @@ def _row_part(a: np.ndarray, view: str, split: int) -> np.ndarray:
     if view == "col":
         return a[(slice(None),) * split + (0,) * (a.ndim - split)]
     return a
-
-
-def _variant_spec(spec: kernels.KernelSpec, variant: Any) -> kernels.KernelSpec:
-    if variant == "pad":
-        return kernels.padded(spec)
-    if isinstance(variant, tuple):
-        return kernels.broadcast_rows(spec, variant[1])
-    return spec if variant == "A" else kernels.contiguous(spec, variant)
 
 
 def _numba_layout(a: np.ndarray) -> str:

@@ -53,8 +53,8 @@ def _fusion(written: Sequence[Node]) -> tuple[list[str], list[Node], list[Kernel
     return lines, roots, calls
 
 
-def _kernel_lines(kernel: Any, ran: str) -> list[str]:
-    lines = [f"  {kernel.name}: file {kernel.path}{ran}"]
+def _kernel_lines(kernel: Any, ran: str, variant: str = "") -> list[str]:
+    lines = [f"  {kernel.name}: file {kernel.path}{ran}"] + ([f"    {variant}"] if variant else [])
     return lines + ["    | " + ln for ln in kernel.source.rstrip("\n").split("\n")]
 
 
@@ -83,13 +83,16 @@ class CpuTarget:
         return execute.compiled(roots)
 
     def describe(self, written: Sequence[Node]) -> list[str]:
-        lines, roots, calls = _fusion(written)
-        found = self.kernels(roots)
-        runs = [_runs_as(call) for call in calls if call.spec.kind != "host"]
-        lines.append(f"kernels ({len(found)}):")
-        for kernel, ran in zip(found, runs, strict=True):
-            lines += _kernel_lines(kernel, ran)
-        return lines + _host_steps(calls)
+        """The kernels as they will run on these inputs: each call's variant (chosen as
+        the run chooses it) and that variant's source."""
+        lines, _, _ = _fusion(written)
+        every = execute.variants(written)
+        chosen = [(call, variant) for call, variant in every if call.spec.kind != "host"]
+        lines.append(f"kernels ({len(chosen)}):")
+        for call, variant in chosen:
+            kernel = execute.variant_kernel(call, variant)
+            lines += _kernel_lines(kernel, _runs_as(call), f"variant: {variant or 'none (empty output)'}")
+        return lines + _host_steps([call for call, _ in every])
 
 
 def _runs_as(call: KernelCall) -> str:
