@@ -42,6 +42,7 @@ from lazyfuse.graph.ops import ELEMENTWISE, USER_ELEMENTWISE, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.runtime import compile as runtime_compile
 from lazyfuse.runtime import execute
+from lazyfuse.runtime.variants import Layout
 
 _ELEMENTWISE = frozenset(ELEMENTWISE) | USER_ELEMENTWISE
 _TREE: dict[Op, Callable[..., Any]] = {Op.SUM: np.sum, Op.PROD: np.prod, Op.MAX: np.max, Op.MIN: np.min}
@@ -277,14 +278,20 @@ class Lowering:
 
     def _view(self, node: Node) -> Any:
         x, da = self.array(node.args[0]), _da()
-        if node.op is Op.RESHAPE:
-            found = x.reshape(node.shape)
-        elif node.op is Op.PERMUTE:
-            found = x.transpose(node.attrs[0])
-        elif node.op is Op.EXPAND:
-            found = da.broadcast_to(x, node.shape)
-        else:
-            found = x[node.attrs[0]]
+        try:
+            if node.op is Op.RESHAPE:
+                found = x.reshape(node.shape)
+            elif node.op is Op.PERMUTE:
+                found = x.transpose(node.attrs[0])
+            elif node.op is Op.EXPAND:
+                found = da.broadcast_to(x, node.shape)
+            else:
+                found = x[node.attrs[0]]
+        except (NotImplementedError, ValueError) as exc:  # Dask's limits (an uneven reshape)
+            raise LazyfuseError(
+                f"{node.op.name.lower()} of shape {x.shape} in chunks {x.chunksize} to {node.shape} on Dask: "
+                f"{exc} (rechunk first, e.g. x.rechunk(-1) along the axes it moves)"
+            ) from exc
         self.layers.append(Layer(found.name, "view", f"{node.op.name.lower()} (Dask's own) to {node.shape}"))
         return found
 
@@ -432,17 +439,17 @@ class Lowering:
 
     # explain ------------------------------------------------------------------------
     def kernels(self) -> list[Any]:
-        """The CPU kernels the stages' tasks run, each once."""
+        """The CPU kernels the stages' tasks run (the variants they run), each once."""
         found: dict[str, Any] = {}
         for layer in self.layers:
-            for kernel in _layer_kernels(layer):
+            for kernel, _ in _layer_kernels(layer):
                 found.setdefault(kernel.name, kernel)
         return list(found.values())
 
     def describe(self) -> list[str]:
         lines = [f"dask graph ({len(self.layers)} layers lazyfuse made; chunk tasks run serial kernels):"]
         for layer in self.layers:
-            ran = [kernel.name for kernel in _layer_kernels(layer)]
+            ran = [kernel.name + (" (BLAS)" if blas else "") for kernel, blas in _layer_kernels(layer)]
             lines.append(f"  {layer.name[:64]}: {layer.kind}: {layer.note}")
             if ran:
                 lines.append(f"    runs: {', '.join(ran)}")
@@ -450,13 +457,19 @@ class Lowering:
         return lines
 
 
-def _layer_kernels(layer: Layer) -> list[Any]:
-    """The CPU kernels a stage's tasks run (planned on its first block)."""
+def _layer_kernels(layer: Layer) -> list[tuple[Any, bool]]:
+    """The kernels a stage's tasks run, as the run chooses their variants on its first
+    block (True for a product that runs as BLAS)."""
     if layer.recipe is None:
         return []
     blocks = [np.zeros(s, d) for s, d in zip(layer.block_shapes, layer.block_dtypes, strict=True)]
     with config.override_in_thread(parallel=False):
-        return execute.compiled([layer.recipe.rebuilt(blocks)])
+        chosen = execute.variants([layer.recipe.rebuilt(blocks)])
+        return [
+            (execute.variant_kernel(call, variant), variant is not None and variant.layout is Layout.BLAS)
+            for call, variant in chosen
+            if call.spec.kind != "host"
+        ]
 
 
 def _reduce_partials(
