@@ -37,6 +37,7 @@ from lazyfuse.functions import *  # noqa: F403
 from lazyfuse.indexing import *  # noqa: F403
 from lazyfuse.jit import jit
 from lazyfuse.joining import *  # noqa: F403
+from lazyfuse.profile import Profile, peak, profile
 from lazyfuse.protocols import *  # noqa: F403
 from lazyfuse.runtime.compile import KernelCompileError
 from lazyfuse.scans import *  # noqa: F403
@@ -66,6 +67,7 @@ __all__ = [
     "GradError",
     "KernelCompileError",
     "LazyfuseError",
+    "Profile",
     "ShapeError",
     "Tensor",
     "UserFunctionError",
@@ -75,6 +77,8 @@ __all__ = [
     "compute",
     "explain",
     "jit",
+    "peak",
+    "profile",
     *[name for module in _MODULES for name in module.__all__],
 ]
 

@@ -13,6 +13,7 @@ from lazyfuse import config
 from lazyfuse import train as training
 from lazyfuse.datasets import spirals
 from lazyfuse.graph.explain import format_graph
+from lazyfuse.profile import add_peak_arguments, add_profile_arguments, peak_main, profile_main
 from lazyfuse.runtime.compile import clear_disk_cache, disk_summary
 from lazyfuse.timing import median_seconds
 
@@ -113,8 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     training.add_arguments(train_parser)
     cache_parser = commands.add_parser("cache", help="the disk cache of generated kernels")
     cache_parser.add_argument("action", choices=["info", "clear"])
+    add_peak_arguments(
+        commands.add_parser(
+            "peak", help="measure this machine's peak bandwidth and FLOP/s (kept in the cache directory)"
+        )
+    )
+    add_profile_arguments(
+        commands.add_parser("profile", help="run a Python script under lf.profile() and print its kernels")
+    )
     args = parser.parse_args(argv)
-    return {"demo": demo, "train": training.main, "cache": cache}[args.command](args)
+    run = {"demo": demo, "train": training.main, "cache": cache, "peak": peak_main, "profile": profile_main}
+    return run[args.command](args)
 
 
 def cache(args: argparse.Namespace) -> int:

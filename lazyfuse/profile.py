@@ -73,12 +73,13 @@ def _is_float(dtypes: Sequence[np.dtype]) -> bool:
     return any(np.dtype(d).kind in "fc" for d in dtypes)
 
 
-def _domain(call: kernels.KernelCall, elements: int) -> tuple[int, int]:
+def _domain(call: kernels.KernelCall, elements: int, extents: tuple[int, ...] = ()) -> tuple[int, int]:
     """(rows, domain): how many times the kernel's per-row code and its per-element code
-    run. ``call.extents`` are the sizes the plan was made for; a plan serves other sizes
-    too, so they are scaled by the elements the call actually wrote (exact for
-    elementwise kernels and scans; for a reduction it assumes the reduced axes kept
-    their planned sizes)."""
+    run, from the loop ``extents`` the call ran with; without them (an event of another
+    source), ``call.extents`` (the sizes the plan was made for) scaled by the elements
+    the call wrote."""
+    if extents:
+        return math.prod(extents[: call.spec.n_outer]), math.prod(extents)
     extents = call.extents
     rows, domain = math.prod(extents[: call.spec.n_outer]), math.prod(extents)
     planned = max((math.prod(o.shape) for o in call.outputs), default=0)
@@ -87,7 +88,7 @@ def _domain(call: kernels.KernelCall, elements: int) -> tuple[int, int]:
     return rows, domain
 
 
-def counted_work(call: kernels.KernelCall, elements: int) -> tuple[int, int]:
+def counted_work(call: kernels.KernelCall, elements: int, extents: tuple[int, ...] = ()) -> tuple[int, int]:
     """(flops, transcendental calls) of one call of ``call``'s kernel, counted from its
     spec: each arithmetic op on floats is one flop, each math function one
     transcendental call, each built-in fold of floats one flop per element it folds; an
@@ -102,7 +103,7 @@ def counted_work(call: kernels.KernelCall, elements: int) -> tuple[int, int]:
         return 2 * elements * k, 0
     if spec.kind == "host":
         return 0, 0
-    rows, domain = _domain(call, elements)
+    rows, domain = _domain(call, elements, extents)
     flops = transcendentals = 0
     for expr in spec.exprs:
         times = domain if expr.inner else rows
@@ -150,7 +151,9 @@ class Profile:
     def add(self, event: profiling.Event) -> None:
         """One timed call (a collector of lazyfuse.runtime.profiling)."""
         kind = event.call.spec.kind if event.kind == "kernel" else event.kind
-        flops, transcendentals = counted_work(event.call, event.elements)
+        flops, transcendentals = counted_work(
+            event.call, event.elements, event.extents if event.kind == "kernel" else ()
+        )
         moved = event.bytes_read + event.bytes_written
         seconds = max(event.seconds, 1e-9)
         with self._lock:

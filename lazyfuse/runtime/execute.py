@@ -500,17 +500,18 @@ def _call(
     if prepared is None:
         return  # nothing to write: no kernel to compile and launch for empty arrays
     variant, arrays, params, outputs, extents = prepared
-    started = time.perf_counter() if settings.debug or settings.profile else 0.0
     if variant.layout is Layout.BLAS:
+        started = time.perf_counter() if settings.profile else 0.0
         blas.matmul(arrays[0], arrays[1], outputs[0])
         if settings.profile:
-            profiling.record("blas", call.spec.name, call, arrays, outputs, started)
+            profiling.record("blas", call.spec.name, call, arrays, outputs, started, extents)
         if recorder is not None:
             recorder.blas(
                 blas.product_for(arrays[0], arrays[1], outputs[0]), arrays[0], arrays[1], outputs[0]
             )
         return
     kernel = _kernel_of(call, variant)
+    started = time.perf_counter() if settings.debug or settings.profile else 0.0  # compiled before
     if call.spec.kind == "matmul":
         kernel.function(*arrays, *outputs)
         if recorder is not None:
@@ -521,7 +522,7 @@ def _call(
             slots = [(p.attrs[0].index, p.dtype.type) for p in call.params]
             recorder.kernel(kernel.function, [*arrays, *[None] * len(params), *outputs, *extents], slots)
     if settings.profile:
-        profiling.record("kernel", kernel.name, call, arrays, outputs, started)
+        profiling.record("kernel", kernel.name, call, arrays, outputs, started, extents)
     if settings.debug:
         _report(kernel, extents, time.perf_counter() - started)
 
@@ -540,7 +541,7 @@ def _host_step(
     started = time.perf_counter() if settings.profile else 0.0
     stored[call.outputs[0]] = host.compute(call.outputs[0], arrays)
     if settings.profile:
-        profiling.record("host", call.spec.name, call, arrays, [stored[call.outputs[0]]], started)
+        profiling.record("host", call.spec.name, call, arrays, [stored[call.outputs[0]]], started, ())
     if recorder is not None:
         recorder.host(call.outputs[0], host.compute, arrays, stored[call.outputs[0]])
 

@@ -17,7 +17,8 @@ import numpy as np
 class Event:
     """One timed call: ``kind`` is "kernel", "blas" or "host"; ``name`` the kernel's (or
     the step's) name; ``call`` the KernelCall (its spec and the nodes it computes);
-    ``bytes_read`` / ``bytes_written`` what the arrays it was given hold."""
+    ``bytes_read`` / ``bytes_written`` what the arrays it was given hold; ``extents`` the
+    loop extents it ran with (a plan made at other sizes is resized; () for host steps)."""
 
     kind: str
     name: str
@@ -26,20 +27,28 @@ class Event:
     bytes_read: int
     bytes_written: int
     elements: int
+    extents: tuple[int, ...] = ()
 
 
 COLLECTORS: list[Any] = []  # objects with .add(event), innermost last
 
 
 def record(
-    kind: str, name: str, call: Any, arrays: list[np.ndarray], outputs: list[np.ndarray], started: float
+    kind: str,
+    name: str,
+    call: Any,
+    arrays: list[np.ndarray],
+    outputs: list[np.ndarray],
+    started: float,
+    extents: tuple[int, ...],
 ) -> None:
     seconds = time.perf_counter() - started
     if not COLLECTORS:
         return
     read = sum(_bytes_of(a) for a in arrays)
     written = sum(o.nbytes for o in outputs)
-    event = Event(kind, name, call, seconds, read, written, max((o.size for o in outputs), default=0))
+    elements = max((o.size for o in outputs), default=0)
+    event = Event(kind, name, call, seconds, read, written, elements, tuple(extents))
     for collector in COLLECTORS:
         collector.add(event)
 
