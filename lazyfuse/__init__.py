@@ -42,7 +42,7 @@ from lazyfuse.protocols import *  # noqa: F403
 from lazyfuse.runtime.compile import KernelCompileError
 from lazyfuse.scans import *  # noqa: F403
 from lazyfuse.statistics import *  # noqa: F403
-from lazyfuse.tensor import Tensor, asarray, cache_info, compute, explain
+from lazyfuse.tensor import Tensor, asarray, cache_info, compute, explain, visualize
 from lazyfuse.version import __version__
 
 _MODULES = (
@@ -79,6 +79,7 @@ __all__ = [
     "jit",
     "peak",
     "profile",
+    "visualize",
     *[name for module in _MODULES for name in module.__all__],
 ]
 

@@ -23,6 +23,8 @@ from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.verify import verify
 from lazyfuse.runtime import buffers, dask_target, execute, plans, targets
 from lazyfuse.runtime import compile as runtime_compile
+from lazyfuse.visualize import Picture, short_form
+from lazyfuse.visualize import visualize as _picture
 
 
 def _operator(op: Op) -> Callable[[Tensor, Any], Tensor]:
@@ -196,9 +198,19 @@ class Tensor:
         one-chunk Dask arrays."""
         return dask_target.to_dask(self.node)
 
-    def explain(self, target: str | None = None) -> str:
-        """The graph (one line per node) and the source of every kernel that computes it."""
-        return explain(self, target=target)
+    def explain(self, target: str | None = None, graph: bool = True) -> str:
+        """The graph (one line per node) and the source of every kernel that computes it;
+        with ``graph=False`` one line per kernel (see :func:`explain`)."""
+        return explain(self, target=target, graph=graph)
+
+    def visualize(
+        self,
+        filename: str | os.PathLike[str] | None = None,
+        format: str | None = None,
+        target: str | None = None,
+    ) -> Picture:
+        """The picture of this tensor's kernels (see :func:`visualize`)."""
+        return visualize(self, filename=filename, format=format, target=target)
 
     # operators -------------------------------------------------------------------
     __add__ = _operator(Op.ADD)
@@ -511,14 +523,32 @@ def compute(*tensors: Any, target: str | None = None, out: np.ndarray | None = N
     return tuple(chosen.run(roots, out))
 
 
-def explain(*tensors: Tensor, target: str | None = None) -> str:
+def explain(*tensors: Tensor, target: str | None = None, graph: bool = True) -> str:
     """The graph, the graph after fusion with every refusal's reason, and each kernel's
     source for ``target`` ("cpu" or "cuda"; default: LAZYFUSE_TARGET, else "cpu"); for a
-    Dask expression, the Dask layers lazyfuse made and the kernels their tasks run."""
+    Dask expression, the Dask layers lazyfuse made and the kernels their tasks run. With
+    ``graph=False``, the short form: one line per kernel (name, fused ops, inputs, outputs,
+    the variant it runs)."""
     leaves, _ = pytree.flatten(tensors, is_leaf=lambda x: isinstance(x, Tensor))  # a dict of gradients
     written = [asarray(t).node for t in leaves]
+    if not graph:
+        return "\n".join(short_form(written, target))
     lines = ["graph:"] + ["  " + ln for ln in format_graph(written)]
     return "\n".join(lines + target_for(target, written).describe(written))
+
+
+def visualize(
+    *tensors: Tensor,
+    filename: str | os.PathLike[str] | None = None,
+    format: str | None = None,
+    target: str | None = None,
+) -> Picture:
+    """A picture of the kernels that compute ``tensors``: each kernel a cluster, stored
+    values solid, values fused and never stored dashed, refused fusions as red edges with
+    their reasons, backward nodes orange; written to ``filename`` (svg or png) when given
+    (Graphviz's ``dot`` when installed, else matplotlib); shown inline in Jupyter."""
+    leaves, _ = pytree.flatten(tensors, is_leaf=lambda x: isinstance(x, Tensor))
+    return _picture([asarray(t).node for t in leaves], filename, format, target)
 
 
 def cache_info() -> dict[str, Any]:

@@ -18,7 +18,6 @@ installed; else the same drawing is made with networkx and matplotlib
 from __future__ import annotations
 
 import io
-import math
 import os
 import pathlib
 import shutil
@@ -30,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
-import numba
 
 from lazyfuse import config
 from lazyfuse.errors import LazyfuseError
@@ -91,15 +89,16 @@ def _planned(roots: Sequence[Node], target: str | None) -> _Planned:
             "t.to_dask().visualize() draws Dask's task graph"
         )
     made = plans.fresh_plan(chosen.planned(roots))
-    notes, variants = how(made)
+    notes, variants = how(made, roots)
     return _Planned(made.roots, made.grouped, made.calls, notes, variants)
 
 
-def _cpu_runs(made: plans.Plan) -> tuple[list[str], list[str]]:
-    settings = config.get()
+def _cpu_runs(made: plans.Plan, roots: Sequence[Node]) -> tuple[list[str], list[str]]:
+    """Float products run as BLAS; every other call's variant is the one the run would
+    choose for these inputs (execute.variants, as explain() shows it)."""
+    chosen = _chosen_variants(made, roots)
     notes, variants = [], []
-    for k, call in enumerate(made.calls):
-        after_blas = k > 0 and execute.uses_blas(made.calls[k - 1].spec)
+    for call, variant in zip(made.calls, chosen, strict=True):
         if call.spec.kind == "host":
             notes.append("host step")
             variants.append("host step: computed by NumPy, not a kernel")
@@ -108,8 +107,19 @@ def _cpu_runs(made: plans.Plan) -> tuple[list[str], list[str]]:
             variants.append(f"BLAS (the rule for float products): {_blas_choice(call)}")
         else:
             notes.append("")
-            variants.append(_cpu_loop(call, after_blas, settings))
+            variants.append(f"variant: {variant}")
     return notes, variants
+
+
+def _chosen_variants(made: plans.Plan, roots: Sequence[Node]) -> list[str]:
+    """Per call of ``made``, the variant the run chooses. execute.variants works on the
+    cached plan, whose calls are these in the same order (the same graph's structure);
+    should they ever differ, say what is known without it."""
+    chosen = execute.variants(roots)
+    names = [call.spec.name for call, _ in chosen]
+    if names != [call.spec.name for call in made.calls]:
+        return ["chosen at run time from the arrays' layouts"] * len(made.calls)
+    return [str(v) if v is not None else "none (empty output: nothing runs)" for _, v in chosen]
 
 
 def _blas_choice(call: KernelCall) -> str:
@@ -117,29 +127,7 @@ def _blas_choice(call: KernelCall) -> str:
     return blas.choice(a.shape, b.shape, (a.dtype, b.dtype, call.outputs[0].dtype))
 
 
-def _cpu_loop(call: KernelCall, after_blas: bool, settings: config.Config) -> str:
-    """Parallel or serial follows from the sizes (execute's rule, these roots' sizes);
-    which layout variant runs follows from the arrays' strides, known only at run time."""
-    size = math.prod(call.extents)
-    what = (
-        "generated matmul kernel (BLAS has no integer or bool product)"
-        if call.spec.kind == "matmul"
-        else "loop"
-    )
-    if not settings.parallel:
-        how = f"serial {what} (LAZYFUSE_PARALLEL=0)"
-    elif not execute._runs_parallel(size, settings):
-        how = f"serial {what}: {size} elements < LAZYFUSE_SERIAL_BELOW={settings.serial_below}"
-    elif after_blas and numba.get_num_threads() <= execute._SERIAL_AFTER_BLAS_THREADS:
-        how = f"serial {what}: right after a BLAS step, with {numba.get_num_threads()} threads"
-    else:
-        how = f"parallel {what} over {size} elements"
-    if call.spec.kind == "matmul":
-        return how
-    return how + "; its layout variant is chosen at run time from the arrays' strides"
-
-
-def _cuda_runs(made: plans.Plan) -> tuple[list[str], list[str]]:
+def _cuda_runs(made: plans.Plan, roots: Sequence[Node]) -> tuple[list[str], list[str]]:
     """On CUDA a matmul and the elementwise call after it can be one launch (the call
     runs in the product's store), and a full reduction is two launches."""
     index = {id(call): k for k, call in enumerate(made.calls)}
@@ -160,7 +148,7 @@ def _cuda_runs(made: plans.Plan) -> tuple[list[str], list[str]]:
     return notes, variants
 
 
-_HOW_CALLS_RUN: dict[str, Callable[[plans.Plan], tuple[list[str], list[str]]]] = {
+_HOW_CALLS_RUN: dict[str, Callable[[plans.Plan, Sequence[Node]], tuple[list[str], list[str]]]] = {
     "cpu": _cpu_runs,
     "cuda": _cuda_runs,
 }
@@ -203,6 +191,9 @@ class _Drawing:
 
 
 def _drawing(found: _Planned) -> _Drawing:
+    """Boxes for the plan's values (one per kernel that computes a value, so a value
+    recomputed in two kernels is drawn in both), edges through views labelled with
+    them, then the fusion decisions (:func:`_add_decisions`)."""
     roots, groups = found.roots, found.grouped.groups
     names = graph_names(roots)
     kernels_of: dict[Node, list[int]] = {}
@@ -373,7 +364,6 @@ def _dot_line(line: _Line) -> str:
             color=REFUSED_COLOR,
             fontcolor=REFUSED_COLOR,
             style="dashed",
-            constraint="false",
             fontsize=8,
         )
         return f"{ends} {look};"
@@ -385,7 +375,7 @@ def _dot_line(line: _Line) -> str:
 def _dot(drawing: _Drawing) -> str:
     out = [
         "digraph lazyfuse {",
-        '  graph [rankdir="TB", fontname="Helvetica", fontsize="10", newrank="true"];',
+        '  graph [rankdir="TB", fontname="Helvetica", fontsize="10"];',
         '  node [fontname="Helvetica", fontsize="10", shape="box"];',
         '  edge [fontname="Helvetica", fontsize="9"];',
     ]

@@ -51,8 +51,10 @@ class KernelCompileError(LazyfuseError, TypeError):
 
 @dataclass
 class CompiledKernel:
-    """A generated kernel: ``name``, ``target``, ``source``, where it lives, and its
-    Numba function, compiled for its one signature on the first call."""
+    """A generated kernel of either target: ``name``, ``target``, ``source``, where it
+    lives, and its Numba function: on the CPU compiled for its one signature on the first
+    call; on CUDA a ``numba.cuda`` dispatcher, compiled by Numba on its first launch
+    (``compiled`` from the start)."""
 
     name: str
     target: str

@@ -19,7 +19,6 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,7 @@ from lazyfuse.graph.ops import VIEWS, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.views import apply_view
 from lazyfuse.runtime import cuda_views, plans
-from lazyfuse.runtime.compile import import_kernel, write_source
+from lazyfuse.runtime.compile import CompiledKernel, import_kernel, write_source
 from lazyfuse.runtime.execute import arrange, check_values
 
 # CUDA's launch limits for every device of compute capability 3.0 and later (the
@@ -53,18 +52,6 @@ def max_blocks() -> int:
 
 
 @dataclass
-class CudaKernel:
-    """A generated CUDA kernel: ``name``, ``target``, ``source``, where it lives, and its
-    ``numba.cuda`` dispatcher (compiled on its first launch)."""
-
-    name: str
-    target: str
-    source: str
-    path: Path
-    function: Any
-
-
-@dataclass
 class OnDevice:
     """A computed value on the device: C-contiguous, axes in ``order`` (the value
     transposed by ``order``; None: its own order)."""
@@ -74,7 +61,7 @@ class OnDevice:
     order: tuple[int, ...] | None = None
 
 
-_KERNELS: dict[tuple[Any, ...], CudaKernel] = {}
+_KERNELS: dict[tuple[Any, ...], CompiledKernel] = {}
 _DEVICE_FUNCTIONS: dict[int, Any] = {}
 _LOCK = threading.Lock()
 
@@ -108,7 +95,7 @@ def kernel_spec(call: kernels.KernelCall) -> kernels.KernelSpec:
 
 def kernel_for(
     spec: kernels.KernelSpec, opts: cuda_codegen.Options, epilogue: cuda_codegen.Epilogue | None = None
-) -> CudaKernel:
+) -> CompiledKernel:
     """The CUDA kernel for ``spec`` (a matmul's, with ``epilogue`` in its store: see
     :func:`cuda_codegen.with_epilogue`), generated and imported once per process."""
     key = (spec, opts, epilogue)
@@ -124,7 +111,9 @@ def kernel_for(
             path = write_source(spec.name + "_cuda", source)
             bound = {name: _device_function(cuda, user) for name, user in spec.user_functions}
             module = import_kernel(path, spec, bound)
-            _KERNELS[key] = CudaKernel(spec.name, "cuda", source, path, getattr(module, spec.name))
+            _KERNELS[key] = CompiledKernel(
+                spec.name, "cuda", source, path, getattr(module, spec.name), compiled=True
+            )
         return _KERNELS[key]
 
 
@@ -135,10 +124,10 @@ def _device_function(cuda: Any, user: Any) -> Any:
     return _DEVICE_FUNCTIONS[id(user)][1]
 
 
-def compiled(roots: Sequence[Node]) -> list[CudaKernel]:
+def compiled(roots: Sequence[Node]) -> list[CompiledKernel]:
     """The CUDA kernels that compute ``roots``, in order (generated, not yet launched)."""
     made = plans.fresh_plan(lowered(roots))
-    found: list[CudaKernel] = []
+    found: list[CompiledKernel] = []
     for call, _, epilogue in steps(made):
         if call.spec.kind == "host":
             continue  # computed by NumPy: no kernel
@@ -424,7 +413,7 @@ class _Run:
         kernel = kernel_for(kernel_spec(call), options(), epilogue)
         self._launch_matmul(kernel, operands, [*others, *params, *outputs])
 
-    def _launch_matmul(self, kernel: CudaKernel, operands: list[Any], rest: list[Any]) -> None:
+    def _launch_matmul(self, kernel: CompiledKernel, operands: list[Any], rest: list[Any]) -> None:
         """Launch a matmul kernel on (batch, m, k) @ (batch, k, n) ``operands``, then
         ``rest`` (the product, or the epilogue's arguments)."""
         a, b = operands
