@@ -504,7 +504,8 @@ def _call(
         started = time.perf_counter() if settings.profile else 0.0
         blas.matmul(arrays[0], arrays[1], outputs[0])
         if settings.profile:
-            profiling.record("blas", call.spec.name, call, arrays, outputs, started, extents)
+            shapes = "@".join("x".join(map(str, a.shape)) for a in arrays[:2])
+            profiling.record("blas", f"{call.spec.name} {shapes}", call, arrays, outputs, started, extents)
         if recorder is not None:
             recorder.blas(
                 blas.product_for(arrays[0], arrays[1], outputs[0]), arrays[0], arrays[1], outputs[0]
@@ -522,7 +523,8 @@ def _call(
             slots = [(p.attrs[0].index, p.dtype.type) for p in call.params]
             recorder.kernel(kernel.function, [*arrays, *[None] * len(params), *outputs, *extents], slots)
     if settings.profile:
-        profiling.record("kernel", kernel.name, call, arrays, outputs, started, extents)
+        read = arrays + [outputs[0]] * len(variant.donated)  # loads read from the output's buffer
+        profiling.record("kernel", kernel.name, call, read, outputs, started, extents)
     if settings.debug:
         _report(kernel, extents, time.perf_counter() - started)
 
