@@ -33,6 +33,7 @@ from lazyfuse.errors import (
     ShapeError,
     UserFunctionError,
 )
+from lazyfuse.export import export
 from lazyfuse.functions import *  # noqa: F403
 from lazyfuse.indexing import *  # noqa: F403
 from lazyfuse.jit import jit
@@ -76,6 +77,7 @@ __all__ = [
     "cache_info",
     "compute",
     "explain",
+    "export",
     "jit",
     "peak",
     "profile",

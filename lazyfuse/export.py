@@ -41,7 +41,7 @@ from lazyfuse.graph.ops import VIEWS, Op
 from lazyfuse.graph.views import apply_view
 from lazyfuse.jit import _Arguments, _tracing, _Weak
 from lazyfuse.runtime import plans
-from lazyfuse.runtime.execute import arrange, uses_blas
+from lazyfuse.runtime.execute import uses_blas
 from lazyfuse.tensor import Tensor, asarray
 from lazyfuse.version import __version__
 
@@ -67,8 +67,9 @@ def export(
     float as run-time scalars, a bool as a fixed flag, as ``lf.jit`` does) returning a
     tensor or a pytree of them; or a tensor or a pytree of tensors, whose input arrays
     become the wrapper's parameters in order of first appearance (``example_args`` then
-    empty). The wrapper (named ``name``, else after the function, else ``compute``) takes
-    the arguments in that order and returns NumPy arrays in the structure returned.
+    empty; 0-d inputs, such as ``lf.full``'s value, are written in as constants). The
+    wrapper (named ``name``, else after the function, else ``compute``) takes the
+    arguments in that order and returns NumPy arrays in the structure returned.
     Raises NotImplementedError for what a standalone module cannot hold (user functions
     of ``lf.map``/``lf.reduce``, some host steps), before anything is written."""
     traced = _trace(fn_or_tensors, tuple(example_args))
@@ -133,7 +134,8 @@ def _outputs(returned: Any, what: str) -> tuple[list[Tensor], pytree.TreeDef]:
 def _trace_tensors(tensors: Any) -> _Traced:
     outputs, result = _outputs(tensors, "the tensors to export")
     roots = [t.node for t in outputs]
-    inputs = [leaf for leaf in plans.structure(roots)[1] if leaf.op is Op.INPUT]
+    # Note: a 0-d input is a constant (lf.full's fill value, a scalar made a tensor)
+    inputs = [leaf for leaf in plans.structure(roots)[1] if leaf.op is Op.INPUT and leaf.ndim]
     parameters = [
         _Parameter(f"x{k}", "array", leaf.attrs[0], leaf.shape, leaf.dtype) for k, leaf in enumerate(inputs)
     ]
@@ -149,10 +151,13 @@ def _trace_tensors(tensors: Any) -> _Traced:
 
 
 def _trace_function(fn: Callable[..., Any], args: tuple[Any, ...]) -> _Traced:
-    """Run ``fn`` once on tensors standing for ``args`` (as ``lf.jit`` traces it).
+    """Run ``fn`` once on tensors standing for ``args`` (as ``lf.jit`` traces it; a function
+    made by ``lf.jit`` is traced as the function it wraps).
 
     Note: each array argument is traced as its own view, so that two arguments that are
     the same example array are two inputs of the graph, as they are two parameters."""
+    if hasattr(fn, "traces") and hasattr(fn, "__wrapped__"):
+        fn = fn.__wrapped__
     arguments = _Arguments()
     names = _parameter_names(fn, len(args))
     parameters, inputs = [], []
@@ -276,8 +281,10 @@ def _index_source(key: tuple[Any, ...]) -> str:
             return "..."
         return "None" if item is None else str(int(item))
 
-    full = key if Ellipsis in key else (*key, Ellipsis)
-    return ", ".join(map(part, full))
+    # Note: an int on every axis gives a scalar, not the 0-d view kernels read, unless an
+    # Ellipsis follows (views.apply_view appends one to every key)
+    scalar = all(isinstance(item, (int, np.integer)) for item in key)
+    return ", ".join(map(part, (*key, Ellipsis) if scalar else key)) or "..."
 
 
 # the module ------------------------------------------------------------------------------
@@ -291,7 +298,7 @@ def _python_helper(function: Callable[..., Any], renames: dict[str, str]) -> str
     return text
 
 
-_GATHER_RENAMES = {"iota_array": "_iota_array", "gather_array": "_gather_array"}
+_RENAMES = {"iota_array": "_iota_array", "gather_array": "_gather_array"}
 
 # The wrapper's helpers, emitted where used (the key is the name the wrapper calls).
 _HELPERS: dict[str, str] = {
@@ -336,6 +343,21 @@ def _check_index(index, size, axis):
         if bad is not None:
             raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {size}")
 ''',
+    "_index_grad": '''
+def _index_grad(g, key, shape):
+    """The gradient of a basic index: ``g`` written into zeros where the index reads."""
+    out = np.zeros(shape, g.dtype)
+    out[key] = g
+    return out
+''',
+    "_scatter_add": '''
+def _scatter_add(g, indices, axes, shape):
+    """The gradient of a gather: ``out[e(p)] += g[p]`` (np.add.at: repeated indices add up)."""
+    out = np.zeros(shape, g.dtype)
+    parts = [indices[j] if kind == "i" else _iota_array(g.shape, j) for kind, j in axes]
+    np.add.at(out, tuple(parts), g)
+    return out
+''',
     "_check_exponent": '''
 def _check_exponent(exponent):
     """NumPy's error for an integer to a negative integer power (a kernel cannot raise one)."""
@@ -345,10 +367,26 @@ def _check_exponent(exponent):
 }
 
 
+# lazyfuse's own NumPy functions of the host steps, copied as they are (the key is the
+# name the wrapper calls)
+_COPIED: dict[str, Callable[[], list[Callable[..., Any]]]] = {
+    "_iota_array": lambda: [host.iota_array],
+    "_gather_array": lambda: [host.gather_array],
+    "_repeat_grad": lambda: [_autodiff()._repeat_grad, _autodiff()._along],
+}
+# helpers that call others
+_NEEDS = {"_gather_array": ("_iota_array",), "_scatter_add": ("_iota_array",)}
+
+
+def _autodiff() -> Any:
+    from lazyfuse import autodiff  # Note: imported when used (it imports much of lazyfuse)
+
+    return autodiff
+
+
 def _helper_source(name: str) -> str:
-    if name == "_gather_array":  # host.py's own NumPy code, as the runtime runs it
-        gather = [_python_helper(f, _GATHER_RENAMES) for f in (host.iota_array, host.gather_array)]
-        return "\n" + "\n\n".join(gather)
+    if name in _COPIED:
+        return "\n" + "\n\n".join(_python_helper(f, _RENAMES) for f in _COPIED[name]())
     return _HELPERS[name]
 
 
@@ -387,7 +425,6 @@ class _ModuleWriter:
     slots: dict[int, _Value] = field(default_factory=dict)
     scalars: dict[int, str] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
-    counts: dict[str, int] = field(default_factory=dict)
 
     def module(self) -> str:
         traced = self.traced
@@ -476,9 +513,9 @@ class _ModuleWriter:
         return found
 
     def _view(self, node: Node, base: _Value) -> _Value:
-        like = apply_view(node, base.like)
         if node.op is Op.RESHAPE:
-            return _Value(f"{base.source}.reshape({_literal(node.shape)})", like)
+            return _Value(f"{base.source}.reshape({_literal(node.shape)})", _reshaped(base.like, node.shape))
+        like = apply_view(node, base.like)
         if node.op is Op.PERMUTE:
             return _Value(f"{base.source}.transpose({_literal(tuple(node.attrs[0]))})", like)
         if node.op is Op.EXPAND:
@@ -508,7 +545,8 @@ class _ModuleWriter:
                 f"lf.reduce), which a standalone module cannot hold"
             )
         self.lines.append("")
-        self.lines.append(f"# step {k}: {spec.description[0] if spec.description else spec.name}")
+        what = f"NumPy step {call.outputs[0].attrs[0]}" if spec.kind == "host" else spec.description[0]
+        self.lines.append(f"# step {k}: {what}")
         self._checks(call)
         arrays = [self._value(kernels.viewed_node(base, chain)) for base, chain, _ in call.loads]
         if spec.kind == "host":
@@ -583,8 +621,8 @@ class _ModuleWriter:
         (node,) = call.outputs
         expression = _host_code(node, [a.source for a in arrays])
         self._use("_host_result")
-        if "_gather_array(" in expression:
-            self._use("_gather_array")
+        for helper in re.findall(r"\b(_\w+)\(", expression):
+            self._use(helper)
         value = self._store(node, np.empty(node.shape, node.dtype))
         self.lines.append(f"{value.source} = _host_result({expression}, {cpu.numpy_type(node.dtype)})")
 
@@ -615,6 +653,8 @@ class _ModuleWriter:
         return name
 
     def _use(self, helper: str) -> None:
+        for needed in _NEEDS.get(helper, ()):
+            self._use(needed)
         self.helpers[helper] = None
 
     # the text ----------------------------------------------------------------------------
@@ -643,25 +683,36 @@ class _ModuleWriter:
             parts += self.constants
         parts += ["", ""]
         parts.append(f"def {self.name}({parameters}):")
-        parts.append(f'    """{_wrapper_doc(traced, self.name)}"""')
+        parts.append(f'    """{_wrapper_doc(traced)}"""')
         parts += [f"    {line}" if line else "" for line in body]
-        return "\n".join(parts) + "\n"
+        return re.sub(r"\n{4,}", "\n\n\n", "\n".join(parts)) + "\n"
 
 
 def _flat(value: _Value) -> _Value:
     return _Value(f"{value.source}.reshape(-1)", value.like.reshape(-1))
 
 
+def _reshaped(like: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``like.reshape(shape)``, without copying the placeholder's (never touched, maybe
+    large) memory where NumPy would copy: the copy is a new C-contiguous array."""
+    try:
+        return like.reshape(shape, copy=False)  # type: ignore[call-overload]
+    except ValueError:
+        return np.empty(shape, like.dtype)
+    except TypeError:  # Note: NumPy before 2.1 has no copy argument
+        return like.reshape(shape)
+
+
 def _arranged(value: _Value, inner: bool, call: kernels.KernelCall) -> _Value:
     """``value`` in the kernel's index space (execute.arrange): kept axes, then reduced."""
-    like = arrange(value.like, inner, call, None)
     if inner:
         if call.permutation == tuple(range(len(call.permutation))):
-            return _Value(value.source, like)
+            return value
+        like = value.like.transpose(call.permutation)
         return _Value(f"{value.source}.transpose({_literal(call.permutation)})", like)
     if value.like.shape == call.kept:
-        return _Value(value.source, like)
-    return _Value(f"{value.source}.reshape({_literal(call.kept)})", like)
+        return value
+    return _Value(f"{value.source}.reshape({_literal(call.kept)})", _reshaped(value.like, call.kept))
 
 
 def _host_code(node: Node, arrays: list[str]) -> str:
@@ -685,10 +736,32 @@ def _host_code(node: Node, arrays: list[str]) -> str:
     if name == "gather":
         axes, shape = params
         return f"_gather_array({_literal(axes)}, {_literal(shape)}, {arrays[0]}, [{', '.join(arrays[1:])}])"
+    if name == "scatter_add":
+        axes, shape = params
+        return f"_scatter_add({arrays[0]}, [{', '.join(arrays[1:])}], {_literal(axes)}, {_literal(shape)})"
+    if name == "index_grad":
+        key, shape = params
+        return f"_index_grad({arrays[0]}, {_literal(key)}, {_literal(shape)})"
+    if name == "repeat_grad":
+        counts, axis = params
+        return f"_repeat_grad({arrays[0]}, {_literal(tuple(counts))}, {axis})"
     raise NotImplementedError(
         f"lf.export: the host step {name!r} (a NumPy step lazyfuse runs between kernels) has no "
-        f"standalone code yet; supported: concatenate, pad, repeat, cumsum, cumprod, gather"
+        f"standalone code yet; supported: {', '.join(HOST_STEPS)}"
     )
+
+
+HOST_STEPS = (
+    "concatenate",
+    "pad",
+    "repeat",
+    "cumsum",
+    "cumprod",
+    "gather",
+    "scatter_add",
+    "index_grad",
+    "repeat_grad",
+)
 
 
 def _structured(result: pytree.TreeDef, names: Any) -> str:
@@ -716,17 +789,23 @@ def _docstring(traced: _Traced, name: str, steps: int, baked: list[str]) -> str:
         "Shapes and dtypes are fixed to the example's: others raise ValueError.",
         "Math: NumPy's (the C library's) exp, log, tanh, ..., as lazyfuse with LAZYFUSE_MATH=libm;",
         "lazyfuse's default fast math may differ by about an ulp.",
+        "Numba caches the compiled kernels in __pycache__ beside this file (cache=True): import it",
+        "by one module name, so that the next process finds them.",
     ]
     if baked:
-        shown = ", ".join(baked[:20]) + (", ..." if len(baked) > 20 else "")
-        lines.append(f"Scalar parameters written in as constants (not arguments): {shown}.")
+        counted = {value: baked.count(value) for value in baked}
+        shown = [value if n == 1 else f"{value} x{n}" for value, n in counted.items()]
+        listed = ", ".join(shown[:20]) + (", ..." if len(shown) > 20 else "")
+        lines.append(f"Scalar parameters written in as constants (not arguments): {listed}.")
     return '"""' + "\n".join(lines) + '\n"""\n'
 
 
-def _wrapper_doc(traced: _Traced, name: str) -> str:
+def _wrapper_doc(traced: _Traced) -> str:
     taken = ", ".join(_shown(p) for p in traced.parameters) or "nothing"
+    if traced.result.kind == "leaf":
+        return f"Takes {taken}; returns a NumPy array {type_of(traced.roots[0])}."
     returned = ", ".join(type_of(r) for r in traced.roots)
-    return f"Takes {taken}; returns NumPy arrays {returned} (in the structure {traced.result})."
+    return f"Takes {taken}; returns NumPy arrays {returned} in the structure {traced.result}."
 
 
 def _graph_comment(roots: list[Node]) -> list[str]:
