@@ -88,18 +88,21 @@ def _domain(call: kernels.KernelCall, elements: int, extents: tuple[int, ...] = 
     return rows, domain
 
 
-def counted_work(call: kernels.KernelCall, elements: int, extents: tuple[int, ...] = ()) -> tuple[int, int]:
+def counted_work(
+    call: kernels.KernelCall, elements: int, extents: tuple[int, ...] = (), contracted: int | None = None
+) -> tuple[int, int]:
     """(flops, transcendental calls) of one call of ``call``'s kernel, counted from its
     spec: each arithmetic op on floats is one flop, each math function one
     transcendental call, each built-in fold of floats one flop per element it folds; an
     op runs once per row (per-row values) or per element of the loop domain. A float
-    product of (m, k) by (k, n) is 2 m k n flops per batch."""
+    product of (m, k) by (k, n) is 2 m k n flops per batch (``contracted``: the k it ran
+    with; else the plan's, which a plan made at other sizes may not share)."""
     spec = call.spec
     if spec.kind == "matmul":
         if not _is_float([spec.stores[0].dtype]):
             return 0, 0
         base, chain, _ = call.loads[0]
-        k = kernels.viewed_node(base, chain).shape[-1]
+        k = contracted if contracted is not None else kernels.viewed_node(base, chain).shape[-1]
         return 2 * elements * k, 0
     if spec.kind == "host":
         return 0, 0
@@ -152,7 +155,10 @@ class Profile:
         """One timed call (a collector of lazyfuse.runtime.profiling)."""
         kind = event.call.spec.kind if event.kind == "kernel" else event.kind
         flops, transcendentals = counted_work(
-            event.call, event.elements, event.extents if event.kind == "kernel" else ()
+            event.call,
+            event.elements,
+            event.extents if event.kind == "kernel" else (),
+            event.extents[0] if event.kind == "blas" else None,
         )
         moved = event.bytes_read + event.bytes_written
         seconds = max(event.seconds, 1e-9)

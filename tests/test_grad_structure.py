@@ -11,6 +11,7 @@ import pytest
 
 import lazyfuse as lf
 from lazyfuse import config
+from lazyfuse.runtime.variants import Layout
 
 RNG = np.random.default_rng(7)
 
@@ -182,4 +183,4 @@ def test_a_broadcast_cotangent_keeps_the_row_kernel_on_its_contiguous_variant():
     step(z)
     (trace,) = step.traces.values()
     row_kernel = max(trace.plan.calls, key=lambda call: len(call.outputs))
-    assert {key[0] for key in row_kernel.kernels} == {"C"}
+    assert {variant.layout for variant in row_kernel.kernels} == {Layout.C}

@@ -223,3 +223,14 @@ def test_environment_setting_prints_the_run_at_exit(tmp_path):
     (line,) = [ln for ln in done.stderr.splitlines() if ln.startswith("multiply_add_f64")]
     assert line.split()[2] == "4"  # calls
     assert "compile" in done.stderr and "10.0 GB/s" in done.stderr
+
+
+def test_a_product_planned_at_another_size_counts_the_k_it_ran_with():
+    """A plan serves other sizes: the flops of its product follow the arrays' k, not the
+    k of the arrays the plan was made for."""
+    rng = np.random.default_rng(6)
+    (lf.asarray(rng.random((13, 7))) @ lf.asarray(rng.random((7, 5)))).compute()  # the plan, k = 7
+    a_np, b_np = rng.random((64, 80)), rng.random((80, 96))
+    with profiling.profile(PEAKS) as p:
+        (lf.asarray(a_np) @ lf.asarray(b_np)).compute()
+    assert _row(p, "blas")["flops"] == 2 * 64 * 80 * 96

@@ -505,7 +505,8 @@ def _call(
         blas.matmul(arrays[0], arrays[1], outputs[0])
         if settings.profile:
             shapes = "@".join("x".join(map(str, a.shape)) for a in arrays[:2])
-            profiling.record("blas", f"{call.spec.name} {shapes}", call, arrays, outputs, started, extents)
+            contracted = (arrays[0].shape[-1],)
+            profiling.record("blas", f"{call.spec.name} {shapes}", call, arrays, outputs, started, contracted)
         if recorder is not None:
             recorder.blas(
                 blas.product_for(arrays[0], arrays[1], outputs[0]), arrays[0], arrays[1], outputs[0]

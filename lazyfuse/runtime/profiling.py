@@ -18,7 +18,8 @@ class Event:
     """One timed call: ``kind`` is "kernel", "blas" or "host"; ``name`` the kernel's (or
     the step's) name; ``call`` the KernelCall (its spec and the nodes it computes);
     ``bytes_read`` / ``bytes_written`` what the arrays it was given hold; ``extents`` the
-    loop extents it ran with (a plan made at other sizes is resized; () for host steps)."""
+    loop extents a kernel ran with (a plan made at other sizes is resized), for a product
+    the length of its contracted axis, () for a host step."""
 
     kind: str
     name: str
