@@ -42,7 +42,7 @@ def main() -> None:
     with lf.profile() as p:
         for _ in range(20):
             step(params, x, labels)
-    print(p.table())
+    p.table()
     p.roofline(IMAGES / "roofline.png")
     print(f"wrote {IMAGES / 'mlp_grad.png'} and {IMAGES / 'roofline.png'}")
 

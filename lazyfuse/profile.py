@@ -1,6 +1,6 @@
 """Profile against the machine: ``with lf.profile() as p: ...`` times every kernel call,
 float product (BLAS) and host step of the block (lazyfuse/runtime/profiling.py records
-them) and ``p.table()`` shows, per kernel: calls, median and total time, the bytes each
+them) and ``p.table()`` prints, per kernel: calls, median and total time, the bytes each
 call reads and writes, GB/s, the flops and transcendental calls counted from the kernel's
 spec, GFLOP/s, what bounds it (memory or compute, by the roofline rule) and the fraction
 of that bound it reaches. The bounds are this machine's measured peaks (:func:`peak`: a
@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numba
 import numpy as np
@@ -140,7 +140,7 @@ class _Kernel:
 
 
 class Profile:
-    """The calls of a block, by kernel. ``rows()`` gives the numbers, ``table()`` (and
+    """The calls of a block, by kernel. ``rows()`` gives the numbers, ``table()`` prints them (``text()``, and
     ``print(p)``) a table, ``roofline(path)`` a plot. ``peaks``: the machine's peak
     (``{"bandwidth": bytes/s, "flops": flop/s}``), else :func:`peak`'s, measured once."""
 
@@ -238,12 +238,16 @@ class Profile:
             **dict.fromkeys(("gflops", "intensity", "work_gflops", "bound", "fraction_of_bound")),
         }
 
-    def table(self) -> str:
+    def text(self) -> str:
         """The rows as a text table, with the peaks they are measured against."""
         return format_table(self.rows(), self.peaks())
 
+    def table(self, file: TextIO | None = None) -> None:
+        """Print :meth:`text` (to ``file``, default stdout)."""
+        print(self.text(), file=file)
+
     def __str__(self) -> str:
-        return self.table()
+        return self.text()
 
     def roofline(self, path: str | os.PathLike[str]) -> Path:
         """Draw the roofline (log-log: flops per byte against GFLOP/s, the bandwidth
@@ -513,7 +517,7 @@ def run_script(path: str, argv: Sequence[str] = ()) -> int:
         status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     finally:
         sys.argv = saved
-        print(seen.table())
+        seen.table()
     return status
 
 
@@ -532,7 +536,7 @@ def _profile_the_run() -> None:
         assert _RUN is not None
         _RUN.compiles, _RUN.compile_seconds = after[0] - before[0], after[1] - before[1]
         print("[lazyfuse] profile of this run (LAZYFUSE_PROFILE=1):", file=sys.stderr)
-        print(_RUN.table(), file=sys.stderr)
+        _RUN.table(file=sys.stderr)
 
     atexit.register(report)
 

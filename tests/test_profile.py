@@ -133,17 +133,19 @@ def test_bound_follows_the_roofline_rule():
     assert row["fraction_of_bound"] == pytest.approx(row["gflops"] * 1e9 / 1e9)
 
 
-def test_table_has_the_headers_and_a_line_per_kernel():
+def test_table_has_the_headers_and_a_line_per_kernel(capsys):
     rng = np.random.default_rng(7)
     a, b = lf.asarray(rng.random((40, 50))), lf.asarray(rng.random((50, 30)))
     with profiling.profile(PEAKS) as p:
         lf.relu(a @ b + 1.0).compute()
-    table = p.table()
+    table = p.text()
     for header in ("kernel", "calls", "median ms", "total ms", "MB read", "GB/s", "GFLOP/s", "bound"):
         assert header in table
     for row in p.rows():
         assert any(line.startswith(row["name"]) for line in table.splitlines())
     assert str(p) == table
+    p.table()
+    assert capsys.readouterr().out == table + "\n"
 
 
 def test_roofline_writes_a_png(tmp_path):
