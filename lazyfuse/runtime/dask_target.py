@@ -337,7 +337,8 @@ class Lowering:
             Layer(
                 found.name,
                 "reduction tree",
-                f"{op_name(node)} over axes {axes}: the partials of each block combined",
+                f"{op_name(node)} over axes {axes}: the partials of {partials.numblocks} blocks combined"
+                + (_not_rechunked(axes) if len(axes) < partials.ndim else ""),
             )
         )
         return found
@@ -470,6 +471,13 @@ def _layer_kernels(layer: Layer) -> list[tuple[Any, bool]]:
             for call, variant in chosen
             if call.spec.kind != "host"
         ]
+
+
+def _not_rechunked(axes: tuple[int, ...]) -> str:
+    return (
+        f" (not rechunked to whole rows, which may not fit in memory; rechunk to one chunk "
+        f"along {list(axes)} for a row kernel per block)"
+    )
 
 
 def _reduce_partials(
