@@ -34,12 +34,12 @@ from lazyfuse import config
 from lazyfuse.errors import LazyfuseError
 from lazyfuse.graph import fuse
 from lazyfuse.graph.explain import graph_names, type_of
-from lazyfuse.graph.kernels import KernelCall, viewed_node
+from lazyfuse.graph.kernels import KernelCall
 from lazyfuse.graph.names import BACKWARD_OF, op_name
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import LEAVES, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
-from lazyfuse.runtime import blas, cuda_execute, execute, plans, targets
+from lazyfuse.runtime import targets
 
 FORMATS = ("svg", "png")
 PLOT_EXTRA = "pip install 'lazyfuse[plot]'"
@@ -81,77 +81,8 @@ class _Planned:
 def _planned(roots: Sequence[Node], target: str | None) -> _Planned:
     """The plan explain() shows for ``roots`` on ``target`` (LAZYFUSE_TARGET's when None)."""
     chosen = targets.chosen(config.get().target if target is None else target, roots)
-    how = _HOW_CALLS_RUN.get(chosen.name)
-    if how is None:
-        raise LazyfuseError(
-            "visualize: a Dask array input makes this a Dask expression, whose chunks run "
-            "lazyfuse's kernels inside Dask's graph: t.explain() prints them, and "
-            "t.to_dask().visualize() draws Dask's task graph"
-        )
-    made = plans.fresh_plan(chosen.planned(roots))
-    notes, variants = how(made, roots)
+    made, notes, variants = chosen.how_calls_run(roots)
     return _Planned(made.roots, made.grouped, made.calls, notes, variants)
-
-
-def _cpu_runs(made: plans.Plan, roots: Sequence[Node]) -> tuple[list[str], list[str]]:
-    """Float products run as BLAS; every other call's variant is the one the run would
-    choose for these inputs (execute.variants, as explain() shows it)."""
-    chosen = _chosen_variants(made, roots)
-    notes, variants = [], []
-    for call, variant in zip(made.calls, chosen, strict=True):
-        if call.spec.kind == "host":
-            notes.append("host step")
-            variants.append("host step: computed by NumPy, not a kernel")
-        elif execute.uses_blas(call.spec):
-            notes.append("BLAS")
-            variants.append(f"BLAS (the rule for float products): {_blas_choice(call)}")
-        else:
-            notes.append("")
-            variants.append(f"variant: {variant}")
-    return notes, variants
-
-
-def _chosen_variants(made: plans.Plan, roots: Sequence[Node]) -> list[str]:
-    """Per call of ``made``, the variant the run chooses. execute.variants works on the
-    cached plan, whose calls are these in the same order (the same graph's structure);
-    should they ever differ, say what is known without it."""
-    chosen = execute.variants(roots)
-    names = [call.spec.name for call, _ in chosen]
-    if names != [call.spec.name for call in made.calls]:
-        return ["chosen at run time from the arrays' layouts"] * len(made.calls)
-    return [str(v) if v is not None else "none (empty output: nothing runs)" for _, v in chosen]
-
-
-def _blas_choice(call: KernelCall) -> str:
-    a, b = (viewed_node(base, chain) for base, chain, _ in call.loads)
-    return blas.choice(a.shape, b.shape, (a.dtype, b.dtype, call.outputs[0].dtype))
-
-
-def _cuda_runs(made: plans.Plan, roots: Sequence[Node]) -> tuple[list[str], list[str]]:
-    """On CUDA a matmul and the elementwise call after it can be one launch (the call
-    runs in the product's store), and a full reduction is two launches."""
-    index = {id(call): k for k, call in enumerate(made.calls)}
-    notes = [""] * len(made.calls)
-    variants = ["CUDA kernel"] * len(made.calls)
-    for k, call in enumerate(made.calls):
-        if call.spec.kind == "host":
-            notes[k], variants[k] = "host step", "host step: computed by NumPy, not a kernel"
-        elif call.spec.kind == "loop" and call.spec.n_outer == 0:
-            notes[k], variants[k] = "two launches", "CUDA kernel: a full reduction, in two launches"
-        elif call.spec.kind == "matmul":
-            notes[k], variants[k] = "matmul kernel", "CUDA matmul kernel"
-    for call, after, _ in cuda_execute.steps(made):
-        if after is not None:
-            k = index[id(after)]
-            notes[k] = f"in kernel {index[id(call)]}'s store"
-            variants[k] = f"CUDA: runs in the store of kernel {index[id(call)]}'s matmul (one launch)"
-    return notes, variants
-
-
-_HOW_CALLS_RUN: dict[str, Callable[[plans.Plan, Sequence[Node]], tuple[list[str], list[str]]]] = {
-    "cpu": _cpu_runs,
-    "cuda": _cuda_runs,
-}
 
 
 # -- the drawing: boxes, lines and clusters, for DOT and for matplotlib ----------------

@@ -39,6 +39,8 @@ class Target(Protocol):
 
     def describe(self, written: Sequence[Node]) -> list[str]: ...
 
+    def how_calls_run(self, roots: Sequence[Node]) -> tuple[plans.Plan, list[str], list[str]]: ...
+
 
 def _fusion(written: Sequence[Node]) -> tuple[list[str], list[Node], list[KernelCall]]:
     """explain()'s lines for the graph after passes and after fusion, the planned roots
@@ -94,15 +96,42 @@ class CpuTarget:
             lines += _kernel_lines(kernel, _runs_as(call), f"variant: {variant or 'none (empty output)'}")
         return lines + _host_steps([call for call, _ in every])
 
+    def how_calls_run(self, roots: Sequence[Node]) -> tuple[plans.Plan, list[str], list[str]]:
+        """A fresh plan of ``roots`` and per call: a short note ("BLAS", "host step") and
+        how it runs: a float product as BLAS, any other call as the variant the run
+        chooses for these inputs (:func:`execute.variants`, on the cached plan, whose
+        calls are these in the same order)."""
+        made = plans.fresh_plan(roots)
+        chosen = execute.variants(roots)
+        same = [call.spec.name for call, _ in chosen] == [call.spec.name for call in made.calls]
+        notes, runs = [], []
+        for k, call in enumerate(made.calls):
+            variant = chosen[k][1] if same else None
+            if call.spec.kind == "host":
+                notes.append("host step")
+                runs.append("host step: computed by NumPy, not a kernel")
+            elif execute.uses_blas(call.spec):
+                notes.append("BLAS")
+                runs.append(f"BLAS (the rule for float products): {_blas_choice(call)}")
+            else:
+                notes.append("")
+                shown = variant or ("none (empty output: nothing runs)" if same else "chosen when it runs")
+                runs.append(f"variant: {shown}")
+        return made, notes, runs
+
+
+def _blas_choice(call: KernelCall) -> str:
+    """Which BLAS product a float product's call runs (runtime/blas.py's rule)."""
+    a, b = (viewed_node(base, chain) for base, chain, _ in call.loads)
+    return blas.choice(a.shape, b.shape, (a.dtype, b.dtype, call.outputs[0].dtype))
+
 
 def _runs_as(call: KernelCall) -> str:
     """How a CPU kernel call runs, where that is not its generated source: float
     products go to BLAS (see execute.uses_blas and runtime/blas.py)."""
     if not execute.uses_blas(call.spec):
         return ""
-    a, b = (viewed_node(base, chain) for base, chain, _ in call.loads)
-    dtypes = (a.dtype, b.dtype, call.outputs[0].dtype)
-    return f" (runs as BLAS, by the rule for float products: {blas.choice(a.shape, b.shape, dtypes)})"
+    return f" (runs as BLAS, by the rule for float products: {_blas_choice(call)})"
 
 
 class CudaTarget:
@@ -132,6 +161,28 @@ class CudaTarget:
         for kernel in found:
             lines += _kernel_lines(kernel, "")
         return lines + _host_steps(calls)
+
+    def how_calls_run(self, roots: Sequence[Node]) -> tuple[plans.Plan, list[str], list[str]]:
+        """A fresh plan of ``roots`` and how each call runs: a matmul and the elementwise
+        call after it can be one launch (the call runs in the product's store), and a
+        full reduction is two launches."""
+        made = plans.fresh_plan(self.planned(roots))
+        index = {id(call): k for k, call in enumerate(made.calls)}
+        notes = [""] * len(made.calls)
+        runs = ["CUDA kernel"] * len(made.calls)
+        for k, call in enumerate(made.calls):
+            if call.spec.kind == "host":
+                notes[k], runs[k] = "host step", "host step: computed by NumPy, not a kernel"
+            elif call.spec.kind == "loop" and call.spec.n_outer == 0:
+                notes[k], runs[k] = "two launches", "CUDA kernel: a full reduction, in two launches"
+            elif call.spec.kind == "matmul":
+                notes[k], runs[k] = "matmul kernel", "CUDA matmul kernel"
+        for call, after, _ in cuda_execute.steps(made):
+            if after is not None:
+                k = index[id(after)]
+                notes[k] = f"in kernel {index[id(call)]}'s store"
+                runs[k] = f"CUDA: runs in the store of kernel {index[id(call)]}'s matmul (one launch)"
+        return made, notes, runs
 
 
 class DaskTarget:
@@ -167,6 +218,13 @@ class DaskTarget:
         for kernel in lowering.kernels():
             lines += _kernel_lines(kernel, "")
         return lines
+
+    def how_calls_run(self, roots: Sequence[Node]) -> tuple[plans.Plan, list[str], list[str]]:
+        raise LazyfuseError(
+            "visualize: a Dask array input makes this a Dask expression, whose chunks run "
+            "lazyfuse's kernels inside Dask's graph: t.explain() prints them, and "
+            "t.to_dask().visualize() draws Dask's task graph"
+        )
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (CpuTarget(), CudaTarget(), DaskTarget())}
