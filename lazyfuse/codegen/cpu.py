@@ -137,7 +137,9 @@ def _signature(spec: KernelSpec, parallel: bool) -> str:
     args += [f"n{d}" for d in range(spec.n_outer)] + [f"m{d}" for d in range(spec.n_inner)]
     if spec.kind == "matmul":
         args = [ld.array for ld in spec.loads] + ["out0"]
-    decorator = f'@njit(parallel={parallel}, error_model="numpy", cache={spec.cacheable})'
+    # Note: nogil, so that threads computing at once (a Dask threaded scheduler's chunk
+    # tasks, a user's threads) run their kernels at once, not one at a time under the GIL
+    decorator = f'@njit(parallel={parallel}, nogil=True, error_model="numpy", cache={spec.cacheable})'
     return f"{decorator}\ndef {spec.name}({', '.join(args)}):"
 
 
