@@ -517,19 +517,32 @@ def test_user_reduce_along_a_chunked_axis_says_chunk(chunks, axis):
 
 
 @pytest.mark.parametrize(
-    ("op", "build"),
+    ("build", "expected"),
     [
-        ("cumsum", lambda t: lf.cumsum(t, axis=0)),
-        ("take|gather", lambda t: lf.take(t, np.array([0, 5, 2]), axis=0)),
-        ("take|gather|index", lambda t: t[np.array([1, 1, 4])]),
+        (lambda t: lf.cumsum(lf.exp(t), axis=0), lambda x: np.cumsum(np.exp(x), axis=0)),
+        (lambda t: lf.cumprod(t, axis=1), lambda x: np.cumprod(x, axis=1)),
+        (lambda t: lf.take(t, np.array([0, 5, 2]), axis=0), lambda x: np.take(x, [0, 5, 2], axis=0)),
+        (lambda t: t[np.array([1, 1, -4])] * 2, lambda x: x[[1, 1, -4]] * 2),
+        (lambda t: t[np.array([1, 12]), np.array([0, 6])], lambda x: x[[1, 12], [0, 6]]),
+        (
+            lambda t: lf.concatenate([t, t + 1], axis=1).sum(axis=0),
+            lambda x: np.concatenate([x, x + 1], 1).sum(0),
+        ),
     ],
-    ids=["cumsum", "take", "fancy index"],
+    ids=["cumsum", "cumprod", "take", "fancy index", "two index arrays", "concatenate"],
 )
-def test_unsupported_ops_raise_a_lazyfuse_error_naming_the_op(op, build):
-    """Raised when built or when computed, but as a LazyfuseError that names the op (not
-    a crash inside Dask or Numba)."""
-    with pytest.raises(lf.LazyfuseError, match=op):
-        build(chunked(X, CHUNKS)).compute()
+def test_scans_gathers_and_joins_run_with_dasks_own(build, expected):
+    """Scans and joins are host steps Dask computes with its own functions; a gather with
+    NumPy indices is Dask's pointwise indexing (vindex)."""
+    assert_matches(build(chunked(X, CHUNKS)).compute(), expected(X))
+
+
+def test_a_gather_refuses_indices_computed_from_dask_and_checks_its_bounds():
+    t = chunked(X, CHUNKS)
+    with pytest.raises(lf.LazyfuseError, match="gather"):
+        t[lf.argmax(t, axis=1)].compute()
+    with pytest.raises(IndexError, match="out of bounds"):
+        t[np.array([0, 13])].compute()
 
 
 # empty arrays and chunks -------------------------------------------------------------

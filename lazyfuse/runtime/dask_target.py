@@ -35,7 +35,7 @@ import numpy as np
 
 from lazyfuse import config
 from lazyfuse.errors import LazyfuseError
-from lazyfuse.graph import build
+from lazyfuse.graph import build, host, passes
 from lazyfuse.graph.names import op_name
 from lazyfuse.graph.node import Node, make
 from lazyfuse.graph.ops import ELEMENTWISE, USER_ELEMENTWISE, Op
@@ -47,6 +47,8 @@ from lazyfuse.runtime.variants import Layout
 _ELEMENTWISE = frozenset(ELEMENTWISE) | USER_ELEMENTWISE
 _TREE: dict[Op, Callable[..., Any]] = {Op.SUM: np.sum, Op.PROD: np.prod, Op.MAX: np.max, Op.MIN: np.min}
 _BLOCK_REDUCTIONS = frozenset(_TREE) | {Op.REDUCE}
+# host steps NumPy's functions compute for Dask arrays with Dask's own (NEP 18)
+DASK_HOST_STEPS = ("concatenate", "pad", "repeat", "cumsum", "cumprod")
 
 
 def is_dask_array(value: Any) -> bool:
@@ -214,6 +216,10 @@ class Lowering:
             return self._view(node)
         if op is Op.IOTA:
             return self._iota(node)
+        if op is Op.HOST:
+            return self._host(node)
+        if op is Op.GATHER:
+            return self._gather(node)
         if op in _BLOCK_REDUCTIONS and not self.in_block(node):
             return self._tree(node)
         if op is Op.MATMUL and not self.in_block(node):
@@ -300,6 +306,57 @@ class Lowering:
         line = da.arange(node.shape[axis], dtype=node.dtype)
         unit = tuple(-1 if k == axis else 1 for k in range(node.ndim))
         return da.broadcast_to(line.reshape(unit), node.shape)
+
+    def _host(self, node: Node) -> Any:
+        """A host step (a join, a pad, a repeat, a scan) by its NumPy function, which
+        dispatches to Dask's own for Dask arrays (NEP 18); an error for the others."""
+        name, params = node.attrs
+        if name not in DASK_HOST_STEPS:
+            raise LazyfuseError(
+                f"{name} (shape {node.shape}) is not supported on Dask arrays; the Dask target runs "
+                f"{', '.join(DASK_HOST_STEPS)} with Dask's own functions"
+            )
+        args = [self.array(a) for a in node.args]
+        try:
+            found = host.FUNCTIONS[name](*args, *params)
+        except (NotImplementedError, ValueError, TypeError, IndexError) as exc:
+            raise LazyfuseError(
+                f"{name} (shape {node.shape}) on Dask arrays: Dask's {name} refused these arguments "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        if not is_dask_array(found) or tuple(found.shape) != node.shape:
+            raise LazyfuseError(
+                f"{name} (shape {node.shape}) is not supported on Dask arrays: Dask has no lazy {name} "
+                f"for these arguments"
+            )
+        found = found.astype(node.dtype, copy=False)
+        self.layers.append(Layer(found.name, "host step", f"{name} (Dask's own) to {node.shape}"))
+        return found
+
+    def _gather(self, node: Node) -> Any:
+        """A gather (``x[idx]``, ``take``, ``take_along_axis``) as Dask's pointwise
+        indexing (``vindex``) of the table by index arrays of the result's shape; the
+        indices must not depend on Dask arrays (they are computed here, and checked)."""
+        table, *indices = node.args
+        if has_dask_inputs(indices):
+            raise LazyfuseError(
+                f"gather (shape {node.shape}) on Dask: its indices are computed from Dask arrays; "
+                f"compute them first (the indices of a Dask gather are NumPy arrays)"
+            )
+        values = execute.run(indices) if indices else []
+        parts = []
+        for t, (kind, j) in enumerate(node.attrs[0]):
+            if kind != "i":
+                parts.append(host.iota_array(node.shape, j))
+                continue
+            extent = table.shape[t]
+            if values[j].size and (values[j].min() < -extent or values[j].max() >= extent):
+                bad = values[j][(values[j] < -extent) | (values[j] >= extent)].flat[0]
+                raise IndexError(f"index {bad} is out of bounds for axis {t} with size {extent}")
+            parts.append(np.where(values[j] < 0, values[j] + extent, values[j]))
+        found = self.array(table).vindex[tuple(parts)] if parts else self.array(table)
+        self.layers.append(Layer(found.name, "gather", f"Dask's vindex to {node.shape}"))
+        return found
 
     def _dask_matmul(self, node: Node) -> Any:
         a, b = (self.array(x) for x in node.args)
@@ -571,24 +628,25 @@ def _stage_note(inner: Sequence[Node], leaves: Sequence[Node], letters: _Letters
 # The target's entry points ----------------------------------------------------------
 
 
-def lower(roots: Sequence[Node]) -> Lowering:
+def lower(roots: Sequence[Node]) -> tuple[Lowering, list[Any]]:
+    """The lowering of ``roots`` and their Dask arrays. Scans become host steps first (as
+    on CUDA), which Dask computes with its own ``cumsum`` / ``cumprod``."""
+    scans = any(node.op is Op.SCAN for node in toposort(roots))
+    hosted = passes.scans_on_host(roots) if scans else list(roots)
     lowering = Lowering()
-    for root in roots:
-        lowering.array(root)
-    return lowering
+    return lowering, [lowering.array(root) for root in hosted]
 
 
 def to_dask(root: Node) -> Any:
     """``root`` as a lazy Dask array."""
-    return lower([root]).array(root)
+    return lower([root])[1][0]
 
 
 def compute(roots: Sequence[Node]) -> list[np.ndarray]:
     """``roots`` computed in one Dask graph, on Dask's current scheduler; NumPy arrays."""
     import dask
 
-    lowering = lower(roots)
-    results = dask.compute(*[lowering.array(root) for root in roots])
+    results = dask.compute(*lower(roots)[1])
     return [
         np.asarray(r, dtype=root.dtype).reshape(root.shape) for r, root in zip(results, roots, strict=True)
     ]

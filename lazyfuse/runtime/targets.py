@@ -210,10 +210,10 @@ class DaskTarget:
         raise AssertionError("a Dask expression has no lf.jit plan (see planned)")
 
     def kernels(self, roots: Sequence[Node]) -> list[Any]:
-        return dask_target.lower(roots).kernels()
+        return dask_target.lower(roots)[0].kernels()
 
     def describe(self, written: Sequence[Node]) -> list[str]:
-        lowering = dask_target.lower(written)
+        lowering = dask_target.lower(written)[0]
         lines = lowering.describe()
         for kernel in lowering.kernels():
             lines += _kernel_lines(kernel, "")
