@@ -33,6 +33,8 @@ from lazyfuse.runtime import buffers
 # Where an array comes from: ("value", slot) or ("buffer", index); then its byte
 # offset from that array's first element, its shape, strides, dtype and writeability.
 View = tuple[tuple[str, int], int, tuple[int, ...], tuple[int, ...], np.dtype, bool]
+# How a replayed call gets one of its arguments from the run's buffers and values.
+Getter = Callable[[Sequence[Any], Sequence[Any]], Any]
 
 
 # Layouts recorded per plan: more (a sliding window's keys) run the general path.
@@ -140,15 +142,14 @@ class Recorder:
         """``function(*arguments)``, where the scalars after the arrays come from slots:
         ``arguments`` holds arrays, then ``params`` stand for the parameters' places
         (marked by None), then the sizes."""
-        parts = [self._part(a) for a in arguments]
         slots = iter(params)
-        parts = [("param", next(slots)) if p is None else p for p in parts]
-        self.steps.append(lambda bufs, values: function(*[_argument(p, bufs, values) for p in parts]))
+        getters = [_parameter(*next(slots)) if a is None else self._getter(a) for a in arguments]
+        self.steps.append(lambda bufs, values: function(*[get(bufs, values) for get in getters]))
 
     @_guarded
     def blas(self, matmul: Callable[..., None], a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-        views = [self.view(x) for x in (a, b, out)]
-        self.steps.append(lambda bufs, values: matmul(*[rebuild(v, bufs, values) for v in views]))
+        getters = [self._getter(x) for x in (a, b, out)]
+        self.steps.append(lambda bufs, values: matmul(*[get(bufs, values) for get in getters]))
 
     @_guarded
     def host(
@@ -194,14 +195,23 @@ class Recorder:
         found += [(("value", k), v) for k, v in enumerate(self.values) if type(v) is np.ndarray]
         return found
 
-    def _part(self, argument: Any) -> Any:
-        if argument is None:
-            return None
-        if isinstance(argument, np.ndarray):
-            return ("view", self.view(argument))
-        if isinstance(argument, (int, np.integer)):
-            return ("size", int(argument))
-        raise NotRecordableError(f"a kernel argument of type {type(argument).__name__}")
+    def _getter(self, argument: Any) -> Getter:
+        """How a replay gets ``argument`` (an array or a size), decided once: an array that
+        is all of its base is the base itself (the layout a replay is keyed by keeps it
+        so: a value of the same shape, strides, dtype and writeability, a buffer made
+        alike), any other a new view of it (:func:`rebuild`)."""
+        if isinstance(argument, (int, np.integer)) and not isinstance(argument, np.ndarray):
+            size = int(argument)
+            return lambda bufs, values: size
+        view = self.view(argument)
+        (kind, k), offset, shape, strides, dtype, writeable = view
+        base = self.buffers[k] if kind == "buffer" else self.values[k]
+        whole = offset == 0 and (base.shape, base.strides, base.dtype) == (shape, strides, dtype)
+        if not whole or (base.flags.writeable and not writeable):
+            return lambda bufs, values: rebuild(view, bufs, values)
+        if kind == "buffer":
+            return lambda bufs, values: bufs[k]
+        return lambda bufs, values: values[k]
 
 
 @dataclass
@@ -235,14 +245,9 @@ def rebuild(view: View, bufs: Sequence[Any], values: Sequence[Any]) -> np.ndarra
     return made
 
 
-def _argument(part: Any, bufs: Sequence[Any], values: Sequence[Any]) -> Any:
-    kind, what = part
-    if kind == "view":
-        return rebuild(what, bufs, values)
-    if kind == "param":
-        slot, scalar = what
-        return scalar(values[slot])
-    return what  # a size
+def _parameter(slot: int, scalar: type) -> Getter:
+    """A kernel's scalar parameter: the value in ``slot``, as the kernel's scalar type."""
+    return lambda bufs, values: scalar(values[slot])
 
 
 def _store(bufs: list[Any], k: int, array: np.ndarray) -> None:
