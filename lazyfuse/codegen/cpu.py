@@ -29,7 +29,7 @@ from lazyfuse.codegen.source import SourceBuilder
 from lazyfuse.graph import dtypes
 from lazyfuse.graph.build import UserFunction
 from lazyfuse.graph.fuse import EXPENSIVE
-from lazyfuse.graph.kernels import ROW_VIEWS, Accumulate, Expr, KernelSpec, Load, arrays_read
+from lazyfuse.graph.kernels import ROW_VIEWS, Accumulate, Expr, KernelSpec, Layout, Load, arrays_read
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op, kind, pick
 
 # Full reductions split their first reduced axis into this many chunks (one task each).
@@ -261,7 +261,7 @@ class _LoopKernel(ScalarCode):
             rest = self.outer
             # one parallel loop over the first two axes: more tasks (a rows kernel keeps its
             # inner loop over contiguous columns)
-            if len(self.outer) >= 2 and self.spec.layout != "R":
+            if len(self.outer) >= 2 and self.spec.layout is not Layout.ROWS:
                 loops.enter_context(self._loop("q", "n0 * n1", parallel=True))
                 self.body.lines(["i0 = q // n1", "i1 = q % n1"])
                 rest = self.outer[2:]

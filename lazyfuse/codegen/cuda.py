@@ -31,7 +31,7 @@ import numpy as np
 from lazyfuse.codegen import cpu_helpers
 from lazyfuse.codegen.cpu import ScalarCode, cast, combine, element, expression, header, identity, numpy_type
 from lazyfuse.codegen.source import SourceBuilder
-from lazyfuse.graph.kernels import Accumulate, KernelSpec, Load
+from lazyfuse.graph.kernels import Accumulate, KernelSpec, Layout, Load
 from lazyfuse.graph.ops import Op
 
 # Numba's types for shared-memory arrays, by NumPy dtype name.
@@ -140,7 +140,7 @@ def _decorator(spec: KernelSpec) -> str:
 
 class _Elementwise:
     def __init__(self, spec: KernelSpec, body: SourceBuilder) -> None:
-        assert spec.n_outer == 1 and spec.layout == "C", "CUDA elementwise kernels run over one flat axis"
+        assert spec.n_outer == 1 and spec.layout is Layout.C, "CUDA elementwise kernels: one flat axis"
         self.spec, self.body = spec, body
 
     def emit(self) -> None:

@@ -16,6 +16,7 @@ permuted so that the kernel's kept axes come first and reduced axes last.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,6 +29,18 @@ from lazyfuse.graph.fuse import Group, base_of
 from lazyfuse.graph.names import op_name, user_function
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op
+
+
+class Layout(enum.Enum):
+    """How a kernel's arrays are laid out, and so how it indexes them: a spec's (what it
+    was generated for) and a call's (runtime/variants.py: the variant the run chooses)."""
+
+    ANY = "any strides"
+    C = "C-contiguous"  # an elementwise kernel of several axes: one flat loop
+    F = "F-contiguous (a leading-axis reduction of C arrays, seen transposed)"
+    ROWS = "rows x columns"  # C arrays and broadcasts of whole leading or trailing axes
+    PADDED = "any strides, padded to ELEMENTWISE_RANK axes"
+    BLAS = "BLAS"  # a float product: NumPy's matmul, no generated kernel
 
 
 @dataclass(frozen=True)
@@ -120,10 +133,10 @@ class KernelSpec:
         the file's name says which machine code it calls."""
         return all(user.key for _, user in self.user_functions)
 
-    # "C" when the runtime passes only C-contiguous arrays (elementwise kernels then
-    # run over one flattened axis), "F" only Fortran-contiguous ones, "A" any strides,
-    # "R" rows x columns of C-contiguous arrays, each load read as ``load_views`` says
-    layout: str = "A"
+    # C when the runtime passes only C-contiguous arrays (elementwise kernels then run
+    # over one flattened axis), F only Fortran-contiguous ones, ANY any strides, ROWS
+    # rows x columns of C-contiguous arrays, each load read as ``load_views`` says
+    layout: Layout = Layout.ANY
     load_views: tuple[str, ...] = ()
     # an expression reads the loop index of one axis (IOTA): the kernel runs only with
     # its domain's own axes (never flattened, padded or split into rows)
@@ -367,17 +380,17 @@ def broadcast_rows(spec: KernelSpec, views: tuple[str, ...]) -> KernelSpec:
         spec,
         name=f"{spec.stem}_rows_{code}",
         n_outer=2,
-        layout="R",
+        layout=Layout.ROWS,
         load_views=views,
         description=(*spec.description[:1], domain),
     )
 
 
-def contiguous(spec: KernelSpec, layout: str = "C") -> KernelSpec:
+def contiguous(spec: KernelSpec, layout: Layout = Layout.C) -> KernelSpec:
     """The same kernel for C- (or Fortran-) contiguous arrays. An elementwise kernel
     over C-contiguous arrays runs over one flat axis, so one kernel serves every rank."""
-    if layout == "F":  # a leading-axis reduction of C arrays sees them transposed
-        return replace(spec, name=f"{spec.name}_f", layout="F")
+    if layout is Layout.F:  # a leading-axis reduction of C arrays sees them transposed
+        return replace(spec, name=f"{spec.name}_f", layout=Layout.F)
     if spec.kind == "loop" and spec.n_inner == 0:
         domain = "one flat loop over C-contiguous arrays of any rank"
         loads = tuple(replace(ld, fixed=()) for ld in spec.loads)  # contiguous: none is broadcast
@@ -385,11 +398,11 @@ def contiguous(spec: KernelSpec, layout: str = "C") -> KernelSpec:
             spec,
             name=f"{spec.stem}_flat",
             n_outer=1,
-            layout="C",
+            layout=Layout.C,
             loads=loads,
             description=(*spec.description[:1], domain),
         )
-    return replace(spec, name=f"{spec.name}_c", layout="C")
+    return replace(spec, name=f"{spec.name}_c", layout=Layout.C)
 
 
 def in_place(spec: KernelSpec, donors: tuple[int, ...]) -> KernelSpec:
@@ -400,7 +413,7 @@ def in_place(spec: KernelSpec, donors: tuple[int, ...]) -> KernelSpec:
     it takes the scalar fallback of its overlap check (bench_peers.py's
     ``tanh(x @ w + b)``, a tanh over 1M float32, ran several times slower that way; see
     benchmarks/README.md)."""
-    assert spec.kind == "loop" and spec.n_inner == 0 and spec.layout in "CR", (
+    assert spec.kind == "loop" and spec.n_inner == 0 and spec.layout in (Layout.C, Layout.ROWS), (
         "in place: elementwise, flat or rows"
     )
     (store,) = spec.stores
@@ -433,7 +446,7 @@ def rows(spec: KernelSpec) -> KernelSpec:
         name=f"{spec.stem}_rows",
         n_outer=1,
         n_inner=1,
-        layout="C",
+        layout=Layout.C,
         leading_reduction=False,
         trailing_kept=0,
         description=(*spec.description[:1], domain),

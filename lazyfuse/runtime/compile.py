@@ -24,6 +24,7 @@ import threading
 import time
 import types as pytypes
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +40,7 @@ from numba.np.numpy_support import from_dtype
 from lazyfuse import config
 from lazyfuse.codegen import cpu
 from lazyfuse.errors import LazyfuseError
-from lazyfuse.graph.kernels import ROW_VIEWS, KernelSpec, arrays_read
+from lazyfuse.graph.kernels import ROW_VIEWS, KernelSpec, Layout, arrays_read
 from lazyfuse.runtime import diskcache, numba_speedups
 
 numba_speedups.install()
@@ -139,14 +140,21 @@ class CompiledKernel:
             diskcache.warn_once(f"could not write to the disk cache {folder} ({exc.strerror or exc})")
 
 
-_CACHE: dict[tuple[KernelSpec, cpu.Options], CompiledKernel] = {}
+# Every target's kernels, by (spec, the target's options): one cache for all targets.
+_CACHE: dict[tuple[KernelSpec, Any], CompiledKernel] = {}
 _LOCK = threading.Lock()
 # kernels generated and loaded; compiled by Numba, or loaded from its disk cache instead
 STATS = {"kernels": 0, "build_seconds": 0.0, "compiles": 0, "disk_loads": 0, "compile_seconds": 0.0}
 
 
 def kernel_for(spec: KernelSpec, options: cpu.Options) -> CompiledKernel:
-    """The compiled kernel for ``spec``, generated and loaded once per process."""
+    """The CPU kernel for ``spec``, generated and loaded once per process."""
+    return cached(spec, options, lambda: _load(spec, options))
+
+
+def cached(spec: KernelSpec, options: Any, make: Callable[[], CompiledKernel]) -> CompiledKernel:
+    """The kernel of ``spec`` for a target's ``options`` (hashable), ``make``d once per
+    process: the one kernel cache, shared by the targets."""
     key = (spec, options)
     found = _CACHE.get(key)
     if found is not None:
@@ -155,7 +163,7 @@ def kernel_for(spec: KernelSpec, options: cpu.Options) -> CompiledKernel:
         found = _CACHE.get(key)
         if found is None:
             started = time.perf_counter()
-            found = _CACHE[key] = _load(spec, options)
+            found = _CACHE[key] = make()
             STATS["kernels"] += 1
             STATS["build_seconds"] += time.perf_counter() - started
     return found
@@ -310,7 +318,9 @@ def signature(spec: KernelSpec) -> tuple[Any, ...]:
     """The kernel's one Numba signature: inputs are read-only arrays of any strides
     (the spec's layout: 'A', or 'C'/'F' when all are so contiguous), outputs writable, then parameters and
     loop extents. Arrays of every layout convert to it, so a kernel compiles once."""
-    layout: Literal["C", "F", "A"] = "C" if spec.layout in "CR" else "F" if spec.layout == "F" else "A"
+    layout: Literal["C", "F", "A"] = (
+        "C" if spec.layout in (Layout.C, Layout.ROWS) else "F" if spec.layout is Layout.F else "A"
+    )
 
     def array(dtype: Any, ndim: int, readonly: bool) -> Any:
         # Note: Numba types every contiguous array of fewer than 2 axes as 'C'.
@@ -321,7 +331,7 @@ def signature(spec: KernelSpec) -> tuple[Any, ...]:
     def rank(inner: bool) -> int:
         return spec.n_outer + (spec.n_inner if inner else 0)
 
-    if spec.layout == "R":  # rows x columns; a broadcast row or column is 1-d
+    if spec.layout is Layout.ROWS:  # rows x columns; a broadcast row or column is 1-d
         views = dict(zip([ld.var for ld in spec.loads], spec.load_views, strict=True))
         loads = [array(ld.dtype, len(ROW_VIEWS[views[ld.var]]), True) for ld in arrays_read(spec)]
     else:

@@ -16,7 +16,6 @@ the product at its own index (:func:`steps`): the epilogue is computed in the st
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +31,7 @@ from lazyfuse.graph.ops import VIEWS, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.views import apply_view
 from lazyfuse.runtime import cuda_views, plans
-from lazyfuse.runtime.compile import CompiledKernel, import_kernel, write_source
+from lazyfuse.runtime.compile import CompiledKernel, cached, import_kernel, write_source
 from lazyfuse.runtime.execute import arrange, check_values
 
 # CUDA's launch limits for every device of compute capability 3.0 and later (the
@@ -61,9 +60,7 @@ class OnDevice:
     order: tuple[int, ...] | None = None
 
 
-_KERNELS: dict[tuple[Any, ...], CompiledKernel] = {}
 _DEVICE_FUNCTIONS: dict[int, Any] = {}
-_LOCK = threading.Lock()
 
 
 def numba_cuda() -> Any:
@@ -97,24 +94,19 @@ def kernel_for(
     spec: kernels.KernelSpec, opts: cuda_codegen.Options, epilogue: cuda_codegen.Epilogue | None = None
 ) -> CompiledKernel:
     """The CUDA kernel for ``spec`` (a matmul's, with ``epilogue`` in its store: see
-    :func:`cuda_codegen.with_epilogue`), generated and imported once per process."""
-    key = (spec, opts, epilogue)
-    found = _KERNELS.get(key)
-    if found is not None:
-        return found
-    with _LOCK:
-        if key not in _KERNELS:
-            cuda = numba_cuda()
-            if epilogue is not None:
-                spec = cuda_codegen.with_epilogue(spec, epilogue)
-            source = cuda_codegen.generate(spec, opts, epilogue)
-            path = write_source(spec.name + "_cuda", source)
-            bound = {name: _device_function(cuda, user) for name, user in spec.user_functions}
-            module = import_kernel(path, spec, bound)
-            _KERNELS[key] = CompiledKernel(
-                spec.name, "cuda", source, path, getattr(module, spec.name), compiled=True
-            )
-        return _KERNELS[key]
+    :func:`cuda_codegen.with_epilogue`), generated and imported once per process (in the
+    kernel cache the CPU's kernels share, keyed by the CUDA options and the epilogue)."""
+
+    def make() -> CompiledKernel:
+        cuda = numba_cuda()
+        made = cuda_codegen.with_epilogue(spec, epilogue) if epilogue is not None else spec
+        source = cuda_codegen.generate(made, opts, epilogue)
+        path = write_source(made.name + "_cuda", source)
+        bound = {name: _device_function(cuda, user) for name, user in made.user_functions}
+        module = import_kernel(path, made, bound)
+        return CompiledKernel(made.name, "cuda", source, path, getattr(module, made.name), compiled=True)
+
+    return cached(spec, (opts, epilogue), make)
 
 
 def _device_function(cuda: Any, user: Any) -> Any:

@@ -10,22 +10,10 @@ place; the compiled kernel is looked up by it, and explain() shows it (see
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from lazyfuse.graph import kernels
-from lazyfuse.graph.kernels import KernelSpec
-
-
-class Layout(enum.Enum):
-    """How a call's arrays are laid out, and so how its kernel indexes them."""
-
-    ANY = "any strides"
-    C = "C-contiguous"  # an elementwise kernel of several axes: one flat loop
-    F = "F-contiguous (a leading-axis reduction of C arrays, seen transposed)"
-    ROWS = "rows x columns"  # C arrays and broadcasts of whole leading or trailing axes
-    PADDED = "any strides, padded to ELEMENTWISE_RANK axes"
-    BLAS = "BLAS"  # a float product: NumPy's matmul, no generated kernel
+from lazyfuse.graph.kernels import KernelSpec, Layout
 
 
 @dataclass(frozen=True)
@@ -47,7 +35,7 @@ class Variant:
         elif self.layout is Layout.ROWS:
             spec = kernels.broadcast_rows(spec, self.rows)
         elif self.layout in (Layout.C, Layout.F):
-            spec = kernels.contiguous(spec, self.layout.name)
+            spec = kernels.contiguous(spec, self.layout)
         if self.donated:
             spec = kernels.in_place(spec, self.donated)
         return kernels.contiguous_tables(spec) if self.contiguous_tables else spec
