@@ -193,6 +193,21 @@ class Layer:
     block_shapes: tuple[tuple[int, ...], ...] = ()
     block_dtypes: tuple[np.dtype, ...] = ()
 
+    @functools.cached_property
+    def kernels(self) -> list[tuple[Any, bool]]:
+        """The kernels a stage's tasks run, as the run chooses their variants on its first
+        block (True for a product that runs as BLAS); found once (explain reads them twice)."""
+        if self.recipe is None:
+            return []
+        blocks = [np.zeros(s, d) for s, d in zip(self.block_shapes, self.block_dtypes, strict=True)]
+        with config.override_in_thread(parallel=False):
+            chosen = execute.variants([self.recipe.rebuilt(blocks)])
+            return [
+                (execute.variant_kernel(call, variant), variant is not None and variant.layout is Layout.BLAS)
+                for call, variant in chosen
+                if call.spec.kind != "host"
+            ]
+
 
 @dataclass
 class Lowering:
@@ -500,34 +515,19 @@ class Lowering:
         """The CPU kernels the stages' tasks run (the variants they run), each once."""
         found: dict[str, Any] = {}
         for layer in self.layers:
-            for kernel, _ in _layer_kernels(layer):
+            for kernel, _ in layer.kernels:
                 found.setdefault(kernel.name, kernel)
         return list(found.values())
 
     def describe(self) -> list[str]:
         lines = [f"dask graph ({len(self.layers)} layers lazyfuse made; chunk tasks run serial kernels):"]
         for layer in self.layers:
-            ran = [kernel.name + (" (BLAS)" if blas else "") for kernel, blas in _layer_kernels(layer)]
+            ran = [kernel.name + (" (BLAS)" if blas else "") for kernel, blas in layer.kernels]
             lines.append(f"  {layer.name[:64]}: {layer.kind}: {layer.note}")
             if ran:
                 lines.append(f"    runs: {', '.join(ran)}")
         lines.append("kernels the chunk tasks run:")
         return lines
-
-
-def _layer_kernels(layer: Layer) -> list[tuple[Any, bool]]:
-    """The kernels a stage's tasks run, as the run chooses their variants on its first
-    block (True for a product that runs as BLAS)."""
-    if layer.recipe is None:
-        return []
-    blocks = [np.zeros(s, d) for s, d in zip(layer.block_shapes, layer.block_dtypes, strict=True)]
-    with config.override_in_thread(parallel=False):
-        chosen = execute.variants([layer.recipe.rebuilt(blocks)])
-        return [
-            (execute.variant_kernel(call, variant), variant is not None and variant.layout is Layout.BLAS)
-            for call, variant in chosen
-            if call.spec.kind != "host"
-        ]
 
 
 def _not_rechunked(axes: tuple[int, ...]) -> str:
