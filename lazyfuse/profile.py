@@ -39,7 +39,7 @@ import numpy as np
 
 from lazyfuse import config
 from lazyfuse.graph import kernels
-from lazyfuse.graph.ops import Op
+from lazyfuse.graph.ops import REDUCTION, Op
 from lazyfuse.runtime import compile as runtime_compile
 from lazyfuse.runtime import profiling
 
@@ -61,7 +61,7 @@ ARITHMETIC = frozenset(
         Op.EQ, Op.NE, Op.FLOOR, Op.CEIL, Op.TRUNC, Op.RINT, Op.SIGN,
     }
 )  # fmt: skip
-FOLDS = frozenset({Op.SUM, Op.PROD, Op.MAX, Op.MIN})
+FOLDS = frozenset(REDUCTION)  # sum, prod, max, min, argmax, argmin: one op per element
 
 __all__ = ["Profile", "peak", "profile"]
 

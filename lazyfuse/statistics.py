@@ -16,6 +16,7 @@ import numpy as np
 from lazyfuse import functions
 from lazyfuse.errors import AxisTypeError, DomainError, DTypeError, ShapeError
 from lazyfuse.graph import build, dtypes, shapes
+from lazyfuse.graph.ops import Op
 from lazyfuse.tensor import Tensor, add_method, asarray
 
 __all__ = ["all", "any", "argmax", "argmin", "count_nonzero", "std", "var"]
@@ -103,18 +104,19 @@ def _nonzero(x: Tensor) -> Tensor:
 def argmax(x: Any, axis: int | None = None, *, keepdims: bool = False) -> Tensor:
     """The index of the largest element along ``axis`` (int64; for ``axis=None`` the index
     into the flattened array, in C order), as NumPy's: the first of equal ones, and the
-    first NaN where there is one. One kernel per row: the max, then the first index that
-    holds it, fused with the producer of ``x``."""
-    return _first_index_of("argmax", Tensor.max, x, axis, keepdims)
+    first NaN where there is one. One pass per row, fused with the producer of ``x``: each
+    element is compared with the best so far, whose index is kept beside it."""
+    return _first_index_of(Op.ARGMAX, x, axis, keepdims)
 
 
 def argmin(x: Any, axis: int | None = None, *, keepdims: bool = False) -> Tensor:
     """The index of the smallest element along ``axis``; see :func:`argmax`."""
-    return _first_index_of("argmin", Tensor.min, x, axis, keepdims)
+    return _first_index_of(Op.ARGMIN, x, axis, keepdims)
 
 
-def _first_index_of(name: str, extreme: Any, x: Any, axis: int | None, keepdims: bool) -> Tensor:
+def _first_index_of(op: Op, x: Any, axis: int | None, keepdims: bool) -> Tensor:
     x = asarray(x)
+    name = op.name.lower()
     if axis is not None and (not isinstance(axis, (int, np.integer)) or isinstance(axis, bool)):
         raise AxisTypeError(f"{name}: axis must be None or an int, got {axis!r}")
     shape = x.shape
@@ -126,27 +128,8 @@ def _first_index_of(name: str, extreme: Any, x: Any, axis: int | None, keepdims:
             f"{name}: attempt to get {name} of an empty sequence (shape {shape}, axis {empty[0]} "
             f"has size 0); NumPy refuses it too"
         )
-    best = extreme(x, axes, keepdims=True)
-    hit = x == best
-    if x.dtype.kind == "f":  # Note: a NaN is the extreme, and the first one wins
-        hit = hit | (functions.isnan(best) & functions.isnan(x))
-    count = math.prod([x.shape[a] for a in axes])
-    first = functions.where(hit, _flat_position(x.shape, axes), count).min(axes, keepdims)
+    first = Tensor(build.reduction(op, x.node, axes, keepdims))
     return first.reshape(()) if not shape else first
-
-
-def _flat_position(shape: tuple[int, ...], axes: tuple[int, ...]) -> Tensor:
-    """Each element's index, in C order, into the part of ``shape`` that ``axes`` span:
-    a sum of iotas (loop indices, no stored array) times their strides."""
-    position: Tensor | None = None
-    stride = 1
-    for axis in reversed(axes):
-        index = Tensor(build.iota(shape, axis))
-        term = index if stride == 1 else index * stride
-        position = term if position is None else position + term
-        stride *= shape[axis]
-    assert position is not None  # Note: axes is never empty (0-d arrays are reshaped to 1-d)
-    return position
 
 
 for _name in ("var", "std", "any", "all", "argmax", "argmin"):

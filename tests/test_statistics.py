@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import lazyfuse as lf
+from lazyfuse.codegen import cpu
 from lazyfuse.runtime import execute
 from tests.conftest import Case, assert_matches, check_all, sum_atol
 from tests.strategies import DTYPES, arrays_and_layout, shapes, strided
@@ -205,6 +206,46 @@ def test_argmax_nan_and_ties():
     check_all(cases)
 
 
+def _with_extremes(shape: tuple[int, ...], dtype: np.dtype, seed: int) -> np.ndarray:
+    """Values with many ties (a few small integers) and, for floats, NaNs, infinities,
+    and rows that are all -inf or all +inf, so that lanes and chunks tie and must
+    combine by the smaller index; for integers, the lowest value (argmax's start)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, shape).astype(dtype)
+    if dtype.kind == "f":
+        flat = x.reshape(-1)
+        for value, share in ((np.nan, 0.002), (np.inf, 0.003), (-np.inf, 0.003)):
+            flat[rng.random(flat.size) < share] = value
+        rows = x.reshape(-1, shape[-1])
+        rows[0], rows[-1] = -np.inf, np.inf
+    if dtype.kind == "i":
+        x[..., 1] = np.iinfo(dtype).min
+    return x
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis", "dtypes"),
+    [
+        ((5, 333), 1, ("float64", "float32", "int32", "bool")),  # rows: lanes of a row
+        ((333, 5), 0, ("float64", "int64")),  # a leading axis: chunks of rows over columns
+        ((3, 150, 4), 1, ("float64",)),  # a middle axis: rows over trailing columns
+        ((20_000,), None, ("float64", "float32", "int64", "bool")),  # everything: chunks, lanes
+        ((40, 90), None, ("float64",)),  # everything, two axes: a flat index
+    ],
+)
+def test_argmax_argmin_one_pass_paths(shape, axis, dtypes):
+    """Each code path of the one-pass arg reduction (lanes, chunks, columns, several
+    axes), parallel where it has a parallel form, against NumPy: ties across lanes and
+    chunks, NaNs (the first wins), infinities, and rows of only the start value."""
+    for k, name in enumerate(dtypes):
+        x = _with_extremes(shape, np.dtype(name), seed=k)
+        t = lf.asarray(x)
+        got = lf.compute(lf.argmax(t, axis=axis), lf.argmin(t, axis=axis))
+        expected = (np.argmax(x, axis=axis), np.argmin(x, axis=axis))
+        for what, g, e in zip(("argmax", "argmin"), got, expected, strict=True):
+            np.testing.assert_array_equal(g, e, err_msg=f"{what} {name} {shape} axis={axis}")
+
+
 def test_argmax_errors():
     with pytest.raises(ValueError, match="argmax: attempt to get argmax of an empty sequence") as info:
         lf.argmax(np.zeros((3, 0)), axis=1)
@@ -228,7 +269,8 @@ def planned_kernels(tensor: lf.Tensor) -> list:
 @pytest.mark.usefixtures("serial_kernels")
 def test_kernel_counts():
     """var over rows and over everything, any, and argmax/argmin of a fused producer: one
-    kernel each; argmax's positions are the loop index, not an array it reads."""
+    kernel each; argmax is one pass (a best value and its index, the loop index, not an
+    array it reads), not a max and then a search."""
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((6, 9)), rng.standard_normal((6, 9))
     x = lf.exp(lf.asarray(a)) * b
@@ -241,7 +283,9 @@ def test_kernel_counts():
     ):
         assert len(planned_kernels(tensor)) == 1, tensor.explain()
     (call,) = planned_kernels(lf.argmax(a, axis=0))
-    assert len(call.loads) == 1 and "IOTA" in {e.op.name for e in call.spec.exprs}
+    assert len(call.loads) == 1 and [a.op.name for a in call.spec.accumulates] == ["ARGMAX"]
+    source = cpu.generate(call.spec)
+    assert "better_acc0" in source and "maximum_f" not in source, source  # no max pass
     expected = np.exp(a) * b
     argmax, argmin = lf.compute(x.argmax(axis=1), x.argmin())  # one kernel, both outputs
     np.testing.assert_array_equal(argmax, expected.argmax(axis=1))

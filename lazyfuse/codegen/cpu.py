@@ -30,7 +30,7 @@ from lazyfuse.graph import dtypes
 from lazyfuse.graph.build import UserFunction
 from lazyfuse.graph.fuse import EXPENSIVE
 from lazyfuse.graph.kernels import ROW_VIEWS, Accumulate, Expr, KernelSpec, Layout, Load, arrays_read
-from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, Op, kind, pick
+from lazyfuse.graph.ops import ARG_REDUCTIONS, ELEMENTWISE, REDUCTION, Op, kind, pick
 
 # Full reductions split their first reduced axis into this many chunks (one task each).
 FULL_REDUCTION_CHUNKS = 64
@@ -38,6 +38,10 @@ FULL_REDUCTION_CHUNKS = 64
 # per lane of a 512-bit vector of float32: bench_fusion.py's softmax rows ran several
 # times faster than with one partial result per row (see benchmarks/README.md).
 LANES = 16
+# Passes with an arg reduction (a best value and its index per lane) use twice as many:
+# argmax over (4000, 2500) float32 rows took 1.6 ms with 32 lanes and 7.2 ms with 16 (a
+# hand-written loop of this shape, /tmp/am/m5.py, this 2-core AVX-512 VM; NumPy's 1.9).
+ARG_LANES = 32
 # Matmul tasks own blocks of up to this many output rows (fewer for small matrices).
 MATMUL_ROW_BLOCK = 32
 # Leading-axis reductions split their rows into this many chunks, each with its own
@@ -190,6 +194,32 @@ def combine(acc: Accumulate, left: str, right: str) -> str:
     return pick(REDUCTION[acc.op].combine, acc.dtype).format(acc=left, x=right)
 
 
+def best_of(slot: str) -> str:
+    """An arg reduction's best value, kept beside its index ``slot``: ``acc0`` ->
+    ``acc0_best``, ``lanes_acc0[k]`` -> ``lanes_acc0_best[k]``."""
+    name, bracket, rest = slot.partition("[")
+    return f"{name}_best{bracket}{rest}"
+
+
+def arg_better(acc: Accumulate, value: str, best: str) -> str:
+    """Whether ``value`` beats ``best`` in an arg reduction: strictly (the first of equal
+    ones stays), and a NaN beats anything but a NaN (the first NaN wins)."""
+    better = f"({value} {REDUCTION[acc.op].better} {best})"
+    if acc.value_dtype.kind != "f":
+        return better
+    return f"{better} | (({value} != {value}) & ({best} == {best}))"
+
+
+def arg_takes(acc: Accumulate, part: str, slot: str) -> str:
+    """Whether the partial result ``part`` (an index and its best value) replaces
+    ``slot``: it found something (index >= 0) and beats it, or ties it at a smaller index."""
+    tie = f"({best_of(part)} == {best_of(slot)})"
+    if acc.value_dtype.kind == "f":
+        tie = f"({tie} | (({best_of(part)} != {best_of(part)}) & ({best_of(slot)} != {best_of(slot)})))"
+    beats = arg_better(acc, best_of(part), best_of(slot))
+    return f"({part} >= 0) & (({slot} < 0) | {beats} | ({tie} & ({part} < {slot})))"
+
+
 class ScalarCode:
     """What every target's kernel emitter shares: the spec's loads and expressions, the
     values emitted so far in the current scope, and the hoisting of per-row values
@@ -238,6 +268,8 @@ class _LoopKernel(ScalarCode):
         self.scratch: list[str] | None = None  # allocations of the current chunk of rows
         self.buffered: set[str] = set()  # kept in a row buffer (see _plan_row_buffers)
         self.in_buffer: set[str] = set()  # already written to their row buffer
+        # loop variables that loads index with an unsigned copy (see _lanes_pass)
+        self.unsigned: dict[str, str] = {}
 
     def emit(self) -> None:
         self.body.lines(_signature(self.spec, self.parallel).split("\n"))
@@ -368,26 +400,25 @@ class _LoopKernel(ScalarCode):
         )
 
     def _trailing_columns(self) -> None:
-        body, spec = self.body, self.spec
+        spec = self.spec
         lead = len(self.outer) - spec.trailing_kept
         trail = self.outer[lead:]
         extents = ", ".join(f"n{d}" for d in range(lead, len(self.outer)))
         row = {a.target: f"cols_{a.target}" for a in spec.accumulates}
         cell = _index(trail)
+        slots = {a.target: f"{row[a.target]}[{cell}]" for a in spec.accumulates}
         with self._rows_in_chunks(lead):
             for acc in spec.accumulates:
-                self._scratch(row[acc.target], f"({extents},)", numpy_type(acc.dtype))
+                self._partials(acc, row[acc.target], f"({extents},)", scratch=True)
             with self._trailing_loops(lead):
                 for acc in spec.accumulates:
-                    body.line(f"{row[acc.target]}[{cell}] = {self._start(acc)}")
+                    self._init(acc, slots[acc.target])
             with self._inner_loops(parallel=False), self._trailing_loops(lead), self._scope():
-                for acc in spec.accumulates:
-                    self._compute(acc.value, inner=True)
-                    slot = f"{row[acc.target]}[{cell}]"
-                    body.line(f"{slot} = {combine(acc, slot, element(acc))}")
+                self._fold(list(spec.accumulates), slots)
             with self._trailing_loops(lead), self._scope():
                 for acc in spec.accumulates:
-                    body.line(f"{acc.target} = {row[acc.target]}[{cell}]")
+                    self._copy(acc, acc.target, slots[acc.target])
+                self._finish(list(spec.accumulates))
                 self.emitted.update(a.target for a in spec.accumulates)
                 self._row_stores()
 
@@ -404,30 +435,29 @@ class _LoopKernel(ScalarCode):
         partial = {a.target: f"partial_{a.target}" for a in spec.accumulates}
         body.line(f"chunks = min(m0, {COLUMN_CHUNKS})")
         for acc in spec.accumulates:
-            body.line(f"{partial[acc.target]} = np.empty((chunks, {extents}), dtype={numpy_type(acc.dtype)})")
+            self._partials(acc, partial[acc.target], f"(chunks, {extents})", scratch=False)
         cell = _index(["c", *self.outer])
+        slots = {a.target: f"{partial[a.target]}[{cell}]" for a in spec.accumulates}
         with body.indent("for c in prange(chunks):"), self._scope():
             with ExitStack() as loops:
                 for d, var in enumerate(self.outer):
                     loops.enter_context(self._loop(var, f"n{d}", parallel=False))
                 for acc in spec.accumulates:
-                    body.line(f"{partial[acc.target]}[{cell}] = {self._start(acc)}")
+                    self._init(acc, slots[acc.target])
             first = ("c * m0 // chunks", "(c + 1) * m0 // chunks")
             with self._inner_loops(parallel=False, first=first), ExitStack() as loops:
                 for d, var in enumerate(self.outer):
                     loops.enter_context(self._loop(var, f"n{d}", parallel=False))
-                for acc in spec.accumulates:
-                    self._compute(acc.value, inner=True)
-                    slot = f"{partial[acc.target]}[{cell}]"
-                    body.line(f"{slot} = {combine(acc, slot, element(acc))}")
+                self._fold(list(spec.accumulates), slots)
         with ExitStack() as loops:
             for d, var in enumerate(self.outer):
                 loops.enter_context(self._loop(var, f"n{d}", parallel=d == 0))
             for acc in spec.accumulates:
-                body.line(f"{acc.target} = {self._start(acc)}")
+                self._init(acc, acc.target)
             with body.indent("for c in range(chunks):"):
                 for acc in spec.accumulates:
-                    body.line(f"{acc.target} = {combine(acc, acc.target, partial[acc.target] + f'[{cell}]')}")
+                    self._take(acc, acc.target, slots[acc.target])
+            self._finish(list(spec.accumulates))
             self.emitted.update(a.target for a in spec.accumulates)
             self._row_stores()
 
@@ -490,71 +520,145 @@ class _LoopKernel(ScalarCode):
         chunked = not self.outer and self.parallel and built_in
         if chunked:
             self._chunked_pass(accumulates)
-        elif built_in and self.spec.n_inner == 1:
+        elif built_in and (self.spec.n_inner == 1 or not self.outer):
             written = self._lanes_pass(accumulates)
         else:
             for acc in accumulates:
-                self.body.line(f"{acc.target} = {self._start(acc)}")
+                self._init(acc, acc.target)
             with self._inner_loops(parallel=False), self._scope():
                 self._fold(accumulates)
                 written = self.buffered & self.emitted - self.in_buffer
+        self._finish(accumulates)
         self.in_buffer |= written if not chunked else set()
         self.emitted.update(a.target for a in accumulates)
 
-    def _lanes_pass(self, accumulates: list[Accumulate]) -> set[str]:
-        """One loop over a row that folds into LANES partial results, combined after it:
-        independent lanes let LLVM vectorize the loop (a single floating-point
-        accumulator is a serial chain it may not reorder). Returns the values it wrote
-        to row buffers."""
+    def _lanes_pass(self, accumulates: list[Accumulate], first: tuple[str, str] | None = None) -> set[str]:
+        """One loop over the reduced axes whose last axis folds into LANES partial
+        results, combined after it: independent lanes let LLVM vectorize the loop (a
+        single floating-point accumulator is a serial chain it may not reorder).
+        ``first``: the bounds of the first reduced axis (a chunk of it), else all of it.
+        Returns the values it wrote to row buffers."""
         body = self.body
+        count = ARG_LANES if any(a.op in ARG_REDUCTIONS for a in accumulates) else LANES
         lanes = {acc.target: f"lanes_{acc.target}" for acc in accumulates}
         for acc in accumulates:
-            self._scratch(lanes[acc.target], str(LANES), numpy_type(acc.dtype))
-            with body.indent(f"for k in range({LANES}):"):
-                body.line(f"{lanes[acc.target]}[k] = {self._start(acc)}")
-        body.line(f"m_lanes = m0 - m0 % {LANES}")
-        with (
-            body.indent(f"for r_lanes in range(0, m_lanes, {LANES}):"),
-            body.indent(f"for k in range({LANES}):"),
-            self._scope(),
-        ):
-            body.line("r0 = r_lanes + k")
-            self._fold(accumulates, {t: f"{name}[k]" for t, name in lanes.items()})
-            written = self.buffered & self.emitted - self.in_buffer
-        with body.indent("for r0 in range(m_lanes, m0):"), self._scope():
-            self._fold(accumulates, {t: f"{name}[0]" for t, name in lanes.items()})
+            self._partials(acc, lanes[acc.target], str(count), scratch=True)
+            with body.indent(f"for k in range({count}):"):
+                self._init(acc, f"{lanes[acc.target]}[k]")
+        bounds = [("0", f"m{d}") for d in range(len(self.inner))]
+        if first is not None:
+            bounds[0] = first
+        with ExitStack() as loops:
+            for var, (low, high) in zip(self.inner[:-1], bounds, strict=False):
+                loops.enter_context(body.indent(f"for {var} in range({low}, {high}):"))
+                loops.enter_context(self._scope())
+            last, (low, high) = self.inner[-1], bounds[-1]
+            span = high if low == "0" else f"({high} - {low})"
+            body.line(f"m_lanes = {high} - {span} % {count}")
+            with (
+                body.indent(f"for r_lanes in range({low}, m_lanes, {count}):"),
+                body.indent(f"for k in range({count}):"),
+                self._scope(),
+            ):
+                body.line(f"{last} = r_lanes + k")
+                if low != "0":
+                    # Note: a loop from a start LLVM cannot prove >= 0 makes every load check
+                    # for a negative index, which stops vectorization: loads take an unsigned
+                    # copy (1-D argmax over 1e7 float32: 9.3 -> 1.5 ms, /tmp/am/k5.py)
+                    body.line(f"u_{last} = np.uint64({last})")
+                    self.unsigned = {last: f"u_{last}"}
+                self._fold(accumulates, {t: f"{name}[k]" for t, name in lanes.items()})
+                self.unsigned = {}
+                written = self.buffered & self.emitted - self.in_buffer
+            with body.indent(f"for {last} in range(m_lanes, {high}):"), self._scope():
+                self._fold(accumulates, {t: f"{name}[0]" for t, name in lanes.items()})
         for acc in accumulates:
-            body.line(f"{acc.target} = {lanes[acc.target]}[0]")
-        with body.indent(f"for k in range(1, {LANES}):"):
+            self._copy(acc, acc.target, f"{lanes[acc.target]}[0]")
+        with body.indent(f"for k in range(1, {count}):"):
             for acc in accumulates:
-                body.line(f"{acc.target} = {combine(acc, acc.target, lanes[acc.target] + '[k]')}")
+                self._take(acc, acc.target, f"{lanes[acc.target]}[k]")
         return written
 
     def _chunked_pass(self, accumulates: list[Accumulate]) -> None:
+        """A reduction over every axis: chunks of the first reduced axis in parallel,
+        each a lanes pass, then their partial results combined."""
         body = self.body
         partial = {acc.target: f"partial_{acc.target}" for acc in accumulates}
         body.line(f"chunks = min(m0, {FULL_REDUCTION_CHUNKS})")
         for acc in accumulates:
-            body.line(f"{partial[acc.target]} = np.empty(chunks, dtype={numpy_type(acc.dtype)})")
+            self._partials(acc, partial[acc.target], "chunks", scratch=False)
         with body.indent("for c in prange(chunks):"), self._scope():
+            self._lanes_pass(accumulates, first=("c * m0 // chunks", "(c + 1) * m0 // chunks"))
             for acc in accumulates:
-                body.line(f"{acc.target} = {self._start(acc)}")
-            with self._inner_loops(parallel=False, first=("c * m0 // chunks", "(c + 1) * m0 // chunks")):
-                self._fold(accumulates)
-            for acc in accumulates:
-                body.line(f"{partial[acc.target]}[c] = {acc.target}")
+                self._copy(acc, f"{partial[acc.target]}[c]", acc.target)
         for acc in accumulates:
-            body.line(f"{acc.target} = {self._start(acc)}")
+            self._init(acc, acc.target)
         with body.indent("for c in range(chunks):"):
             for acc in accumulates:
-                body.line(f"{acc.target} = {combine(acc, acc.target, partial[acc.target] + '[c]')}")
+                self._take(acc, acc.target, f"{partial[acc.target]}[c]")
 
     def _fold(self, accumulates: list[Accumulate], into: dict[str, str] | None = None) -> None:
         """Fold each value into its accumulator (or into the slot ``into`` names)."""
         for acc in accumulates:
             self._compute(acc.value, inner=True)
             slot = into[acc.target] if into else acc.target
-            self.body.line(f"{slot} = {combine(acc, slot, element(acc))}")
+            if acc.op in ARG_REDUCTIONS:
+                better = f"better_{acc.target}"
+                self.body.line(f"{better} = {arg_better(acc, acc.value, best_of(slot))}")
+                self.body.line(f"{best_of(slot)} = {acc.value} if {better} else {best_of(slot)}")
+                self.body.line(f"{slot} = {self._position()} if {better} else {slot}")
+            else:
+                self.body.line(f"{slot} = {combine(acc, slot, element(acc))}")
+
+    def _position(self) -> str:
+        """The flat index (C order) of the current element in the reduced axes."""
+        position = self.inner[0]
+        for d, var in enumerate(self.inner[1:], start=1):
+            position = f"({position}) * m{d} + {var}"
+        return position
+
+    def _partials(self, acc: Accumulate, name: str, shape: str, scratch: bool) -> None:
+        """The array ``name`` of ``acc``'s partial results (and an arg reduction's best
+        values beside it); ``scratch``: allocated once per chunk of rows."""
+        arrays = [(name, acc.dtype)]
+        if acc.op in ARG_REDUCTIONS:
+            arrays.append((best_of(name), acc.value_dtype))
+        for array, dtype in arrays:
+            if scratch:
+                self._scratch(array, shape, numpy_type(dtype))
+            else:
+                self.body.line(f"{array} = np.empty({shape}, dtype={numpy_type(dtype)})")
+
+    def _init(self, acc: Accumulate, slot: str) -> None:
+        """Start ``slot``: an arg reduction's index at -1 (nothing better than its
+        extreme's identity seen yet) and its best value at that identity."""
+        if acc.op in ARG_REDUCTIONS:
+            self.body.line(f"{best_of(slot)} = {identity(REDUCTION[acc.op].extreme, acc.value_dtype)}")  # type: ignore[arg-type]
+            self.body.line(f"{slot} = np.int64(-1)")
+        else:
+            self.body.line(f"{slot} = {self._start(acc)}")
+
+    def _copy(self, acc: Accumulate, slot: str, source: str) -> None:
+        if acc.op in ARG_REDUCTIONS:
+            self.body.line(f"{best_of(slot)} = {best_of(source)}")
+        self.body.line(f"{slot} = {source}")
+
+    def _take(self, acc: Accumulate, slot: str, part: str) -> None:
+        """Combine the partial result ``part`` into ``slot``."""
+        if acc.op not in ARG_REDUCTIONS:
+            self.body.line(f"{slot} = {combine(acc, slot, part)}")
+            return
+        take = f"take_{acc.target}"
+        self.body.line(f"{take} = {arg_takes(acc, part, slot)}")
+        self.body.line(f"{best_of(slot)} = {best_of(part)} if {take} else {best_of(slot)}")
+        self.body.line(f"{slot} = {part} if {take} else {slot}")
+
+    def _finish(self, accumulates: list[Accumulate]) -> None:
+        """An arg reduction that found nothing better than its start saw only that
+        value (-inf for argmax, the lowest integer, False): its first element wins."""
+        for acc in accumulates:
+            if acc.op in ARG_REDUCTIONS:
+                self.body.line(f"{acc.target} = max({acc.target}, np.int64(0))")
 
     def _start(self, acc: Accumulate) -> str:
         return acc.start if acc.start is not None else identity(acc.op, acc.dtype)
@@ -587,6 +691,7 @@ class _LoopKernel(ScalarCode):
             index = ["0" if k in self.loads[var].fixed else v for k, v in enumerate(index)]
             if var in self.views:
                 index = list(ROW_VIEWS[self.views[var]])
+            index = [self.unsigned.get(v, v) for v in index]
             self.body.line(f"{var} = {self.loads[var].array}[{_index(index)}]")
         elif var in self.in_buffer:
             self.body.line(f"{var} = row_{var}[r0]")

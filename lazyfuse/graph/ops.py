@@ -98,6 +98,9 @@ class Op(enum.Enum):
     PROD = enum.auto()
     MAX = enum.auto()
     MIN = enum.auto()
+    # the first index of the largest / smallest element (one pass: a value and an index)
+    ARGMAX = enum.auto()
+    ARGMIN = enum.auto()
     REDUCE = enum.auto()
     # index space: the position along one axis of the node's shape (arange, eye, tril)
     IOTA = enum.auto()
@@ -118,7 +121,7 @@ class Op(enum.Enum):
 
 LEAVES = frozenset({Op.INPUT, Op.SCALAR})
 USER_ELEMENTWISE = frozenset({Op.MAP, Op.ZIP})
-REDUCTIONS = frozenset({Op.SUM, Op.PROD, Op.MAX, Op.MIN, Op.REDUCE})
+REDUCTIONS = frozenset({Op.SUM, Op.PROD, Op.MAX, Op.MIN, Op.ARGMAX, Op.ARGMIN, Op.REDUCE})
 VIEWS = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.INDEX})
 
 
@@ -181,6 +184,10 @@ class ReductionRow:
     # ``grad(f, g, out, x, axes)``: the cotangent of ``x`` from the cotangent ``g`` of
     # ``out`` (both with the reduced axes kept, of size 1); ``f`` is lazyfuse.functions
     grad: Callable[..., Any] | None = None
+    # an arg reduction's: the reduction whose extreme it finds (its identity starts the
+    # best value) and the comparison that makes an element better ('>' or '<')
+    extreme: Op | None = None
+    better: str = ""
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -516,6 +523,24 @@ def _extreme_reduction_grad(f: Any, g: Any, out: Any, x: Any, axes: tuple[int, .
     return f.where(chosen, g / count, 0)
 
 
+def _arg_reference(find: Callable[..., Any]) -> Callable[..., Any]:
+    """NumPy's argmax or argmin over several axes: the index into them flattened in C
+    order (NumPy's own take one axis, so the reduced axes are moved last and joined)."""
+
+    def reference(x: Any, axis: Any = None) -> Any:
+        x = np.asarray(x)
+        axes = tuple(range(x.ndim)) if axis is None else tuple(np.atleast_1d(axis))
+        kept = [a for a in range(x.ndim) if a not in axes]
+        joined = np.transpose(x, kept + list(axes)).reshape([x.shape[a] for a in kept] + [-1])
+        return find(joined, axis=-1)
+
+    return reference
+
+
+def _no_cotangent(f: Any, g: Any, out: Any, x: Any, axes: tuple[int, ...]) -> None:
+    return None  # Note: an index has no derivative; x gets no cotangent from it
+
+
 REDUCTION: dict[Op, ReductionRow] = {
     Op.SUM: ReductionRow(
         "sum",
@@ -547,7 +572,15 @@ REDUCTION: dict[Op, ReductionRow] = {
         refuses_empty=True,
         grad=_extreme_reduction_grad,
     ),
+    # Note: an arg reduction's fold is written by codegen (a best value beside its index)
+    Op.ARGMAX: ReductionRow(
+        "argmax", _arg_reference(np.argmax), {}, {}, True, _no_cotangent, extreme=Op.MAX, better=">"
+    ),
+    Op.ARGMIN: ReductionRow(
+        "argmin", _arg_reference(np.argmin), {}, {}, True, _no_cotangent, extreme=Op.MIN, better="<"
+    ),
 }
+ARG_REDUCTIONS = frozenset({Op.ARGMAX, Op.ARGMIN})
 
 
 def kind(dtype: np.dtype) -> str:

@@ -9,6 +9,7 @@ the verifier checks the graph after every pass.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -17,7 +18,7 @@ from lazyfuse import config
 from lazyfuse.graph import build, fuse
 from lazyfuse.graph.names import carry_backward_mark
 from lazyfuse.graph.node import Node, make
-from lazyfuse.graph.ops import ELEMENTWISE, Op
+from lazyfuse.graph.ops import ARG_REDUCTIONS, ELEMENTWISE, REDUCTION, Op
 from lazyfuse.graph.traverse import toposort, users
 from lazyfuse.graph.verify import verify
 
@@ -172,6 +173,44 @@ def scans_on_host(roots: Sequence[Node]) -> list[Node]:
         return build.host(name, args, (node.attrs[1], node.dtype.name), node.shape, node.dtype)
 
     return _rebuild(roots, rule)
+
+
+def arg_reductions_in_two_passes(roots: Sequence[Node]) -> list[Node]:
+    """Each argmax / argmin as two reductions, the extreme and then the first position
+    that holds it (a NaN where there is one): for a target whose reductions keep one
+    value, not a value and its index (CUDA, Dask)."""
+
+    def rule(node: Node, args: tuple[Node, ...]) -> Node:
+        if node.op not in ARG_REDUCTIONS:
+            return _same(node, args)
+        return _first_position_of_extreme(node.op, args[0], node.attrs[0])
+
+    return _rebuild(roots, rule)
+
+
+def _first_position_of_extreme(op: Op, x: Node, axes: tuple[int, ...]) -> Node:
+    best = build.reduction(REDUCTION[op].extreme, x, axes, keepdims=True)  # type: ignore[arg-type]
+    hit = build.elementwise(Op.EQ, x, best)
+    if x.dtype.kind == "f":  # Note: a NaN is the extreme, and the first one wins
+        both_nan = build.elementwise(Op.AND, build.unary(Op.ISNAN, best), build.unary(Op.ISNAN, x))
+        hit = build.binary(Op.OR, hit, both_nan)
+    count = math.prod([x.shape[a] for a in axes])
+    first = build.elementwise(Op.WHERE, hit, flat_position(x.shape, axes), count)
+    return build.reduction(Op.MIN, first, axes, False)
+
+
+def flat_position(shape: tuple[int, ...], axes: tuple[int, ...]) -> Node:
+    """Each element's index, in C order, into the part of ``shape`` that ``axes`` span:
+    a sum of iotas (loop indices, no stored array) times their strides."""
+    position: Node | None = None
+    stride = 1
+    for axis in reversed(axes):
+        index = build.iota(shape, axis)
+        term = index if stride == 1 else build.binary(Op.MUL, index, stride)
+        position = term if position is None else build.binary(Op.ADD, position, term)
+        stride *= shape[axis]
+    assert position is not None  # Note: an arg reduction has at least one axis
+    return position
 
 
 def _unit_axes_only(before: tuple[int, ...], after: tuple[int, ...]) -> bool:

@@ -27,7 +27,7 @@ from lazyfuse.codegen import cuda as cuda_codegen
 from lazyfuse.errors import LazyfuseError
 from lazyfuse.graph import build, fuse, host, kernels, passes
 from lazyfuse.graph.node import Node
-from lazyfuse.graph.ops import VIEWS, Op
+from lazyfuse.graph.ops import ARG_REDUCTIONS, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.graph.views import apply_view
 from lazyfuse.runtime import cuda_views, plans
@@ -183,9 +183,12 @@ def _epilogue(
 
 def lowered(roots: Sequence[Node]) -> list[Node]:
     """``roots`` as this target computes them: its kernels run over flattened arrays,
-    with no loop index per axis, so index-space nodes become inputs, and gathers and
-    scans host steps (see passes.iota_as_input, gather_on_host, scans_on_host)."""
+    with no loop index per axis, so index-space nodes become inputs, gathers and scans
+    host steps, and argmax / argmin two reductions (see passes.iota_as_input,
+    gather_on_host, scans_on_host, arg_reductions_in_two_passes)."""
     ops = {n.op for n in toposort(roots)}
+    if ops & ARG_REDUCTIONS:
+        roots = passes.arg_reductions_in_two_passes(roots)
     if Op.GATHER in ops:
         roots = passes.gather_on_host(roots)
     if Op.SCAN in ops:

@@ -38,7 +38,7 @@ from lazyfuse.errors import LazyfuseError
 from lazyfuse.graph import build, host, passes
 from lazyfuse.graph.names import op_name
 from lazyfuse.graph.node import Node, make
-from lazyfuse.graph.ops import ELEMENTWISE, USER_ELEMENTWISE, Op
+from lazyfuse.graph.ops import ARG_REDUCTIONS, ELEMENTWISE, USER_ELEMENTWISE, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.runtime import compile as runtime_compile
 from lazyfuse.runtime import execute
@@ -630,9 +630,12 @@ def _stage_note(inner: Sequence[Node], leaves: Sequence[Node], letters: _Letters
 
 def lower(roots: Sequence[Node]) -> tuple[Lowering, list[Any]]:
     """The lowering of ``roots`` and their Dask arrays. Scans become host steps first (as
-    on CUDA), which Dask computes with its own ``cumsum`` / ``cumprod``."""
-    scans = any(node.op is Op.SCAN for node in toposort(roots))
-    hosted = passes.scans_on_host(roots) if scans else list(roots)
+    on CUDA), which Dask computes with its own ``cumsum`` / ``cumprod``, and argmax /
+    argmin two reductions (the extreme, then the first position holding it)."""
+    ops = {node.op for node in toposort(roots)}
+    hosted = passes.scans_on_host(roots) if Op.SCAN in ops else list(roots)
+    if ops & ARG_REDUCTIONS:
+        hosted = passes.arg_reductions_in_two_passes(hosted)
     lowering = Lowering()
     return lowering, [lowering.array(root) for root in hosted]
 
