@@ -208,7 +208,7 @@ class Recorder:
         base = self.buffers[k] if kind == "buffer" else self.values[k]
         whole = offset == 0 and (base.shape, base.strides, base.dtype) == (shape, strides, dtype)
         if not whole or (base.flags.writeable and not writeable):
-            return lambda bufs, values: rebuild(view, bufs, values)
+            return _view_getter(view, read_only=base.flags.writeable and not writeable)
         if kind == "buffer":
             return lambda bufs, values: bufs[k]
         return lambda bufs, values: values[k]
@@ -243,6 +243,28 @@ def rebuild(view: View, bufs: Sequence[Any], values: Sequence[Any]) -> np.ndarra
         made = made.view()
         made.flags.writeable = False
     return made
+
+
+def _view_getter(view: View, read_only: bool) -> Getter:
+    """:func:`rebuild` with its questions answered when recorded (a kernel's arguments
+    get made on every replay: the embedding model's step makes 32 views, which took a
+    sixth of its time in :func:`rebuild`). ``read_only``: the view is read-only over a
+    writeable base."""
+    (kind, k), offset, shape, strides, dtype, _ = view
+
+    def made(bufs: Sequence[Any], values: Sequence[Any]) -> np.ndarray:
+        base = bufs[k] if kind == "buffer" else values[k]
+        return np.ndarray(shape, dtype, buffer=base, offset=offset, strides=strides)
+
+    if not read_only:
+        return made
+
+    def frozen(bufs: Sequence[Any], values: Sequence[Any]) -> np.ndarray:
+        array = made(bufs, values)
+        array.flags.writeable = False
+        return array
+
+    return frozen
 
 
 def _parameter(slot: int, scalar: type) -> Getter:
