@@ -282,6 +282,35 @@ def test_every_reduction_over_chunked_axes(name):
     check_all(cases)
 
 
+def test_argmax_argmin_over_chunked_and_one_chunk_axes():
+    """argmax / argmin of a fused producer: over chunked axes as Dask's arg reduction
+    (each chunk's best value and index), over a one-chunk axis inside the block's kernel;
+    ties across chunks and a NaN give NumPy's first index."""
+    tied = np.round(X)
+    tied[5, 4] = tied[2, 1] = np.nan
+    cases = [
+        Case(
+            f"{name}(x * 2 + 1, axis={axis}) chunks={chunks} {label}",
+            lambda v, n=name, a=axis, c=chunks: getattr(lf, n)(chunked(v, c) * 2 + 1, axis=a),
+            lambda v, n=name, a=axis: getattr(np, n)(v * 2 + 1, axis=a),
+            (values,),
+        )
+        for name in ("argmax", "argmin")
+        for label, values in (("ties", np.round(X)), ("NaN", tied))
+        for chunks, axes in ((CHUNKS, (None, 0, 1)), (ROW_CHUNKS, (1,)))
+        for axis in axes
+    ]
+    cases.append(
+        Case(
+            "argmax of a 3-d cube, axis None",
+            lambda v: lf.argmax(chunked(v, (4, 2, 3))),
+            lambda v: np.argmax(v),
+            (np.round(CUBE),),
+        )
+    )
+    check_all(cases)
+
+
 def test_mean_var_std_with_ddof():
     check_all(
         [

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import lazyfuse as lf
+from lazyfuse import config
 from lazyfuse.codegen import cpu
 from lazyfuse.runtime import execute
 from tests.conftest import Case, assert_matches, check_all, sum_atol
@@ -224,26 +225,28 @@ def _with_extremes(shape: tuple[int, ...], dtype: np.dtype, seed: int) -> np.nda
 
 
 @pytest.mark.parametrize(
-    ("shape", "axis", "dtypes"),
+    ("shape", "axis", "dtypes", "parallel"),
     [
-        ((5, 333), 1, ("float64", "float32", "int32", "bool")),  # rows: lanes of a row
-        ((333, 5), 0, ("float64", "int64")),  # a leading axis: chunks of rows over columns
-        ((3, 150, 4), 1, ("float64",)),  # a middle axis: rows over trailing columns
-        ((20_000,), None, ("float64", "float32", "int64", "bool")),  # everything: chunks, lanes
-        ((40, 90), None, ("float64",)),  # everything, two axes: a flat index
+        # rows: lanes of a row (the same code serial and parallel: serial compiles faster)
+        ((5, 333), 1, ("float64", "float32", "int32", "bool"), False),
+        ((333, 5), 0, ("float64",), True),  # a leading axis: chunks of rows over columns
+        ((3, 150, 4), 1, ("float64", "int64"), False),  # a middle axis: rows over trailing columns
+        ((20_000,), None, ("float64",), True),  # everything: chunks, each in lanes
+        ((40, 90), None, ("float64",), False),  # everything, two axes: a flat index
     ],
 )
-def test_argmax_argmin_one_pass_paths(shape, axis, dtypes):
+def test_argmax_argmin_one_pass_paths(shape, axis, dtypes, parallel):
     """Each code path of the one-pass arg reduction (lanes, chunks, columns, several
-    axes), parallel where it has a parallel form, against NumPy: ties across lanes and
-    chunks, NaNs (the first wins), infinities, and rows of only the start value."""
-    for k, name in enumerate(dtypes):
-        x = _with_extremes(shape, np.dtype(name), seed=k)
-        t = lf.asarray(x)
-        got = lf.compute(lf.argmax(t, axis=axis), lf.argmin(t, axis=axis))
-        expected = (np.argmax(x, axis=axis), np.argmin(x, axis=axis))
-        for what, g, e in zip(("argmax", "argmin"), got, expected, strict=True):
-            np.testing.assert_array_equal(g, e, err_msg=f"{what} {name} {shape} axis={axis}")
+    axes) against NumPy: ties across lanes and chunks, NaNs (the first wins),
+    infinities, and rows of only the start value."""
+    with config.override(parallel=parallel):
+        for k, name in enumerate(dtypes):
+            x = _with_extremes(shape, np.dtype(name), seed=k)
+            t = lf.asarray(x)
+            got = lf.compute(lf.argmax(t, axis=axis), lf.argmin(t, axis=axis))
+            expected = (np.argmax(x, axis=axis), np.argmin(x, axis=axis))
+            for what, g, e in zip(("argmax", "argmin"), got, expected, strict=True):
+                np.testing.assert_array_equal(g, e, err_msg=f"{what} {name} {shape} axis={axis}")
 
 
 def test_argmax_errors():

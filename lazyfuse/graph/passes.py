@@ -183,12 +183,13 @@ def arg_reductions_in_two_passes(roots: Sequence[Node]) -> list[Node]:
     def rule(node: Node, args: tuple[Node, ...]) -> Node:
         if node.op not in ARG_REDUCTIONS:
             return _same(node, args)
-        return _first_position_of_extreme(node.op, args[0], node.attrs[0])
+        return first_position_of_extreme(node.op, args[0], node.attrs[0])
 
     return _rebuild(roots, rule)
 
 
-def _first_position_of_extreme(op: Op, x: Node, axes: tuple[int, ...]) -> Node:
+def first_position_of_extreme(op: Op, x: Node, axes: tuple[int, ...]) -> Node:
+    """argmax / argmin (``op``) of ``x`` over ``axes`` as two reductions."""
     best = build.reduction(REDUCTION[op].extreme, x, axes, keepdims=True)  # type: ignore[arg-type]
     hit = build.elementwise(Op.EQ, x, best)
     if x.dtype.kind == "f":  # Note: a NaN is the extreme, and the first one wins

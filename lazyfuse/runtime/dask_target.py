@@ -46,7 +46,8 @@ from lazyfuse.runtime.variants import Layout
 
 _ELEMENTWISE = frozenset(ELEMENTWISE) | USER_ELEMENTWISE
 _TREE: dict[Op, Callable[..., Any]] = {Op.SUM: np.sum, Op.PROD: np.prod, Op.MAX: np.max, Op.MIN: np.min}
-_BLOCK_REDUCTIONS = frozenset(_TREE) | {Op.REDUCE}
+# reductions a stage runs in its kernel where the reduced axes are one chunk
+_BLOCK_REDUCTIONS = frozenset(_TREE) | ARG_REDUCTIONS | {Op.REDUCE}
 # host steps NumPy's functions compute for Dask arrays with Dask's own (NEP 18)
 DASK_HOST_STEPS = ("concatenate", "pad", "repeat", "cumsum", "cumprod")
 
@@ -392,6 +393,8 @@ class Lowering:
                 f"Dask needs each reduced axis in one chunk (its function has no combine step); "
                 f"rechunk, e.g. x.rechunk({{{node.attrs[0][0]}: -1}})"
             )
+        if node.op in ARG_REDUCTIONS:
+            return self._arg_tree(node)
         axes = node.attrs[0]
         partials = self._stage(node, partial=True)
         reduce = functools.partial(_reduce_partials, _TREE[node.op], node.dtype)
@@ -411,6 +414,26 @@ class Lowering:
                 "reduction tree",
                 f"{op_name(node)} over axes {axes}: the partials of {partials.numblocks} blocks combined"
                 + (_not_rechunked(axes) if len(axes) < partials.ndim else ""),
+            )
+        )
+        return found
+
+    def _arg_tree(self, node: Node) -> Any:
+        """argmax / argmin over a chunked axis: Dask's own arg reduction (each chunk's best
+        value and its index, combined as a tree: NumPy's first-index and NaN rules) over
+        the stage that computes the operand. Over several axes, Dask's tie rule is not
+        NumPy's (it takes the first chunk holding the extreme, not the first element in C
+        order), so there it is two trees: the extreme, then the first position holding it."""
+        (source,), axes = node.args, node.attrs[0]
+        if len(axes) > 1:
+            return self.array(passes.first_position_of_extreme(node.op, source, axes))
+        find = _da().argmax if node.op is Op.ARGMAX else _da().argmin
+        found = find(self.array(source), axis=axes[0]).astype(node.dtype, copy=False)
+        self.layers.append(
+            Layer(
+                found.name,
+                "reduction tree",
+                f"{op_name(node)} over axes {axes}: Dask's own (value and index)",
             )
         )
         return found
@@ -630,12 +653,9 @@ def _stage_note(inner: Sequence[Node], leaves: Sequence[Node], letters: _Letters
 
 def lower(roots: Sequence[Node]) -> tuple[Lowering, list[Any]]:
     """The lowering of ``roots`` and their Dask arrays. Scans become host steps first (as
-    on CUDA), which Dask computes with its own ``cumsum`` / ``cumprod``, and argmax /
-    argmin two reductions (the extreme, then the first position holding it)."""
-    ops = {node.op for node in toposort(roots)}
-    hosted = passes.scans_on_host(roots) if Op.SCAN in ops else list(roots)
-    if ops & ARG_REDUCTIONS:
-        hosted = passes.arg_reductions_in_two_passes(hosted)
+    on CUDA), which Dask computes with its own ``cumsum`` / ``cumprod``."""
+    scans = any(node.op is Op.SCAN for node in toposort(roots))
+    hosted = passes.scans_on_host(roots) if scans else list(roots)
     lowering = Lowering()
     return lowering, [lowering.array(root) for root in hosted]
 
