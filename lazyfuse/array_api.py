@@ -26,9 +26,12 @@ from lazyfuse.tensor import Tensor, asarray
 
 __all__ = [
     "acos",
+    "acosh",
     "asin",
+    "asinh",
     "atan",
     "atan2",
+    "atanh",
     "bitwise_invert",
     "bitwise_left_shift",
     "bitwise_right_shift",
@@ -66,9 +69,12 @@ pow = power
 # Array API name: the lazyfuse function it calls when called (another module defines it).
 CALLS: dict[str, str] = {
     "acos": "arccos",
+    "acosh": "arccosh",
     "asin": "arcsin",
+    "asinh": "arcsinh",
     "atan": "arctan",
     "atan2": "arctan2",
+    "atanh": "arctanh",
     "bitwise_left_shift": "left_shift",
     "bitwise_right_shift": "right_shift",
     "concat": "concatenate",
@@ -89,9 +95,12 @@ def _alias(name: str) -> Callable[..., Any]:
 
 
 acos = _alias("acos")
+acosh = _alias("acosh")
 asin = _alias("asin")
+asinh = _alias("asinh")
 atan = _alias("atan")
 atan2 = _alias("atan2")
+atanh = _alias("atanh")
 bitwise_left_shift = _alias("bitwise_left_shift")
 bitwise_right_shift = _alias("bitwise_right_shift")
 concat = _alias("concat")

@@ -51,8 +51,12 @@ class Op(enum.Enum):
     ARCSIN = enum.auto()
     ARCCOS = enum.auto()
     ARCTAN = enum.auto()
+    TAN = enum.auto()
     SINH = enum.auto()
     COSH = enum.auto()
+    ARCSINH = enum.auto()
+    ARCCOSH = enum.auto()
+    ARCTANH = enum.auto()
     ERF = enum.auto()
     SIGMOID = enum.auto()
     RELU = enum.auto()
@@ -64,6 +68,8 @@ class Op(enum.Enum):
     ISNAN = enum.auto()
     ISINF = enum.auto()
     ISFINITE = enum.auto()
+    SIGNBIT = enum.auto()
+    LOGICAL_NOT = enum.auto()
     CAST = enum.auto()
     ADD = enum.auto()
     SUB = enum.auto()
@@ -74,6 +80,7 @@ class Op(enum.Enum):
     POW = enum.auto()
     ARCTAN2 = enum.auto()
     HYPOT = enum.auto()
+    COPYSIGN = enum.auto()
     LOGADDEXP = enum.auto()
     MAXIMUM = enum.auto()
     MINIMUM = enum.auto()
@@ -86,6 +93,9 @@ class Op(enum.Enum):
     AND = enum.auto()
     OR = enum.auto()
     XOR = enum.auto()
+    LOGICAL_AND = enum.auto()
+    LOGICAL_OR = enum.auto()
+    LOGICAL_XOR = enum.auto()
     LEFT_SHIFT = enum.auto()
     RIGHT_SHIFT = enum.auto()
     WHERE = enum.auto()
@@ -346,8 +356,12 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
     Op.ARCSIN: _math("arcsin", np.arcsin, lambda f, out, x: (1 / f.sqrt(1 - x * x),)),
     Op.ARCCOS: _math("arccos", np.arccos, lambda f, out, x: (-1 / f.sqrt(1 - x * x),)),
     Op.ARCTAN: _math("arctan", np.arctan, lambda f, out, x: (1 / (1 + x * x),)),
+    Op.TAN: _math("tan", np.tan, lambda f, out, x: (1 + out * out,)),
     Op.SINH: _math("sinh", np.sinh, lambda f, out, x: (f.cosh(x),), fast=True),
     Op.COSH: _math("cosh", np.cosh, lambda f, out, x: (f.sinh(x),), fast=True),
+    Op.ARCSINH: _math("arcsinh", np.arcsinh, lambda f, out, x: (1 / f.sqrt(x * x + 1),)),
+    Op.ARCCOSH: _math("arccosh", np.arccosh, lambda f, out, x: (1 / (f.sqrt(x - 1) * f.sqrt(x + 1)),)),
+    Op.ARCTANH: _math("arctanh", np.arctanh, lambda f, out, x: (1 / (1 - x * x),)),
     # the C library's erf (not vectorized), with sin's dtype rule
     Op.ERF: ElementwiseRow(
         "erf",
@@ -401,6 +415,18 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
     Op.ISNAN: _row("isnan", np.isnan, {"f": "{0} != {0}", "": "False"}, grad=_zero),
     Op.ISINF: _row("isinf", np.isinf, {"f": "abs({0}) == np.inf", "": "False"}, grad=_zero),
     Op.ISFINITE: _row("isfinite", np.isfinite, {"f": "abs({0}) < np.inf", "": "True"}, grad=_zero),
+    Op.SIGNBIT: ElementwiseRow(
+        # Note: NumPy's signbit computes bool in float16 (which lazyfuse lacks); bool and
+        # integers compute in their own dtype here (isnan's loops), with NumPy's answers
+        "signbit",
+        1,
+        np.signbit,
+        {"f": "np.signbit({0})", "i": "{0} < 0", "b": "False"},
+        np.isnan,
+        public=("signbit",),
+        grad=_zero,
+    ),
+    Op.LOGICAL_NOT: _row("logical_not", np.logical_not, {"": "{0} == 0", "b": "not {0}"}, grad=_zero),
     Op.ADD: _row("add", np.add, {"": "{0} + {1}", "b": "{0} or {1}"}, grad=lambda f, out, x, y: (1, 1)),
     Op.SUB: _row("subtract", np.subtract, "{0} - {1}", grad=lambda f, out, x, y: (1, -1)),
     Op.MUL: _row(
@@ -442,6 +468,12 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
         "arctan2", np.arctan2, lambda f, out, y, x: (x / (x * x + y * y), -y / (x * x + y * y))
     ),
     Op.HYPOT: _math("hypot", np.hypot, lambda f, out, x, y: (x / out, y / out)),
+    Op.COPYSIGN: _row(
+        "copysign",
+        np.copysign,
+        "np.copysign({0}, {1})",
+        grad=lambda f, out, x, y: (f.where(f.signbit(x) == f.signbit(y), 1, -1), 0),
+    ),
     Op.LOGADDEXP: _row(
         "logaddexp",
         np.logaddexp,
@@ -473,6 +505,16 @@ ELEMENTWISE: dict[Op, ElementwiseRow] = {
     Op.AND: _row("bitwise_and", np.bitwise_and, {"": "{0} & {1}", "b": "{0} and {1}"}, grad=_zero),
     Op.OR: _row("bitwise_or", np.bitwise_or, {"": "{0} | {1}", "b": "{0} or {1}"}, grad=_zero),
     Op.XOR: _row("bitwise_xor", np.bitwise_xor, {"": "{0} ^ {1}", "b": "{0} != {1}"}, grad=_zero),
+    # Note: any nonzero value is true (a NaN too, as NumPy's)
+    Op.LOGICAL_AND: _row(
+        "logical_and", np.logical_and, {"": "({0} != 0) & ({1} != 0)", "b": "{0} & {1}"}, grad=_zero
+    ),
+    Op.LOGICAL_OR: _row(
+        "logical_or", np.logical_or, {"": "({0} != 0) | ({1} != 0)", "b": "{0} | {1}"}, grad=_zero
+    ),
+    Op.LOGICAL_XOR: _row(
+        "logical_xor", np.logical_xor, {"": "({0} != 0) != ({1} != 0)", "b": "{0} != {1}"}, grad=_zero
+    ),
     # NumPy's shifts: a count outside [0, bits) gives 0 (or -1 for a negative x >> n)
     Op.LEFT_SHIFT: _row("left_shift", np.left_shift, "left_shift_i({0}, {1})", operator="lshift", grad=_zero),
     Op.RIGHT_SHIFT: _row(
