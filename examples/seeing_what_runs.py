@@ -1,4 +1,4 @@
-"""Make the pictures of the README's "Seeing what runs" section: the kernels of one
+"""Make the pictures of docs/seeing-what-runs.md (the README shows the first): the kernels of one
 training step's gradient (docs/images/mlp_grad.png), a profile table of that step
 (printed), and its roofline (docs/images/roofline.png).
 
