@@ -178,7 +178,7 @@ def scans_on_host(roots: Sequence[Node]) -> list[Node]:
 def arg_reductions_in_two_passes(roots: Sequence[Node]) -> list[Node]:
     """Each argmax / argmin as two reductions, the extreme and then the first position
     that holds it (a NaN where there is one): for a target whose reductions keep one
-    value, not a value and its index (CUDA, Dask)."""
+    value, not a value and its index (CUDA)."""
 
     def rule(node: Node, args: tuple[Node, ...]) -> Node:
         if node.op not in ARG_REDUCTIONS:
@@ -189,18 +189,19 @@ def arg_reductions_in_two_passes(roots: Sequence[Node]) -> list[Node]:
 
 
 def first_position_of_extreme(op: Op, x: Node, axes: tuple[int, ...]) -> Node:
-    """argmax / argmin (``op``) of ``x`` over ``axes`` as two reductions."""
+    """argmax / argmin (``op``) of ``x`` over ``axes`` as two reductions (also the Dask
+    target's, over several chunked axes)."""
     best = build.reduction(REDUCTION[op].extreme, x, axes, keepdims=True)  # type: ignore[arg-type]
     hit = build.elementwise(Op.EQ, x, best)
     if x.dtype.kind == "f":  # Note: a NaN is the extreme, and the first one wins
         both_nan = build.elementwise(Op.AND, build.unary(Op.ISNAN, best), build.unary(Op.ISNAN, x))
         hit = build.binary(Op.OR, hit, both_nan)
     count = math.prod([x.shape[a] for a in axes])
-    first = build.elementwise(Op.WHERE, hit, flat_position(x.shape, axes), count)
+    first = build.elementwise(Op.WHERE, hit, _flat_position(x.shape, axes), count)
     return build.reduction(Op.MIN, first, axes, False)
 
 
-def flat_position(shape: tuple[int, ...], axes: tuple[int, ...]) -> Node:
+def _flat_position(shape: tuple[int, ...], axes: tuple[int, ...]) -> Node:
     """Each element's index, in C order, into the part of ``shape`` that ``axes`` span:
     a sum of iotas (loop indices, no stored array) times their strides."""
     position: Node | None = None
