@@ -211,3 +211,16 @@ def test_a_gathered_row_value_reads_its_size_1_axis_at_0():
         with config.override(parallel=parallel, serial_below=0):
             got = (lf.asarray(table)[:, columns] + lf.asarray(weights).sum(axis=0)).compute()
         assert_matches(got, table[:, columns] + weights.sum(axis=0))
+
+
+def test_a_reduction_over_no_axes_of_a_0d_value():
+    """Found by the long random-program run (seed 1000249): ``log_softmax(x, axis=())`` of
+    a 0-d gather is reductions over no axes, which the lanes pass (written for one reduced
+    axis or more) was given."""
+    pair = np.array([0.5, 1.5])
+    for parallel in (False, True):
+        with config.override(parallel=parallel, serial_below=0):
+            x = lf.take(lf.concatenate([lf.asarray(pair), lf.asarray(pair)]), np.array(-1), axis=-1)
+            got = lf.compute(lf.log_softmax(x, axis=()), x.max(axis=()))
+        assert_matches(got[0], np.array(0.0))
+        assert_matches(got[1], np.array(1.5))

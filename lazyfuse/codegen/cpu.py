@@ -268,7 +268,7 @@ class _LoopKernel(ScalarCode):
         self.scratch: list[str] | None = None  # allocations of the current chunk of rows
         self.buffered: set[str] = set()  # kept in a row buffer (see _plan_row_buffers)
         self.in_buffer: set[str] = set()  # already written to their row buffer
-        # loop variables that loads index with an unsigned copy (see _lanes_pass)
+        # loop variables that loads index with an unsigned copy (see _fold_lanes)
         self.unsigned: dict[str, str] = {}
 
     def emit(self) -> None:
@@ -520,7 +520,7 @@ class _LoopKernel(ScalarCode):
         chunked = not self.outer and self.parallel and built_in
         if chunked:
             self._chunked_pass(accumulates)
-        elif built_in and (self.spec.n_inner == 1 or not self.outer):
+        elif built_in and self.spec.n_inner == 1:
             written = self._lanes_pass(accumulates)
         else:
             for acc in accumulates:
@@ -539,8 +539,7 @@ class _LoopKernel(ScalarCode):
         ``first``: the bounds of the first reduced axis (a chunk of it), else all of it.
         Returns the values it wrote to row buffers."""
         body = self.body
-        arg = any(a.op in ARG_REDUCTIONS for a in accumulates)
-        count = ARG_LANES if arg else LANES
+        count = ARG_LANES if any(a.op in ARG_REDUCTIONS for a in accumulates) else LANES
         lanes = {acc.target: f"lanes_{acc.target}" for acc in accumulates}
         for acc in accumulates:
             self._partials(acc, lanes[acc.target], str(count), scratch=True)
@@ -566,22 +565,15 @@ class _LoopKernel(ScalarCode):
                 self._fold_lanes(accumulates, slots, unsigned=low != "0")
                 written = self.buffered & self.emitted - self.in_buffer
             with body.indent(f"for {last} in range(m_lanes, {high}):"), self._scope():
-                self._fold_lanes(accumulates, {t: f"{name}[0]" for t, name in lanes.items()}, unsigned=False)
-        # Note: the lanes combine as a tree of halves, each step a vectorizable loop, not
-        # 15 dependent steps: softmax over 65536 rows of 10 float32 went 4.0 -> 3.6 ms
-        # (/tmp/am/short.py, in turns with the commit before; other rows unchanged). An arg
-        # reduction's lanes combine one by one: its tree took 0.5 s longer to compile.
-        if arg:
-            with body.indent(f"for k in range(1, {count}):"):
-                for acc in accumulates:
-                    self._take(acc, f"{lanes[acc.target]}[0]", f"{lanes[acc.target]}[k]")
-        else:
-            for half in (count >> step for step in range(1, count.bit_length())):
-                with body.indent(f"for k in range({half}):"):
-                    for acc in accumulates:
-                        self._take(acc, f"{lanes[acc.target]}[k]", f"{lanes[acc.target]}[k + {half}]")
+                self._fold(accumulates, {t: f"{name}[0]" for t, name in lanes.items()})
+        # Note: the lanes combine one by one. As a tree of halves (each step a loop LLVM
+        # vectorizes) softmax over 65536 rows of 10 float32 ran 4.0 -> 3.6 ms, but row
+        # kernels took longer to compile (python /tmp/am/ctime.py).
         for acc in accumulates:
             self._copy(acc, acc.target, f"{lanes[acc.target]}[0]")
+        with body.indent(f"for k in range(1, {count}):"):
+            for acc in accumulates:
+                self._take(acc, acc.target, f"{lanes[acc.target]}[k]")
         return written
 
     def _fold_lanes(self, accumulates: list[Accumulate], slots: dict[str, str], unsigned: bool) -> None:
@@ -598,14 +590,24 @@ class _LoopKernel(ScalarCode):
 
     def _chunked_pass(self, accumulates: list[Accumulate]) -> None:
         """A reduction over every axis: chunks of the first reduced axis in parallel,
-        each a lanes pass, then their partial results combined."""
+        then their partial results combined. An arg reduction's chunks fold in lanes;
+        the others' in one accumulator (in lanes a 1-D sum of 1e7 float32 ran in 0.94 ms
+        instead of 4.6, but each such kernel took 0.25 s longer to compile serial, 0.55 s
+        parallel, and CI grew by minutes: python /tmp/am/ctime.py)."""
         body = self.body
         partial = {acc.target: f"partial_{acc.target}" for acc in accumulates}
         body.line(f"chunks = min(m0, {FULL_REDUCTION_CHUNKS})")
         for acc in accumulates:
             self._partials(acc, partial[acc.target], "chunks", scratch=False)
+        first = ("c * m0 // chunks", "(c + 1) * m0 // chunks")
         with body.indent("for c in prange(chunks):"), self._scope():
-            self._lanes_pass(accumulates, first=("c * m0 // chunks", "(c + 1) * m0 // chunks"))
+            if any(a.op in ARG_REDUCTIONS for a in accumulates):
+                self._lanes_pass(accumulates, first)  # Note: 24 -> 1.5 ms, 1-D argmax of 1e7
+            else:
+                for acc in accumulates:
+                    self._init(acc, acc.target)
+                with self._inner_loops(parallel=False, first=first):
+                    self._fold(accumulates)
             for acc in accumulates:
                 self._copy(acc, f"{partial[acc.target]}[c]", acc.target)
         for acc in accumulates:
