@@ -602,7 +602,7 @@ class _LoopKernel(ScalarCode):
         first = ("c * m0 // chunks", "(c + 1) * m0 // chunks")
         with body.indent("for c in prange(chunks):"), self._scope():
             if any(a.op in ARG_REDUCTIONS for a in accumulates):
-                self._lanes_pass(accumulates, first)  # Note: 24 -> 1.5 ms, 1-D argmax of 1e7
+                self._lanes_pass(accumulates, first)  # Note: 1-D float64 argmax of 1e7: 24 -> 3 ms
             else:
                 for acc in accumulates:
                     self._init(acc, acc.target)
