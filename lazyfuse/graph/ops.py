@@ -622,7 +622,7 @@ REDUCTION: dict[Op, ReductionRow] = {
         "argmin", _arg_reference(np.argmin), {}, {}, True, _no_cotangent, extreme=Op.MIN, better="<"
     ),
 }
-ARG_REDUCTIONS = frozenset({Op.ARGMAX, Op.ARGMIN})
+ARG_REDUCTIONS = frozenset(op for op, row in REDUCTION.items() if row.extreme is not None)
 
 
 def kind(dtype: np.dtype) -> str:
