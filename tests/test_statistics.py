@@ -218,7 +218,8 @@ def _with_extremes(shape: tuple[int, ...], dtype: np.dtype, seed: int) -> np.nda
         for value, share in ((np.nan, 0.002), (np.inf, 0.003), (-np.inf, 0.003)):
             flat[rng.random(flat.size) < share] = value
         rows = x.reshape(-1, shape[-1])
-        rows[0], rows[-1] = -np.inf, np.inf
+        if len(rows) > 1:
+            rows[0], rows[-1] = -np.inf, np.inf
     if dtype.kind == "i":
         x[..., 1] = np.iinfo(dtype).min
     return x
@@ -231,7 +232,7 @@ def _with_extremes(shape: tuple[int, ...], dtype: np.dtype, seed: int) -> np.nda
         ((5, 333), 1, ("float64", "float32", "int32", "bool"), False),
         ((333, 5), 0, ("float64",), True),  # a leading axis: chunks of rows over columns
         ((3, 150, 4), 1, ("float64", "int64"), False),  # a middle axis: rows over trailing columns
-        ((20_000,), None, ("float64",), True),  # everything: chunks, each in lanes
+        ((20_000,), None, ("float64", "int64"), True),  # everything: chunks, each in lanes
         ((40, 90), None, ("float64",), False),  # everything, two axes: a flat index
     ],
 )
