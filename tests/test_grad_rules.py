@@ -261,6 +261,10 @@ UNARY_DOMAINS = {
     "arctan": (-2, 2),
     "sinh": (-2, 2),
     "cosh": (-2, 2),
+    "tan": (-1.2, 1.2),
+    "arcsinh": (-2, 2),
+    "arccosh": (1.2, 3),
+    "arctanh": (-0.9, 0.9),
     "erf": (-2, 2),
     "sigmoid": (-3, 3),
     "negative": (-2, 2),
@@ -319,6 +323,26 @@ def _where_case(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> Case:
 
 def test_binary_elementwise_rules():
     check_grads([*(_binary(name, SHAPE, SHAPE) for name in BINARY), _where_case(SHAPE, SHAPE)])
+
+
+def test_copysign_rule():
+    """copysign(x, y): the cotangent of x is +-1 (signs equal or not), y gets none
+    (autograd has no rule for it: central differences and the exact values)."""
+    x, y = signed(SHAPE, seed=12), signed(SHAPE, seed=13)
+    same = np.where(np.signbit(x) == np.signbit(y), 1.0, -1.0)
+    w = cotangent(SHAPE)
+    check_grads(
+        [
+            Case(
+                "copysign",
+                lambda ns, p, q: ns.copysign(p, q),
+                (x, y),
+                wrt=(0,),
+                autograd=False,
+                exact=(same * w,),
+            )
+        ]
+    )
 
 
 BROADCAST_PAIRS = [((3, 1), (1, 4)), ((2, 3, 4), (4,)), ((3, 1), (2, 1, 4)), ((), (3, 4)), ((4,), (3, 1))]
