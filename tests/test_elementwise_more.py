@@ -111,14 +111,14 @@ def test_fast_functions_at_their_edges_and_over_sweeps(dtype):
     assert f"sinh_{dtype.name.replace('float', 'f')}(" in explained and "np.sinh(" not in explained
 
 
-_BINARY = [np.logaddexp, np.arctan2, np.hypot]
+_BINARY = [np.logaddexp, np.arctan2, np.hypot, np.copysign, np.logical_and, np.logical_or, np.logical_xor]
 LOGADDEXP_VALUES = [-np.inf, -800.0, -1.5, -0.0, 0.0, 1e-30, 0.5, 0.6931, 3.0, 40.0, 750.0, np.inf, np.nan]
 
 
 def test_logaddexp_and_friends_at_edges():
     """Binary functions on every pair of edge values (infinities of both signs, NaN,
-    overflowing sums), float32 and float64: logaddexp (fastmath), arctan2, hypot (the C
-    library's)."""
+    overflowing sums), float32 and float64: logaddexp (fastmath), arctan2, hypot,
+    copysign (the C library's), logical_and/or/xor (NaN is true)."""
     cases = []
     for dtype in (F32, F64):
         values = _quiet(np.array, LOGADDEXP_VALUES, dtype)
@@ -130,6 +130,7 @@ def test_logaddexp_and_friends_at_edges():
 
 _UNARY_EDGES = [np.arcsin, np.arccos, np.arctan, np.floor, np.ceil, np.trunc, np.rint, np.sign]
 _UNARY_EDGES += [np.square, np.reciprocal, np.isnan, np.isinf, np.isfinite]
+_UNARY_EDGES += [np.tan, np.arcsinh, np.arccosh, np.arctanh, np.signbit, np.logical_not]
 
 
 def test_unary_functions_at_edges():
@@ -318,6 +319,11 @@ def test_on_the_cuda_target():
         lf.reciprocal(k),
         k << 3,
         lf.right_shift(k, k),
+        lf.tan(t),
+        lf.arcsinh(t),
+        lf.copysign(t, -1.0),
+        lf.signbit(t),
+        lf.logical_xor(t, k[:1]),
     ]
     expected = [
         _quiet(np.log1p, x),
@@ -333,6 +339,11 @@ def test_on_the_cuda_target():
         _quiet(np.reciprocal, i),
         i << 3,
         np.right_shift(i, i),
+        np.tan(x),
+        np.arcsinh(x),
+        np.copysign(x, -1.0),
+        np.signbit(x),
+        np.logical_xor(x, i[:1]),
     ]
     with warnings.catch_warnings(), config.override(cuda_block=8):
         warnings.simplefilter("ignore", RuntimeWarning)  # the simulator's NumPy scalars warn
