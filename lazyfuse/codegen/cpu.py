@@ -40,7 +40,7 @@ FULL_REDUCTION_CHUNKS = 64
 LANES = 16
 # Passes with an arg reduction (a best value and its index per lane) use twice as many:
 # argmax over (4000, 2500) float32 rows took 1.6 ms with 32 lanes and 7.2 ms with 16 (a
-# hand-written loop of this shape, /tmp/am/m5.py, this 2-core AVX-512 VM; NumPy's 1.9).
+# hand-written Numba loop of this shape, on the 2-core AVX-512 VM; NumPy's took 1.9).
 ARG_LANES = 32
 # Matmul tasks own blocks of up to this many output rows (fewer for small matrices).
 MATMUL_ROW_BLOCK = 32
@@ -568,7 +568,7 @@ class _LoopKernel(ScalarCode):
                 self._fold(accumulates, {t: f"{name}[0]" for t, name in lanes.items()})
         # Note: the lanes combine one by one. As a tree of halves (each step a loop LLVM
         # vectorizes) softmax over 65536 rows of 10 float32 ran 4.0 -> 3.6 ms, but row
-        # kernels took longer to compile (python /tmp/am/ctime.py).
+        # kernels took longer to compile (timed per kernel from an empty cache).
         for acc in accumulates:
             self._copy(acc, acc.target, f"{lanes[acc.target]}[0]")
         with body.indent(f"for k in range(1, {count}):"):
@@ -580,7 +580,7 @@ class _LoopKernel(ScalarCode):
         """:meth:`_fold` in a loop over lanes. ``unsigned``: the loop starts where LLVM
         cannot prove the index >= 0, so every load would check for a negative index,
         which stops vectorization: loads take an unsigned copy (1-D argmax over 1e7
-        float32: 9.3 -> 1.5 ms, /tmp/am/k5.py)."""
+        float32: 9.3 -> 1.5 ms in a hand-written Numba loop of this shape)."""
         last = self.inner[-1]
         if unsigned:
             self.body.line(f"u_{last} = np.uint64({last})")
@@ -593,7 +593,7 @@ class _LoopKernel(ScalarCode):
         then their partial results combined. An arg reduction's chunks fold in lanes;
         the others' in one accumulator (in lanes a 1-D sum of 1e7 float32 ran in 0.94 ms
         instead of 4.6, but each such kernel took 0.25 s longer to compile serial, 0.55 s
-        parallel, and CI grew by minutes: python /tmp/am/ctime.py)."""
+        parallel, timed per kernel from an empty cache, and CI grew by minutes)."""
         body = self.body
         partial = {acc.target: f"partial_{acc.target}" for acc in accumulates}
         body.line(f"chunks = min(m0, {FULL_REDUCTION_CHUNKS})")
