@@ -35,7 +35,6 @@ from lazyfuse.graph.node import Node, make
 from lazyfuse.graph.ops import ELEMENTWISE, LEAVES, REDUCTION, Op
 from lazyfuse.graph.traverse import toposort
 from lazyfuse.pytree import flatten, unflatten
-from lazyfuse.runtime import scatter
 from lazyfuse.tensor import TRACING, Tensor, asarray
 
 __all__ = ["grad", "stop_gradient", "value_and_grad", "vjp"]
@@ -399,15 +398,20 @@ def _index_grad(g: np.ndarray, key: tuple[Any, ...], shape: tuple[int, ...]) -> 
 def _gather(node: Node, g: Tensor) -> list[tuple[Node, Tensor | None]]:
     """The cotangent added into the table where it was read: an elementwise select where
     each table position was read at most once by a position the table's axes determine
-    (``log_softmax(z)[arange(n), labels]``), else a scatter-add (a host step)."""
+    (``log_softmax(z)[arange(n), labels]``), else a scatter-add: one kernel with the
+    cotangent's producers, parallel over a row's columns (codegen/cpu.py)."""
     table, *indices = node.args
-    axes = node.attrs[0]
     covered = _covered_axes(node)
     if covered is not None:
         return [(table, _scattered_densely(node, g, covered))]
-    params = (axes, table.shape)
-    made = build.host("scatter_add", [g.node, *indices], params, table.shape, g.dtype)
-    return [(table, Tensor(made))]
+    return [(table, Tensor(build.scatter_add(g.node, indices, node.attrs[0], table.shape)))]
+
+
+def _scatter_add(node: Node, g: Tensor) -> list[tuple[Node, Tensor | None]]:
+    """The cotangent of a scatter-add's values: the table's cotangent read where each
+    value went (a gather); its indices get none."""
+    values, *indices = node.args
+    return [(values, Tensor(build.gather(g.node, indices, node.attrs[0], values.shape)))]
 
 
 def _covered_axes(node: Node) -> dict[int, int] | None:
@@ -454,32 +458,6 @@ def _scattered_densely(node: Node, g: Tensor, covered: dict[int, int]) -> Tensor
         hit = same if hit is None else hit & same
     spread = at_table(g)
     return spread if hit is None else functions.where(hit, spread, 0)
-
-
-def _scatter_add(g: np.ndarray, *rest: Any) -> np.ndarray:
-    """``out[e(p)] += g[p]`` for a gather ``e`` (params: its axes and the table's shape);
-    row by row when the gather read whole rows (an embedding), else ``np.add.at``."""
-    *indices, axes, shape = rest
-    out = np.zeros(shape, g.dtype)
-    rows = _row_index(axes, indices, g.ndim)
-    if rows is not None:
-        scatter.add_rows(out, rows, g)
-        return out
-    parts = [indices[j] if kind == "i" else host.iota_array(g.shape, j) for kind, j in axes]
-    np.add.at(out, tuple(parts), g)
-    return out
-
-
-def _row_index(axes: tuple[tuple[str, int], ...], indices: list[np.ndarray], ndim: int) -> np.ndarray | None:
-    """The row of each position when a gather reads whole rows: an index for the table's
-    first axis, its other axes the output's last ones in order; else None."""
-    kind, j = axes[0]
-    whole = axes[1:]
-    trailing = tuple(("d", a) for a in range(ndim - len(whole), ndim))
-    if kind != "i" or whole != trailing:
-        return None
-    index = indices[j]
-    return index[(Ellipsis, *([0] * len(whole)))] if whole else index
 
 
 def _scan(node: Node, g: Tensor) -> list[tuple[Node, Tensor | None]]:
@@ -596,6 +574,7 @@ RULES: dict[Op, Rule] = {
     Op.EXPAND: _expand,
     Op.INDEX: _index,
     Op.GATHER: _gather,
+    Op.SCATTER_ADD: _scatter_add,
     Op.SCAN: _scan,
     Op.MAP: _user,
     Op.ZIP: _user,
@@ -619,5 +598,4 @@ NOT_DIFFERENTIABLE_HOSTS = frozenset(
 )
 
 host.register("index_grad", _index_grad)
-host.register("scatter_add", _scatter_add)
 host.register("repeat_grad", _repeat_grad)

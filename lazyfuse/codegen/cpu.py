@@ -285,6 +285,10 @@ class _LoopKernel(ScalarCode):
             with self.body.indent():
                 self._scan()
             return
+        if self.spec.kind == "scatter":
+            with self.body.indent():
+                self._scatter()
+            return
         if self.spec.n_inner and self.outer:
             with self.body.indent(), self._rows_in_chunks(len(self.outer)):
                 self._row()
@@ -385,6 +389,28 @@ class _LoopKernel(ScalarCode):
         self._fold([acc])
         index = _index(self.outer + self.inner)
         self.body.line(f"{store.array}[{index}] = {cast(acc.target, acc.dtype, store.dtype)}")
+
+    def _scatter(self) -> None:
+        """A scatter-add: the table zeroed, then each element of the domain adds its value
+        at its position in the table. Indices may repeat, so the loops run on one thread,
+        except along an axis the table runs along whole (``spec.apart_axis``: a row's
+        columns), whose chunks run in parallel: no two threads write one element, and each
+        element adds its values in the same order as on one thread."""
+        body, spec = self.body, self.spec
+        for store in spec.stores:
+            body.line(f"{store.array}[...] = 0")
+        apart = spec.apart_axis if self.parallel else None
+        with ExitStack() as loops:
+            if apart is not None:
+                body.line(f"chunks = min(n{apart}, {COLUMN_CHUNKS})")
+                loops.enter_context(body.indent("for c in prange(chunks):"))
+            for d, var in enumerate(self.outer):
+                if d == apart:
+                    chunk = f"c * n{d} // chunks, (c + 1) * n{d} // chunks"
+                    loops.enter_context(body.indent(f"for {var} in range({chunk}):"))
+                else:
+                    loops.enter_context(self._loop(var, f"n{d}", parallel=False))
+            self._row()
 
     def _by_trailing_columns(self) -> bool:
         """A reduction over middle axes (kept axes before and after them; one pass,
@@ -499,9 +525,13 @@ class _LoopKernel(ScalarCode):
     def _row_stores(self) -> None:
         for store in (s for s in self.spec.stores if not s.inner):
             self._compute(store.value, inner=False)
-            self.body.line(
-                f"{store.array}[{_index(self.outer)}] = {cast(store.value, store.value_dtype, store.dtype)}"
-            )
+            value = cast(store.value, store.value_dtype, store.dtype)
+            if store.index is not None:  # a scatter-add's
+                for var in store.index_args:
+                    self._compute(var, inner=False)
+                self.body.line(f"{store.array}[{store.index}] += {value}")
+            else:
+                self.body.line(f"{store.array}[{_index(self.outer)}] = {value}")
         inner_stores = [s for s in self.spec.stores if s.inner]
         if inner_stores:
             for s in inner_stores:

@@ -448,6 +448,19 @@ def gather(
     return make(Op.GATHER, (table, *indices), (axes,), shape, table.dtype)
 
 
+def scatter_add(
+    values: Node, indices: Sequence[Node], axes: tuple[tuple[str, int], ...], shape: Sequence[int]
+) -> Node:
+    """A zero table of ``shape`` with ``values[p]`` added at ``table[e_0, ..., e_k]`` for
+    every position ``p`` of ``values`` (``e_t`` as in :func:`gather`, whose gradient this
+    is): repeated positions accumulate, as ``np.add.at``. One kernel with the values'
+    elementwise producers (see codegen/cpu.py's scatters)."""
+    shape = tuple(int(s) for s in shape)
+    if len(axes) != len(shape) or any(index.shape != values.shape for index in indices):
+        raise ShapeError(f"scatter_add: {len(axes)} index axes for a table of {len(shape)} axes")
+    return make(Op.SCATTER_ADD, (values, *indices), (axes,), shape, values.dtype)
+
+
 def unchecked_index(index: Node) -> bool:
     """Whether a gather's index needs no check of its values: an iota, which the build
     checked against the table's extent."""

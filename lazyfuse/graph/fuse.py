@@ -62,6 +62,12 @@ class Group:
     matmul: bool = False
     host: bool = False  # a HOST node's step: computed by NumPy, never fused
     scan: bool = False  # a scan along ``reduced`` and its elementwise producers
+    scatter: bool = False  # a scatter-add over its values' domain and their producers
+
+    @property
+    def apart(self) -> bool:
+        """A kernel of its own kind, which no other kernel merges with or computes in."""
+        return self.matmul or self.host or self.scan or self.scatter
 
     @property
     def kept(self) -> tuple[int, ...]:
@@ -132,10 +138,11 @@ def can_fuse(producer: Node, chain: tuple[Node, ...], group: Group) -> Decision:
         return Decision(False, "matmul kernels take no fused producers yet")
     if group.host:
         return Decision(False, "a host step (computed by NumPy) takes no fused producers")
-    if group.scan:
+    if group.scan or group.scatter:
+        kind = "scan" if group.scan else "scatter-add"
         if is_pointwise(producer) and not chain and producer.shape == group.shape:
-            return Decision(True, "elementwise on the scan's domain")
-        return Decision(False, "a scan kernel takes only elementwise producers on its own domain")
+            return Decision(True, f"elementwise on the {kind}'s domain")
+        return Decision(False, f"a {kind} kernel takes only elementwise producers on its own domain")
     if producer.op is Op.MATMUL:
         return Decision(False, "matmul is its own kernel")
     if is_reduction(producer):
@@ -241,6 +248,8 @@ def _stored_operand(consumer: Node, position: int, operand: Node) -> str | None:
         if position == 0:
             return "a gather reads its table at computed indices"
         return None if unchecked_index(operand) else "the gather checks this index's values first"
+    if consumer.op is Op.SCATTER_ADD and position > 0 and not unchecked_index(operand):
+        return "the scatter-add checks this index's values first"
     row = ELEMENTWISE.get(consumer.op)
     if row is not None and row.precondition is not None and row.checked_arg == position:
         return f"{op_name(consumer)} checks this operand's values first"
@@ -315,12 +324,12 @@ def _absorb_row_values(groups: list[Group], decisions: list[tuple[Node, str]]) -
 def _row_producer(group: Group, graph: nx.DiGraph) -> Group | None:
     """The row kernel that can compute all of ``group`` (elementwise on its rows, made of
     its values and scalars), where no other kernel runs between the two; else None."""
-    if group.reduces or group.matmul or group.host or group.scan:
+    if group.reduces or group.apart:
         return None
     for producer in graph.predecessors(group):
         if not producer.reduces or not producer.is_outer_shape(group.shape):
             continue
-        if producer.matmul or producer.host or producer.scan:
+        if producer.apart:
             continue
         made_of = all(_made_of(m, producer, group) for m in group.members)
         if made_of and not _path_besides(graph, producer, group):
@@ -353,6 +362,8 @@ def _new_group(node: Node) -> Group:
         return Group(node.shape, (), host=True)
     if node.op is Op.SCAN:
         return Group(node.shape, (node.attrs[1],), scan=True)
+    if node.op is Op.SCATTER_ADD:
+        return Group(node.args[0].shape, (), scatter=True)
     if is_reduction(node):
         return Group(*_reduction_domain(node))
     return Group(node.shape, ())
@@ -361,7 +372,7 @@ def _new_group(node: Node) -> Group:
 def _adopt(group: Group, node: Node, uses: list[Use]) -> None:
     """Add ``node``; a reduction, or a value hoisted per row, joining an elementwise
     kernel sets the kernel's reduced axes."""
-    if not group.reduces and not group.matmul and not group.host:
+    if not group.reduces and not group.apart:
         if is_reduction(node):
             group.shape, group.reduced = _reduction_domain(node)
         else:
@@ -419,7 +430,7 @@ def _unite(groups: list[Group], groups_of: dict[Node, list[Group]]) -> Group | N
     one kernel). None when they differ in domain or kind, would be too large, or one
     reads what another stores at computed indices or checks before it runs."""
     first = groups[0]
-    if not first.reduces or any(g.matmul or g.host or g.scan for g in groups):
+    if not first.reduces or any(g.apart for g in groups):
         return None
     if any((g.shape, g.reduced, g.reduces) != (first.shape, first.reduced, first.reduces) for g in groups):
         return None
@@ -469,7 +480,7 @@ def _home(
         for group in groups_of[consumer]:
             # Note: a scan stores its scan only; and every read of the value in the kernel
             # must be in its registers (not ``t[::-1]``, an element another iteration makes)
-            if not group.scan and _reads_in_registers(node, uses, group, groups_of):
+            if not group.scan and not group.scatter and _reads_in_registers(node, uses, group, groups_of):
                 score = sum(1 for arg in node.args if _can_take(arg, group))
                 if best is None or score > best[0]:
                     best = (score, group, consumer)
@@ -539,7 +550,7 @@ def _merge_siblings(groups: list[Group]) -> list[Group]:
 
 
 def _mergeable(a: Group, b: Group, graph: nx.DiGraph) -> bool:
-    if a.matmul or b.matmul or a.host or b.host or a.scan or b.scan:
+    if a.apart or b.apart:
         return False
     if (a.shape, a.reduced, a.reduces) != (b.shape, b.reduced, b.reduces):
         return False

@@ -55,4 +55,23 @@ def _gather_on_host(table: np.ndarray, *rest: Any) -> np.ndarray:
     return gather_array(axes, shape, table, indices)
 
 
+def scatter_add_array(
+    axes: tuple[tuple[str, int], ...], shape: tuple[int, ...], values: np.ndarray, indices: list[np.ndarray]
+) -> np.ndarray:
+    """A scatter-add's value (see build.scatter_add) by ``np.add.at``, whose bounds errors
+    it raises."""
+    out = np.zeros(shape, values.dtype)
+    parts = [indices[j] if kind == "i" else iota_array(values.shape, j) for kind, j in axes]
+    np.add.at(out, tuple(parts), values)
+    return out
+
+
+def _scatter_add_on_host(values: np.ndarray, *rest: Any) -> np.ndarray:
+    """The host function of a scatter-add (params: its axes and shape after the indices):
+    for a target without scatter kernels (CUDA, Dask)."""
+    *indices, axes, shape = rest
+    return scatter_add_array(axes, shape, values, indices)
+
+
 register("gather", _gather_on_host)
+register("scatter_add", _scatter_add_on_host)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from lazyfuse.graph import host
-from lazyfuse.graph.host import gather_array, iota_array
+from lazyfuse.graph.host import gather_array, iota_array, scatter_add_array
 from lazyfuse.graph.node import Node
 from lazyfuse.graph.ops import ELEMENTWISE, REDUCTION, VIEWS, Op
 from lazyfuse.graph.traverse import toposort
@@ -55,6 +55,8 @@ def _evaluate_one(node: Node, args: list[np.ndarray]) -> np.ndarray:
         return host.compute(node, args)
     if op is Op.GATHER:
         return gather_array(node.attrs[0], node.shape, args[0], args[1:])
+    if op is Op.SCATTER_ADD:
+        return scatter_add_array(node.attrs[0], node.shape, args[0], list(args[1:]))
     if op is Op.MATMUL:
         return np.matmul(args[0].astype(node.dtype), args[1].astype(node.dtype))
     raise NotImplementedError(f"interpreter: no rule for {op}")

@@ -102,6 +102,11 @@ class Store:
     value_dtype: np.dtype
     dtype: np.dtype
     inner: bool
+    # a scatter-add's: ``array[index] += value`` into an array of ``ndim`` axes (the
+    # table), which the kernel zeroes first; ``index`` reads the variables ``index_args``
+    index: str | None = None
+    ndim: int | None = None
+    index_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,10 @@ class KernelSpec:
     natural: bool = False
     # how gather tables are typed: "A" any strides, "C" C-contiguous (vectorizable rows)
     table_layout: str = "A"
+    # a scatter-add's domain axis along which no two iterations write the same element
+    # (one the table runs along whole, as a row's columns): its loop is split among
+    # threads; None: the kernel runs on one thread
+    apart_axis: int | None = None
 
 
 @dataclass
@@ -188,6 +197,8 @@ class _Builder:
         self.functions: list[tuple[str, Any]] = []
         self.checks: list[tuple[Node, Node]] = []
         self.natural = False  # an expression reads a loop index (see KernelSpec.natural)
+        # a scatter-add's position in its table, and the index variables it reads
+        self.scattered: dict[Node, tuple[str, tuple[str, ...]]] = {}
         self.tables: dict[tuple[str, Node], str] = {}
 
     def _define(self, node: Node, var: str, inner: bool, phase: int) -> str:
@@ -249,6 +260,8 @@ class _Builder:
             self._iota(node)
         elif node.op is Op.GATHER:
             self._gather(node)
+        elif node.op is Op.SCATTER_ADD:
+            self._scatter(node)
         elif node.op is Op.SCAN:
             self._scan(node)
         else:
@@ -291,26 +304,42 @@ class _Builder:
         from the end) or a loop index; written out here, as the kernel's source shows it."""
         table = self._table(node.args[0])
         values = [self.value(a) for a in node.args[1:]]
-        inner = any(self.inner[v] for v in values)
-        parts = []
-        for t, (kind, j) in enumerate(node.attrs[0]):
-            if kind == "d":
-                var, reduced = self.loop_index(node, j)
-                inner = inner or reduced
-                parts.append(var)
-            elif unchecked_index(node.args[1 + j]):
-                parts.append(values[j])
-            else:
-                parts.append(f"({values[j]} + {table}.shape[{t}] if {values[j]} < 0 else {values[j]})")
+        parts, reduced = self._positions(node, node, table, values)
+        inner = reduced or any(self.inner[v] for v in values)
         target = f"t{len(self.exprs)}"
         subscript = f"{table}[{', '.join(parts)}]"
         dtypes_in = tuple(self.dtype[v] for v in values)
         self.exprs.append(
             Expr(target, Op.GATHER, tuple(values), dtypes_in, dtypes_in, node.dtype, inner, index=subscript)
         )
+        self._define(node, target, inner, max((self.phase[v] for v in values), default=0))
+
+    def _positions(self, node: Node, domain: Node, table: str, values: list[str]) -> tuple[list[str], bool]:
+        """A gather's or scatter's position in its table, one expression per table axis:
+        an index's value (a negative one counted from the end) or the loop index of an
+        axis of ``domain``; and whether one is a reduced axis's. Its indices are checked
+        before the kernel runs."""
+        parts, reduced = [], False
+        for t, (kind, j) in enumerate(node.attrs[0]):
+            if kind == "d":
+                var, along_row = self.loop_index(domain, j)
+                reduced = reduced or along_row
+                parts.append(var)
+            elif unchecked_index(node.args[1 + j]):
+                parts.append(values[j])
+            else:
+                parts.append(f"({values[j]} + {table}.shape[{t}] if {values[j]} < 0 else {values[j]})")
         self.checks.extend((node, a) for a in dict.fromkeys(node.args[1:]) if not unchecked_index(a))
         self.natural = True
-        self._define(node, target, inner, max((self.phase[v] for v in values), default=0))
+        return parts, reduced
+
+    def _scatter(self, node: Node) -> None:
+        """``out0[e0, e1, ...] += value``: the group's one output is the table (see bind)."""
+        value = self.value(node.args[0])
+        indices = [self.value(a) for a in node.args[1:]]
+        parts, _ = self._positions(node, node.args[0], "out0", indices)
+        self.scattered[node] = (", ".join(parts), tuple(indices))
+        self.names[node] = value
 
     def _table(self, arg: Node) -> str:
         """The array argument of a gather's table (one per table, however many read it)."""
@@ -467,13 +496,18 @@ def bind(group: Group, order: Sequence[Node]) -> KernelCall:
     for k, root in enumerate(group.roots):
         var = builder.names[root]
         inner = bool(group.reduced) and root.shape == group.shape
-        stores.append(Store(f"out{k}", var, builder.dtype[var], root.dtype, inner))
+        if root in builder.scattered:
+            assert group.roots == [root], "a scatter-add's kernel has one output"
+            index, reads = builder.scattered[root]
+            stores.append(Store("out0", var, builder.dtype[var], root.dtype, False, index, root.ndim, reads))
+        else:
+            stores.append(Store(f"out{k}", var, builder.dtype[var], root.dtype, inner))
     stem = _kernel_stem(group)
     rank = f"_{len(group.shape)}d" + (f"_r{len(group.reduced)}" if group.reduced else "")
     spec = KernelSpec(
         name=stem + rank,
         stem=stem,
-        kind="scan" if group.scan else "loop",
+        kind="scan" if group.scan else "scatter" if group.scatter else "loop",
         n_outer=len(builder.kept_axes),
         n_inner=len(group.reduced),
         loads=tuple(builder.loads),
@@ -487,12 +521,23 @@ def bind(group: Group, order: Sequence[Node]) -> KernelCall:
         and max(group.reduced) < min(builder.kept_axes),
         trailing_kept=_trailing_kept(group.reduced, builder.kept_axes),
         natural=builder.natural,
+        apart_axis=_apart_axis(group),
     )
     permutation = (*builder.kept_axes, *group.reduced)
     return KernelCall(
         spec, builder.load_sources, builder.param_nodes, list(group.roots),
         tuple(group.shape[a] for a in permutation), permutation, group.kept, builder.checks,
     )  # fmt: skip
+
+
+def _apart_axis(group: Group) -> int | None:
+    """For a scatter-add's kernel: the last axis of its domain that is a whole axis of the
+    table (``("d", a)``): iterations that differ along it write different elements."""
+    if not group.scatter:
+        return None
+    (root,) = group.roots
+    whole = [j for kind, j in root.attrs[0] if kind == "d"]
+    return max(whole) if whole else None
 
 
 def _trailing_kept(reduced: tuple[int, ...], kept: tuple[int, ...]) -> int:

@@ -116,6 +116,9 @@ class Op(enum.Enum):
     IOTA = enum.auto()
     # a load at computed indices (integer-array indexing, take, take_along_axis)
     GATHER = enum.auto()
+    # a gather's gradient: its values added into a zero table at the gather's indices
+    # (np.add.at; repeated indices accumulate). attrs (the gather's axes,)
+    SCATTER_ADD = enum.auto()
     # computed on the host by a NumPy function, in a step of its own (joins, pads)
     HOST = enum.auto()
     # a running fold along one axis (cumsum, cumprod): attrs (reduction op, axis)

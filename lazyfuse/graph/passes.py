@@ -162,6 +162,18 @@ def gather_on_host(roots: Sequence[Node]) -> list[Node]:
     return _rebuild(roots, rule)
 
 
+def scatters_on_host(roots: Sequence[Node]) -> list[Node]:
+    """Each scatter-add as a host step (graph/host.py's, ``np.add.at``): for a target
+    without scatter kernels (CUDA, Dask)."""
+
+    def rule(node: Node, args: tuple[Node, ...]) -> Node:
+        if node.op is not Op.SCATTER_ADD:
+            return _same(node, args)
+        return build.host("scatter_add", args, (node.attrs[0], node.shape), node.shape, node.dtype)
+
+    return _rebuild(roots, rule)
+
+
 def scans_on_host(roots: Sequence[Node]) -> list[Node]:
     """Each scan as a host step (NumPy's cumsum/cumprod, lazyfuse/scans.py registers them):
     for a target without scan kernels (CUDA)."""

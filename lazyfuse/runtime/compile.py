@@ -341,7 +341,7 @@ def signature(spec: KernelSpec) -> tuple[Any, ...]:
             else array(ld.dtype, rank(ld.inner), True)
             for ld in arrays_read(spec)
         ]
-    outputs = [array(st.dtype, rank(st.inner), False) for st in spec.stores]
+    outputs = [array(st.dtype, rank(st.inner) if st.ndim is None else st.ndim, False) for st in spec.stores]
     if spec.kind == "matmul":
         return (*loads, *outputs)
     params = [from_dtype(p.dtype) for p in spec.params]

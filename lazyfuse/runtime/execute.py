@@ -138,7 +138,7 @@ def run_plan(
     settings = config.get()
     recorder = None
     if out is None and settings.replay and not (settings.debug or settings.profile):
-        key = replay.layout_of(values, settings)
+        key = replay.layout_of(values, settings, resize(found.sizes) if resize else found.sizes)
         known = found.replays.get(key)
         if known:
             try:
@@ -266,11 +266,14 @@ def _finish_join(
             out[where] = _viewed(arg, stored, values, resize)
 
 
-def check_values(node: Node, operand: Node, value_of: Callable[[Node], Any]) -> None:
+def check_values(
+    node: Node, operand: Node, value_of: Callable[[Node], Any], resize: plans.Resize | None = None
+) -> None:
     """Raise what NumPy raises on the values of ``operand`` (an argument of ``node``):
-    an op's precondition (an integer power's negative exponent), or a gather's index
-    out of range (IndexError, with NumPy's message). ``value_of`` gives a node's value."""
-    if node.op is Op.GATHER:
+    an op's precondition (an integer power's negative exponent), or a gather's or
+    scatter-add's index out of range (IndexError, with NumPy's message). ``resize``: the
+    plan's sizes to this call's (a scatter-add's table is its own shape)."""
+    if node.op in (Op.GATHER, Op.SCATTER_ADD):
         values = operand
         while values.op in (Op.EXPAND, Op.RESHAPE):  # the same values, without the repeats
             values = values.args[0]
@@ -278,7 +281,10 @@ def check_values(node: Node, operand: Node, value_of: Callable[[Node], Any]) -> 
         if not index.size:
             return
         low, high = int(index.min()), int(index.max())
-        table = value_of(node.args[0]).shape
+        if node.op is Op.GATHER:
+            table = value_of(node.args[0]).shape
+        else:
+            table = resize(node.shape) if resize else node.shape
         for t, (kind, j) in enumerate(node.attrs[0]):
             if kind == "i" and node.args[1 + j] is operand:
                 bad = low if low < -table[t] else high if high >= table[t] else None
@@ -490,9 +496,9 @@ def _call(
     call = step.call
     for node, operand in call.checks:
         seen: dict[Node, Any] = {}
-        check_values(node, operand, functools.partial(_seen, seen, stored, values, resize))
+        check_values(node, operand, functools.partial(_seen, seen, stored, values, resize), resize)
         if recorder is not None:
-            recorder.check(check_values, node, operand, seen)
+            recorder.check(functools.partial(check_values, resize=resize), node, operand, seen)
     if call.spec.kind == "host":
         _host_step(call, stored, values, resize, settings, recorder)
         return
@@ -679,6 +685,8 @@ def _layout(
     if spec.kind == "loop" and not elementwise:
         arrays = _compact_broadcasts(spec, arrays, math.prod(extents), recorder)
     contiguous = all([a.flags.c_contiguous for a in arrays]) and all([o.flags.c_contiguous for o in outputs])
+    if spec.kind == "scatter":  # its loops keep the domain's axes, its output the table's
+        return Layout.ANY, (), arrays, outputs, extents
     if spec.kind == "scan":  # rows of any strides, or all C-contiguous
         return Layout.C if contiguous else Layout.ANY, (), arrays, outputs, extents
     flat = contiguous and len(extents) == 1 and not any(ld.ndim for ld in spec.loads)

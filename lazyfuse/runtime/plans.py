@@ -88,9 +88,8 @@ _PLANS: OrderedDict[PlanKey, Plan] = OrderedDict()  # least recently used first
 _LOCK = threading.Lock()
 STATS = {"hits": 0, "misses": 0}
 VERSIONS = (__version__, numba.__version__, llvmlite.__version__)
-_SHAPED = frozenset(
-    {Op.INPUT, Op.EXPAND, Op.RESHAPE, Op.IOTA}
-)  # others follow from args and attrs (INDEX: see below)
+# nodes whose shape does not follow from their arguments' and attrs (INDEX: see below)
+_SHAPED = frozenset({Op.INPUT, Op.EXPAND, Op.RESHAPE, Op.IOTA, Op.SCATTER_ADD})
 
 
 def structure(roots: Sequence[Node]) -> tuple[PlanKey, list[Node], tuple[int, ...]]:
