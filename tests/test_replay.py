@@ -86,6 +86,14 @@ def test_host_steps_and_scatter_adds_replay_with_new_values():
         np.testing.assert_allclose(grad(table, tokens), expected, rtol=1e-12)
 
 
+def test_sizes_no_input_holds_key_the_replay():
+    """``arange(n)`` has no input whose shape says n: the plan serves every n (resized),
+    and each n needs its own record (a bug: every n replayed the first one's)."""
+    for n in (5, 7, 6, 9, 7):
+        np.testing.assert_array_equal((lf.arange(n) * 2.0).sum().compute(), np.arange(n).sum() * 2.0)
+        np.testing.assert_array_equal((lf.arange(n) * 2.0).compute(), np.arange(n) * 2.0)
+
+
 def test_read_only_and_non_contiguous_inputs():
     x = RNG.standard_normal((5, 4))
     frozen = x.copy()

@@ -45,10 +45,12 @@ class NotRecordableError(Exception):
     """This run does something a record cannot replay."""
 
 
-def layout_of(values: Sequence[Any], settings: Any) -> tuple[Any, ...]:
+def layout_of(values: Sequence[Any], settings: Any, sizes: tuple[int, ...]) -> tuple[Any, ...]:
     """What a run's decisions depend on, besides its plan: each value's type, and for an
-    array its shape, strides, dtype and writeability; an index key itself; the settings."""
-    parts: list[Any] = [settings]
+    array its shape, strides, dtype and writeability; an index key itself; the settings;
+    the run's ``sizes`` (the plan's, resized), which the values do not all show
+    (``arange(n)``, a scatter-add's table)."""
+    parts: list[Any] = [settings, sizes]
     for v in values:
         if type(v) is np.ndarray:
             parts.append((v.shape, v.strides, v.dtype, v.flags.writeable))
