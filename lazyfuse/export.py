@@ -579,8 +579,8 @@ class _ModuleWriter:
         contiguous = all(v.like.flags.c_contiguous for v in [*arrays, *outputs])
         elementwise = spec.kind == "loop" and spec.n_inner == 0
         flat = contiguous and len(extents) == 1 and not any(ld.ndim for ld in spec.loads)
-        if elementwise and spec.natural and not flat:
-            contiguous = False  # its loops keep the domain's axes, its tables their own
+        if (elementwise and spec.natural and not flat) or spec.kind == "scatter":
+            contiguous = False  # its loops keep the domain's axes, its tables (or output) their own
         if contiguous:
             spec = kernels.contiguous(spec)
             if elementwise and len(extents) != 1:  # one flat loop
@@ -598,14 +598,14 @@ class _ModuleWriter:
 
     def _checks(self, call: kernels.KernelCall) -> None:
         """What the runtime checks before the kernel runs (execute.check_values): each
-        gather's indices in range, an integer power's exponents not negative."""
+        gather's and scatter-add's indices in range, an integer power's exponents not negative."""
         for node, operand in call.checks:
-            if node.op is Op.GATHER:
+            if node.op in (Op.GATHER, Op.SCATTER_ADD):
                 values = operand
                 while values.op in (Op.EXPAND, Op.RESHAPE):  # the same values, without repeats
                     values = values.args[0]
                 index = self._value(values).source
-                size = node.args[0].shape
+                size = node.args[0].shape if node.op is Op.GATHER else node.shape
                 for t, (kind, j) in enumerate(node.attrs[0]):
                     if kind == "i" and node.args[1 + j] is operand:
                         self._use("_check_index")

@@ -166,6 +166,15 @@ def test_gather_checks_its_indices(tmp_path):
         module.run(table, np.array([0, 6, 1, 2]))
 
 
+def test_a_gather_gradient_exports_its_scatter_kernel_and_checks(tmp_path):
+    table, ids = RNG.standard_normal((7, 3)), np.array([[0, 6], [-1, 6]])
+    fn = lambda t, i: lf.grad(lambda t: (t[i] ** 2).sum())(t)  # noqa: E731
+    module = check_export(tmp_path, fn, (table, ids))
+    assert "+=" in Path(module.__file__).read_text()
+    with pytest.raises(IndexError, match="index 7 is out of bounds for axis 0 with size 7"):
+        module.run(table, np.array([[0, 7], [1, 2]]))
+
+
 def test_what_cannot_be_exported_raises_before_writing(tmp_path):
     path = tmp_path / "mapped.py"
     with pytest.raises(NotImplementedError, match="user function"):
