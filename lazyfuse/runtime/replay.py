@@ -13,6 +13,10 @@ the same calls, checks and host steps, the same drops. In an ``lf.jit`` training
 twenty small kernels that is the difference between 0.8 ms and a few tenths
 (``benchmarks/bench_train.py``).
 
+A record is Python source, one line per operation (``Replay.source``), compiled into one
+function: a replay then runs those lines and nothing else, its buffers in local
+variables (``b0``, ``b1``, ...), the slots' values read as ``values[k]``.
+
 A run that does what a record cannot say (a concatenation written in place, an array
 that is a copy, not a view, of what it was made from) is not recorded, and its layout
 always runs the general path.
@@ -33,8 +37,6 @@ from lazyfuse.runtime import buffers
 # Where an array comes from: ("value", slot) or ("buffer", index); then its byte
 # offset from that array's first element, its shape, strides, dtype and writeability.
 View = tuple[tuple[str, int], int, tuple[int, ...], tuple[int, ...], np.dtype, bool]
-# How a replayed call gets one of its arguments from the run's buffers and values.
-Getter = Callable[[Sequence[Any], Sequence[Any]], Any]
 
 
 # Layouts recorded per plan: more (a sliding window's keys) run the general path.
@@ -78,11 +80,13 @@ def _guarded(method: Callable[..., None]) -> Callable[..., None]:
 
 @dataclass
 class Recorder:
-    """Collects a run's operations as :class:`Replay` steps (see the module docstring)."""
+    """Collects a run's operations as the lines of a :class:`Replay` (see the module
+    docstring); the objects the lines name (kernels, dtypes, nodes) in ``names``."""
 
     values: Sequence[Any]
     failed: str | None = None  # why the run could not be recorded
-    steps: list[Callable[[list[Any], Sequence[Any]], None]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    names: dict[str, Any] = field(default_factory=dict)
     buffers: list[np.ndarray] = field(default_factory=list)  # the run's own arrays, by index
     node_buffer: dict[Node, int] = field(default_factory=dict)
 
@@ -92,17 +96,14 @@ class Recorder:
         """``array`` was allocated for ``node`` (a kernel's output)."""
         k = self._own(array)
         self.node_buffer[node] = k
-        shape, dtype = array.shape, array.dtype
-        self.steps.append(lambda bufs, values: _store(bufs, k, buffers.empty(shape, dtype)))
+        self.lines.append(f"b{k} = empty({array.shape!r}, {self._name(array.dtype, 'dtype')})")
 
     @_guarded
     def copied(self, source: np.ndarray, copy: np.ndarray) -> None:
         """``copy`` was made C-contiguous from ``source`` (a small broadcast load)."""
-        view = self.view(source)
+        made = self._expression(source)
         k = self._own(copy)
-        self.steps.append(
-            lambda bufs, values: _store(bufs, k, np.ascontiguousarray(rebuild(view, bufs, values)))
-        )
+        self.lines.append(f"b{k} = ascontiguousarray({made})")
 
     @_guarded
     def aliased(self, node: Node, array: np.ndarray) -> None:
@@ -117,7 +118,7 @@ class Recorder:
         dead = [self.node_buffer.pop(n) for n in nodes if n in self.node_buffer]
         dead = [k for k in dead if k not in self.node_buffer.values()]
         if dead:
-            self.steps.append(lambda bufs, values: _drop(bufs, dead))
+            self.lines.append(" = ".join([f"b{k}" for k in dead]) + " = None")
 
     def view(self, array: Any) -> View:
         """Where ``array`` lies: a view of a slot's value or of one of the run's buffers."""
@@ -145,46 +146,46 @@ class Recorder:
         ``arguments`` holds arrays, then ``params`` stand for the parameters' places
         (marked by None), then the sizes."""
         slots = iter(params)
-        getters = [_parameter(*next(slots)) if a is None else self._getter(a) for a in arguments]
-        self.steps.append(lambda bufs, values: function(*[get(bufs, values) for get in getters]))
+        made = []
+        for a in arguments:
+            if a is None:
+                slot, scalar = next(slots)
+                made.append(f"{self._name(scalar, 'scalar')}(values[{slot}])")
+            else:
+                made.append(self._expression(a))
+        self.lines.append(f"{self._name(function, 'kernel')}({', '.join(made)})")
 
     @_guarded
     def blas(self, matmul: Callable[..., None], a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-        getters = [self._getter(x) for x in (a, b, out)]
-        self.steps.append(lambda bufs, values: matmul(*[get(bufs, values) for get in getters]))
+        made = ", ".join([self._expression(x) for x in (a, b, out)])
+        self.lines.append(f"{self._name(matmul, 'product')}({made})")
 
     @_guarded
     def host(
         self, node: Node, compute: Callable[..., np.ndarray], arrays: Sequence[Any], out: np.ndarray
     ) -> None:
-        views = [self.view(a) for a in arrays]
+        made = ", ".join([self._expression(a) for a in arrays])
         k = self._own(out)
         self.node_buffer[node] = k
-        shape, strides = out.shape, out.strides
-
-        def run(bufs: list[Any], values: Sequence[Any]) -> None:
-            made = compute(node, [rebuild(v, bufs, values) for v in views])
-            if made.shape != shape or made.strides != strides:
-                raise NotRecordableError("a host step's result is laid out otherwise than when recorded")
-            _store(bufs, k, made)
-
-        self.steps.append(run)
+        step = f"{self._name(compute, 'host')}, {self._name(node, 'node')}, [{made}]"
+        self.lines.append(f"b{k} = hosted({step}, {out.shape!r}, {out.strides!r})")
 
     @_guarded
     def check(self, check: Callable[..., None], node: Node, operand: Node, seen: dict[Node, Any]) -> None:
         """A check of values before a kernel: ``seen`` holds the arrays it read, by node."""
-        views = {n: self.view(a) for n, a in seen.items()}
-        self.steps.append(
-            lambda bufs, values: check(node, operand, lambda n: rebuild(views[n], bufs, values))
-        )
+        read = ", ".join([f"{self._name(n, 'node')}: {self._expression(a)}" for n, a in seen.items()])
+        nodes = f"{self._name(node, 'node')}, {self._name(operand, 'node')}"
+        self.lines.append(f"{self._name(check, 'check')}({nodes}, {{{read}}}.__getitem__)")
 
     def finish(self, results: Sequence[np.ndarray]) -> Replay | bool:
         """The replay of the run that gave ``results``; False when it cannot be replayed."""
         if self.failed is None:
             try:
-                return Replay(self.steps, [self.view(r) for r in results], len(self.buffers))
+                made = [self._expression(r) for r in results]
             except NotRecordableError as exc:
                 self.failed = str(exc)
+            else:
+                return Replay([*self.lines, f"return [{', '.join(made)}]"], self.names)
         return False
 
     # helpers --------------------------------------------------------------------------
@@ -197,39 +198,54 @@ class Recorder:
         found += [(("value", k), v) for k, v in enumerate(self.values) if type(v) is np.ndarray]
         return found
 
-    def _getter(self, argument: Any) -> Getter:
+    def _name(self, thing: Any, kind: str) -> str:
+        """The name a line calls ``thing`` by (one name per object)."""
+        for name, known in self.names.items():
+            if known is thing:
+                return name
+        name = f"{kind}{len(self.names)}"
+        self.names[name] = thing
+        return name
+
+    def _expression(self, argument: Any) -> str:
         """How a replay gets ``argument`` (an array or a size), decided once: an array that
         is all of its base is the base itself (the layout a replay is keyed by keeps it
         so: a value of the same shape, strides, dtype and writeability, a buffer made
-        alike), any other a new view of it (:func:`rebuild`)."""
+        alike), any other a new view of it (made as :func:`rebuild` would)."""
         if isinstance(argument, (int, np.integer)) and not isinstance(argument, np.ndarray):
-            size = int(argument)
-            return lambda bufs, values: size
-        view = self.view(argument)
-        (kind, k), offset, shape, strides, dtype, writeable = view
-        base = self.buffers[k] if kind == "buffer" else self.values[k]
-        whole = offset == 0 and (base.shape, base.strides, base.dtype) == (shape, strides, dtype)
-        if not whole or (base.flags.writeable and not writeable):
-            return _view_getter(view, read_only=base.flags.writeable and not writeable)
-        if kind == "buffer":
-            return lambda bufs, values: bufs[k]
-        return lambda bufs, values: values[k]
+            return str(int(argument))
+        (kind, k), offset, shape, strides, dtype, writeable = self.view(argument)
+        base_array = self.buffers[k] if kind == "buffer" else self.values[k]
+        base = f"b{k}" if kind == "buffer" else f"values[{k}]"
+        read_only = base_array.flags.writeable and not writeable
+        whole = offset == 0 and (base_array.shape, base_array.strides, base_array.dtype) == (
+            shape,
+            strides,
+            dtype,
+        )
+        if whole and not read_only:
+            return base
+        made = f"ndarray({shape!r}, {self._name(dtype, 'dtype')}, {base}, {offset}, {strides!r})"
+        return f"frozen({made})" if read_only else made
 
 
 @dataclass
 class Replay:
-    """A recorded run: its steps, where its results lie, and how many buffers it makes."""
+    """A recorded run: its lines and the objects they name, compiled into one function
+    of the slots' values that returns the results."""
 
-    steps: list[Callable[[list[Any], Sequence[Any]], None]]
-    results: list[View]
-    buffer_count: int
+    lines: list[str]
+    names: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        self.source = "def replay(values):\n" + "".join(f"    {line}\n" for line in self.lines)
+        scope = {**_HELPERS, **self.names}
+        exec(compile(self.source, "<lazyfuse replay>", "exec"), scope)  # Note: lines this module wrote
+        self.function = scope["replay"]
 
     def run(self, values: Sequence[Any]) -> list[np.ndarray]:
-        bufs: list[Any] = [None] * self.buffer_count
         with np.errstate(all="ignore"):  # IEEE results without warnings, as the kernels give
-            for step in self.steps:
-                step(bufs, values)
-        found = [rebuild(v, bufs, values) for v in self.results]
+            found = self.function(values)
         return [r if r.flags.writeable else r.copy() for r in found]
 
 
@@ -247,40 +263,34 @@ def rebuild(view: View, bufs: Sequence[Any], values: Sequence[Any]) -> np.ndarra
     return made
 
 
-def _view_getter(view: View, read_only: bool) -> Getter:
-    """:func:`rebuild` with its questions answered when recorded (a kernel's arguments
-    get made on every replay: the embedding model's step makes 32 views, which took a
-    sixth of its time in :func:`rebuild`). ``read_only``: the view is read-only over a
-    writeable base."""
-    (kind, k), offset, shape, strides, dtype, _ = view
-
-    def made(bufs: Sequence[Any], values: Sequence[Any]) -> np.ndarray:
-        base = bufs[k] if kind == "buffer" else values[k]
-        return np.ndarray(shape, dtype, buffer=base, offset=offset, strides=strides)
-
-    if not read_only:
-        return made
-
-    def frozen(bufs: Sequence[Any], values: Sequence[Any]) -> np.ndarray:
-        array = made(bufs, values)
-        array.flags.writeable = False
-        return array
-
-    return frozen
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """``array`` (a new view), read-only."""
+    array.flags.writeable = False
+    return array
 
 
-def _parameter(slot: int, scalar: type) -> Getter:
-    """A kernel's scalar parameter: the value in ``slot``, as the kernel's scalar type."""
-    return lambda bufs, values: scalar(values[slot])
+def _hosted(
+    compute: Callable[..., np.ndarray],
+    node: Node,
+    arrays: list[Any],
+    shape: tuple[int, ...],
+    strides: tuple[int, ...],
+) -> np.ndarray:
+    """A host step's result, laid out as when it was recorded."""
+    made = compute(node, arrays)
+    if made.shape != shape or made.strides != strides:
+        raise NotRecordableError("a host step's result is laid out otherwise than when recorded")
+    return made
 
 
-def _store(bufs: list[Any], k: int, array: np.ndarray) -> None:
-    bufs[k] = array
-
-
-def _drop(bufs: list[Any], dead: list[int]) -> None:
-    for k in dead:
-        bufs[k] = None
+# What a replay's lines call besides the recorded objects.
+_HELPERS: dict[str, Any] = {
+    "empty": buffers.empty,
+    "ascontiguousarray": np.ascontiguousarray,
+    "ndarray": np.ndarray,
+    "frozen": _frozen,
+    "hosted": _hosted,
+}
 
 
 def _hashable(part: Any) -> Any:
