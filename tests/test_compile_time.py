@@ -40,8 +40,8 @@ def test_the_faster_copy_propagation_gives_numbas_result(monkeypatch, tmp_path):
 
 def test_siblings_merge_into_kernels_of_at_most_merge_limit_ops(serial_kernels):
     """lf.compute of many outputs over one domain: one kernel for a few, several for
-    many (test_elementwise's sweep of 0-d and empty inputs, whose kernels had 60 outputs
-    each, compiled in 35 s; in kernels of at most 16 ops, 25 s)."""
+    many (a sweep of every unary function over 0-d and empty inputs in one compute, whose
+    kernels had 60 outputs each, compiled in 35 s; in kernels of at most 16 ops, 25 s)."""
     from lazyfuse.graph import fuse
     from lazyfuse.runtime import plans
 

@@ -24,7 +24,6 @@ from lazyfuse.graph.traverse import toposort
 from tests.test_elementwise import (  # noqa: F401  (collected again, for CUDA)
     test_broadcasting_and_strided_layouts,
     test_every_dtype_pair_matches_numpy,
-    test_every_unary_function_on_0d_and_empty_inputs,
     test_python_scalars_are_weak_on_either_side,
     test_unary_functions_match_numpy,
     test_where_broadcasts_three_operands,
@@ -49,14 +48,26 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 
 @pytest.fixture(autouse=True)
-def _on_cuda():
-    """Every compute() in this module runs on the CUDA target, with small blocks."""
+def _on_cuda(request):
+    """Every compute() in this module runs on the CUDA target, with small blocks; the
+    differential tests without settings of their own run the "cuda" profile's examples.
+    Note: @given reads the default settings when it decorates (at import, under the
+    "lazyfuse" profile) and keeps them on the test function: loading the profile here
+    alone does not change them, so they are swapped for the test's run, and restored for
+    the CPU module that defined the test."""
+    test = request.function
+    saved = getattr(test, "_hypothesis_internal_use_settings", None)
+    swap = saved is not None and not getattr(test, "_hypothesis_internal_settings_applied", False)
+    if swap:
+        test._hypothesis_internal_use_settings = settings.get_profile("cuda")
     settings.load_profile("cuda")
     try:
         with config.override(target="cuda", cuda_block=8, cuda_tile=8):
             yield
     finally:
         settings.load_profile("lazyfuse")
+        if swap:
+            test._hypothesis_internal_use_settings = saved
 
 
 def test_compute_really_ran_on_cuda():

@@ -209,40 +209,46 @@ UNARY = {
 METHODS = ["exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs"]
 
 
+def _unary_cases(name, xs, label=""):
+    """``name`` on each input: as function, method and lf.<name> (where they exist)."""
+    fn, reference = UNARY[name]
+    cases = []
+    for x in xs:
+        tag = f"{name}({x.dtype}{list(x.shape)}){label}"
+        cases.append(Case(f"{tag} {x.strides}", lambda v: fn(lf.asarray(v)), reference, (x,)))
+        if name in METHODS:
+            cases.append(Case(f"{tag} method", lambda v: getattr(lf.asarray(v), name)(), reference, (x,)))
+        if name in ("negative", "abs"):
+            cases.append(Case(f"lf.{tag}", getattr(lf, name), reference, (x,)))
+    return cases
+
+
+# The dtype of the input that test_unary_functions_match_numpy lays out in a drawn layout:
+# every dtype for some function (and a conversion to float for some integers).
+STRIDED_DTYPE = {
+    "negative": I32, "abs": BOOL, "invert": I64, "exp": F32, "log": I32, "sqrt": I64,
+    "sin": F64, "cos": F32, "tanh": F64, "sigmoid": I64, "relu": F32,
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("name", list(UNARY))
 @given(data=st.data())
 def test_unary_functions_match_numpy(name, data):
     """Every dtype, as function, method and operator; log and sqrt of negatives give NaN,
-    exp(bool) would be float16 and -bool is refused by NumPy: TypeError."""
-    fn, reference = UNARY[name]
-    shape = (data.draw(st.integers(0, 6)),)  # 1-D: each rank would compile again
-    cases = []
-    for dtype in DTYPES:
-        x = data.draw(arrays(dtype, shape, low=-30, high=30))
-        cases.append(Case(f"{name}({dtype}) {x.strides}", lambda v: fn(lf.asarray(v)), reference, (x,)))
-        if name in METHODS:
-            cases.append(
-                Case(f"{name}({dtype}) method", lambda v: getattr(lf.asarray(v), name)(), reference, (x,))
-            )
-        if name in ("negative", "abs"):
-            cases.append(Case(f"lf.{name}({dtype})", getattr(lf, name), reference, (x,)))
-    check_all(cases)
-
-
-def test_every_unary_function_on_0d_and_empty_inputs(serial_kernels):
-    """The sweeps above are 1-D (each rank compiles again; test_layouts_and_broadcasting
-    and the random programs cover strided ranks); 0-d and size-0 inputs here, all
-    functions and dtypes in one plan."""
-    cases = []
-    for dtype in DTYPES:
-        for x in (np.array(1.5).astype(dtype), np.zeros((0, 3), dtype)):
-            for name, (fn, reference) in UNARY.items():
-                cases.append(
-                    Case(
-                        f"{name}({dtype}{list(x.shape)})", lambda v, fn=fn: fn(lf.asarray(v)), reference, (x,)
-                    )
-                )
-    check_all(cases)
+    exp(bool) would be float16 and -bool is refused by NumPy: TypeError. 1-D contiguous
+    inputs of every dtype (one flat kernel per function: each rank or layout compiles its
+    math again), 0-d and size-0 inputs of every dtype (the same cases: the flat kernel is
+    the 1-D one), and one input of one dtype in a drawn layout (negative strides, sliced,
+    stride-0), computed apart: only its one case compiles the strided variant (the loads
+    of every dtype in every layout are tested by test_broadcasting_and_strided_layouts)."""
+    shape = (data.draw(st.integers(0, 6)),)
+    xs = [data.draw(arrays(dtype, shape, low=-30, high=30, layout="contiguous")) for dtype in DTYPES]
+    check_all(_unary_cases(name, xs))
+    for x in (np.array(1.5), np.zeros((0, 3))):
+        check_all(_unary_cases(name, [x.astype(dtype) for dtype in DTYPES]))
+    dtype = STRIDED_DTYPE[name]
+    x, layout = data.draw(arrays_and_layout(dtype, shape, low=-30, high=30))
+    check_all(_unary_cases(name, [x], f" [{layout}]"))
 
 
 @given(data=st.data())

@@ -218,16 +218,18 @@ def test_explain_shows_the_window_itself():
 
 
 def test_windows_on_the_cuda_target():
-    """The CUDA runtime reads an index's key from its slot too (Numba's simulator)."""
+    """The CUDA runtime reads an index's key from its slot too (Numba's simulator, with
+    small blocks and tiles as in tests/test_cuda.py: it runs each thread in Python)."""
     x = np.random.default_rng(4).standard_normal((12, 9))
     t = lf.asarray(x)
-    for i in [0, 3, -5]:
-        for got, want in [
-            ((t[i : i + 4, ::-2] * 2.0).sum(axis=1), (x[i : i + 4, ::-2] * 2.0).sum(axis=1)),
-            (lf.exp(t)[i, 1:], np.exp(x)[i, 1:]),
-            ((t @ t.T)[i : i + 3, ::-1] + 1.0, (x @ x.T)[i : i + 3, ::-1] + 1.0),
-        ]:
-            np.testing.assert_allclose(got.compute(target="cuda"), want, rtol=1e-12, atol=1e-12)
+    with lf.config.override(cuda_block=8, cuda_tile=8):
+        for i in [0, 3, -5]:
+            for got, want in [
+                ((t[i : i + 4, ::-2] * 2.0).sum(axis=1), (x[i : i + 4, ::-2] * 2.0).sum(axis=1)),
+                (lf.exp(t)[i, 1:], np.exp(x)[i, 1:]),
+                ((t @ t.T)[i : i + 3, ::-1] + 1.0, (x @ x.T)[i : i + 3, ::-1] + 1.0),
+            ]:
+                np.testing.assert_allclose(got.compute(target="cuda"), want, rtol=1e-12, atol=1e-12)
 
 
 def test_debug_output_shows_the_window_itself(capsys):

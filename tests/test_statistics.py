@@ -297,14 +297,17 @@ def test_kernel_counts():
 
 
 def test_statistics_and_activations_on_the_cuda_target():
-    """The CUDA target (Numba's simulator here) computes them as the CPU does."""
+    """The CUDA target (Numba's simulator here) computes them as the CPU does. Blocks of
+    8 threads, as in tests/test_cuda.py (the simulator runs each of a block's threads as
+    a Python thread: the default 256 took 7 s here)."""
     x = np.random.default_rng(7).standard_normal((3, 5))
     x[1, 2] = x[1, 4] = x[1].max() + 1.0  # a tie: the first index wins
     t = lf.asarray(x)
-    got = lf.compute(
-        t.argmax(axis=1), t.var(axis=0, ddof=1), lf.softmax(t), lf.one_hot(np.array([0, 2, 4]), 5),
-        target="cuda",
-    )  # fmt: skip
+    with config.override(cuda_block=8):
+        got = lf.compute(
+            t.argmax(axis=1), t.var(axis=0, ddof=1), lf.softmax(t), lf.one_hot(np.array([0, 2, 4]), 5),
+            target="cuda",
+        )  # fmt: skip
     want = [
         x.argmax(axis=1), x.var(axis=0, ddof=1), np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True),
         np.eye(5)[[0, 2, 4]],
