@@ -68,6 +68,8 @@ class Config:
     profile: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.cache_dir, Path):  # a str from override(), as the environment gives
+            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         if self.cuda_block < 1 or self.cuda_block & (self.cuda_block - 1) or self.cuda_block > 1024:
             raise ValueError(f"LAZYFUSE_CUDA_BLOCK: a power of two up to 1024, got {self.cuda_block}")
         if not 1 <= self.cuda_tile <= 32:

@@ -222,3 +222,13 @@ def test_the_cuda_target_compiles_in_memory_too(tmp_path):
         warnings.simplefilter("ignore")
         result = (lf.sigmoid(lf.sqrt(lf.asarray(data))) + 2.0).compute()
     np.testing.assert_allclose(result, 1.0 / (1.0 + np.exp(-np.sqrt(data))) + 2.0)
+
+
+def test_a_cache_directory_given_as_a_string_is_used(tmp_path):
+    """``config.override(cache_dir=...)`` takes a str as the environment variable does (a
+    bug: it failed with AttributeError when the first kernel was written)."""
+    x = np.arange(6.0)
+    with config.override(cache_dir=str(tmp_path / "kernels here")):
+        np.testing.assert_array_equal((lf.asarray(x) * 3.0 - 0.5).compute(), x * 3.0 - 0.5)
+        assert isinstance(config.get().cache_dir, Path)
+    assert list((tmp_path / "kernels here").rglob("*.py"))
