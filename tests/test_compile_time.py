@@ -19,8 +19,8 @@ def test_the_parfor_passes_use_the_faster_copy_propagation():
 
 def test_the_faster_copy_propagation_gives_numbas_result(monkeypatch, tmp_path):
     """Both run on every block set a real parallel compile hands the parfor passes: an arg
-    reduction of a select (conditional expressions: many blocks). Note: a math function
-    gave many blocks too while Numba inlined it; LLVM does now (runtime/fastmath.py)."""
+    reduction of a select of a math function (inlined, and conditional expressions: many
+    blocks)."""
     compared = []
 
     def both(blocks, typemap):
