@@ -96,7 +96,9 @@ class Recorder:
         """``array`` was allocated for ``node`` (a kernel's output)."""
         k = self._own(array)
         self.node_buffer[node] = k
-        self.lines.append(f"b{k} = empty({array.shape!r}, {self._name(array.dtype, 'dtype')})")
+        # Note: below the pool's threshold buffers.empty is np.empty: called directly
+        make = "numpy_empty" if array.nbytes < buffers.POOLED_FROM else "empty"
+        self.lines.append(f"b{k} = {make}({array.shape!r}, {self._name(array.dtype, 'dtype')})")
 
     @_guarded
     def copied(self, source: np.ndarray, copy: np.ndarray) -> None:
@@ -150,7 +152,7 @@ class Recorder:
         for a in arguments:
             if a is None:
                 slot, scalar = next(slots)
-                made.append(f"{self._name(scalar, 'scalar')}(values[{slot}])")
+                made.append(self._scalar(slot, scalar))
             else:
                 made.append(self._expression(a))
         self.lines.append(f"{self._name(function, 'kernel')}({', '.join(made)})")
@@ -206,6 +208,13 @@ class Recorder:
         name = f"{kind}{len(self.names)}"
         self.names[name] = thing
         return name
+
+    def _scalar(self, slot: int, scalar: type) -> str:
+        """A kernel's scalar parameter: the slot's value as the kernel's scalar type; a Python
+        float, int or bool as it is where Numba types it so (the layout keeps its type)."""
+        if _NUMBA_TYPES_AS.get(type(self.values[slot])) is scalar:
+            return f"values[{slot}]"
+        return f"{self._name(scalar, 'scalar')}(values[{slot}])"
 
     def _expression(self, argument: Any) -> str:
         """How a replay gets ``argument`` (an array or a size), decided once: an array that
@@ -283,9 +292,13 @@ def _hosted(
     return made
 
 
+# The NumPy scalar type Numba gives a Python scalar's value: the same kernel signature.
+_NUMBA_TYPES_AS: dict[type, type] = {float: np.float64, int: np.int64, bool: np.bool_}
+
 # What a replay's lines call besides the recorded objects.
 _HELPERS: dict[str, Any] = {
     "empty": buffers.empty,
+    "numpy_empty": np.empty,
     "ascontiguousarray": np.ascontiguousarray,
     "ndarray": np.ndarray,
     "frozen": _frozen,
