@@ -337,6 +337,46 @@ def test_generated_kernels_use_the_fast_functions_and_vectorize():
         np.testing.assert_allclose(lf.exp(x).compute(), np.exp(np.linspace(-1.0, 1.0, 64)), rtol=1e-15)
 
 
+def _lanes_loop(exp):
+    """A row kernel's shape: each row summed into 16 lanes of exp(x)."""
+
+    @numba.njit(error_model="numpy")
+    def rows(x, out):
+        lanes = np.empty(16, dtype=np.float32)
+        for i in range(x.shape[0]):
+            for k in range(16):
+                lanes[k] = np.float32(0)
+            for r in range(0, x.shape[1] - x.shape[1] % 16, 16):
+                for k in range(16):
+                    lanes[k] = lanes[k] + exp(x[i, r + k])
+            total = lanes[0]
+            for k in range(1, 16):
+                total = total + lanes[k]
+            out[i] = total
+
+    return rows
+
+
+def test_a_lanes_loop_vectorizes_the_functions_row_kernels_import():
+    """Kernels with a lanes loop import fastmath_rows, whose functions Numba inlines: the
+    loop's sum then runs on vectors. Note: inlined only by LLVM (de52105), the call is
+    opaque when the kernel's own passes unroll the 16 lanes, and the copies ran scalar
+    (a softmax row kernel 3.4 times slower)."""
+    import lazyfuse as lf
+
+    x = lf.asarray(np.linspace(-1.0, 1.0, 64, dtype=np.float32).reshape(4, 16))
+    e = lf.exp(x - x.max(axis=1, keepdims=True))
+    (kernel,) = (e / e.sum(axis=1, keepdims=True)).kernels()
+    assert "from lazyfuse.runtime.fastmath_rows import exp_f32" in kernel.source
+    loop = _lanes_loop(fastmath.NUMBA_INLINED["exp_f32"])
+    data = np.linspace(-2.0, 2.0, 4 * 48, dtype=np.float32).reshape(4, 48)
+    out = np.empty(4, np.float32)
+    loop(data, out)
+    np.testing.assert_allclose(out, np.exp(data).sum(axis=1), rtol=1e-5)
+    llvm_ir = loop.inspect_llvm(loop.signatures[0])
+    assert re.search(r"fadd <(8|16) x float>", llvm_ir), "the lanes' sum runs on scalars"
+
+
 # --- pow: two arguments ----------------------------------------------------------------------
 
 _POW_LOOPS: dict[tuple[str, bool], object] = {}

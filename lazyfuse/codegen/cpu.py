@@ -74,11 +74,12 @@ _FAST_MATH_CALL = re.compile(rf"\b((?:{'|'.join(_FAST_NAMES)})_f(?:32|64))\(")
 
 @functools.cache
 def _fastmath_version() -> str:
-    """A hash of the fastmath module: in the kernel's source, so in its file name, so a
+    """A hash of the fastmath modules: in the kernel's source, so in its file name, so a
     kernel compiled against another version of it is never loaded from the disk cache.
     Note: read as a file, not imported (codegen does not import the runtime)."""
-    path = Path(__file__).parents[1] / "runtime" / "fastmath.py"
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    runtime = Path(__file__).parents[1] / "runtime"
+    made = b"".join((runtime / name).read_bytes() for name in ("fastmath.py", "fastmath_rows.py"))
+    return hashlib.sha256(made).hexdigest()[:12]
 
 
 def numpy_type(dtype: np.dtype) -> str:
@@ -125,8 +126,9 @@ def generate(spec: KernelSpec, options: Options = Options()) -> str:
     if fast:
         # Note: the fastmath module's hash is in the source, so the file name changes with it
         # and Numba's disk cache never serves a kernel built against an older version.
-        out.line(f"# math: lazyfuse.runtime.fastmath, vectorizable (version {_fastmath_version()})")
-        out.lines([f"from lazyfuse.runtime.fastmath import {', '.join(fast)}", ""])
+        module = "fastmath_rows" if "lanes_" in kernel else "fastmath"  # see fastmath.NUMBA_INLINED
+        out.line(f"# math: lazyfuse.runtime.{module}, vectorizable (version {_fastmath_version()})")
+        out.lines([f"from lazyfuse.runtime.{module} import {', '.join(fast)}", ""])
     for helper in cpu_helpers.sources_used(kernel):
         out.lines([*helper.strip("\n").split("\n"), "", ""])
     return out.text() + "\n" + kernel

@@ -2,20 +2,20 @@
 
 Every public function (``exp_f64``, ``exp_f32``, ..., ``pow_f64(x, y)``, ``pow_f32(x, y)``
 and ``FUNCTIONS``, keyed by ``(name, "f64" | "f32")``; ``DERIVED`` the same for the
-functions built from those: exp2, log2, log10, sinh, cosh) is
-``@njit(inline="always", error_model="numpy")`` with no C library call on its
-hot path and no data-dependent branch: special cases are conditional expressions (LLVM
+functions built from those: exp2, log2, log10, sinh, cosh) is ``@njit(error_model="numpy")``,
+marked for LLVM to inline (see :func:`_jit`), with no C library call on its hot path and
+no data-dependent branch: special cases are conditional expressions (LLVM
 ``select``), 2^k is built from integer bits and exponents are read from them (one
 ``bitcast`` intrinsic per direction and dtype); conversions between int64 and floats go
 through the bits of v + 1.5 * 2^52 (2^23) as well: AVX2 has no vector instruction for
-them. Numba inlines them into the calling njit function (LLVM's own inliner left some
-calls in place), so a loop
+them. LLVM inlines them into the calling njit function (kernels with a lanes loop import
+the same functions inlined by Numba, :data:`NUMBA_INLINED`, through
+``lazyfuse.runtime.fastmath_rows``), so a loop
 ``out[i] = exp_f64(x[i])`` over ``range`` or ``prange`` becomes a SIMD loop: 8 doubles or
 16 floats per AVX-512 vector. The float32 versions compute in float32 throughout (every
 constant is an ``np.float32``) with shorter polynomials, except pow_f32 (float64 inside).
-Call them from kernels compiled without ``fastmath`` flags: Numba-level inlining gives
-their operations the caller's flags, and ``nnan``/``ninf`` would remove the NaN and
-infinity handling.
+Call them from kernels compiled without ``fastmath`` flags: ``nnan``/``ninf`` would remove
+the NaN and infinity handling.
 
 Methods
 -------
@@ -132,6 +132,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+from types import FunctionType
+from typing import Any
 
 import numba
 import numpy as np
@@ -238,11 +240,35 @@ HAS_FMA = _target_has_fma()
 # to 300 bits): each "HI" part is rounded to few significant bits so that k * HI is exact,
 # each "LO" part is the rest rounded to the working precision.
 
+
 # Note: no disk cache for the helpers themselves: inlined into each kernel (whose
 # compiled code is cached), they are never called on their own, and a cached dispatcher
 # costs twice as much to create, in every process's first kernel (the 50 helpers; the
 # lazyfuse part of bench_dispatch.py's new-process line; see benchmarks/README.md).
-_jit = numba.njit(error_model="numpy", inline="always")
+_PYTHON_FUNCTIONS: dict[str, Any] = {}  # every function's Python source, by name
+
+
+def _jit(fn: Any) -> Any:
+    """``fn`` compiled once per signature as a function of its own, which LLVM inlines
+    into each caller (``alwaysinline``), where the vectorizer then sees its body.
+
+    Note: Numba's own inlining (``inline="always"``) copied and retyped the function's IR
+    at every call site: about 0.9 s of compile time per call (a kernel with 8 tanh calls
+    took 7.8 s to compile, 0.22 s this way; the loop runs as fast, vectorized alike). LLVM
+    leaves a large function's calls in place unless it is marked so. Kernels with lanes
+    loops call :data:`NUMBA_INLINED` instead (see there)."""
+    _PYTHON_FUNCTIONS[fn.__name__] = fn
+    dispatcher = numba.njit(error_model="numpy", inline="never")(fn)
+    add_overload = dispatcher.add_overload
+
+    def marked(compiled: Any) -> None:
+        name = compiled.fndesc.llvm_func_name
+        compiled.library._final_module.get_function(name).add_function_attribute("alwaysinline")
+        add_overload(compiled)
+
+    dispatcher.add_overload = marked
+    return dispatcher
+
 
 F32 = np.float32
 I32 = np.int32
@@ -1197,3 +1223,20 @@ DERIVED = {
     for name in ("exp2", "log2", "log10", "sinh", "cosh")
     for dtype in ("f64", "f32")
 }
+
+
+def _inlined_by_numba() -> dict[str, Any]:
+    """Every function again, inlined by Numba at each call site (their calls of each other
+    too). For kernels with a lanes loop (``for k in range(16)`` around the math, see
+    codegen/cpu.py): inlined only by LLVM, the call is opaque when the kernel's own
+    passes run, so they unroll that short loop, and its copies do not vectorize after the
+    call is inlined (a softmax row kernel ran 3.4 times slower); inlined first, the
+    loop's body is too large to unroll and the loop vectorizer takes it."""
+    namespace = dict(globals())
+    for name, fn in _PYTHON_FUNCTIONS.items():
+        copy = FunctionType(fn.__code__, namespace, name, fn.__defaults__, fn.__closure__)
+        namespace[name] = numba.njit(error_model="numpy", inline="always")(copy)
+    return {name: namespace[name] for name in _PYTHON_FUNCTIONS}
+
+
+NUMBA_INLINED = _inlined_by_numba()
