@@ -1,5 +1,5 @@
 """The functions of :mod:`lazyfuse.runtime.fastmath` as Numba inlines them at each call
-site (``fastmath.NUMBA_INLINED``): what kernels with a lanes loop import (see there)."""
+site (``fastmath.NUMBA_INLINED``): what reduction kernels import (see there)."""
 
 from lazyfuse.runtime.fastmath import NUMBA_INLINED
 
