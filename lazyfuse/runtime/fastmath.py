@@ -263,7 +263,9 @@ def _jit(fn: Any) -> Any:
 
     def marked(compiled: Any) -> None:
         name = compiled.fndesc.llvm_func_name
-        compiled.library._final_module.get_function(name).add_function_attribute("alwaysinline")
+        # Note: Numba's internals (numba 0.68); without them the call stays a call: right, slower
+        with contextlib.suppress(AttributeError):
+            compiled.library._final_module.get_function(name).add_function_attribute("alwaysinline")
         add_overload(compiled)
 
     dispatcher.add_overload = marked
