@@ -127,7 +127,7 @@ def generate(spec: KernelSpec, options: Options = Options()) -> str:
         # Note: the fastmath module's hash is in the source, so the file name changes with it
         # and Numba's disk cache never serves a kernel built against an older version.
         # Note: a reduction's loops (lanes, chunks, column partials) vectorize reliably only
-        # around math Numba inlined (see fastmath.NUMBA_INLINED); elementwise loops either way
+        # around math Numba inlined (see fastmath.inlined_by_numba); elementwise loops either way
         module = "fastmath_rows" if spec.n_inner else "fastmath"
         out.line(f"# math: lazyfuse.runtime.{module}, vectorizable (version {_fastmath_version()})")
         out.lines([f"from lazyfuse.runtime.{module} import {', '.join(fast)}", ""])

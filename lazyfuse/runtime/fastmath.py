@@ -9,7 +9,7 @@ no data-dependent branch: special cases are conditional expressions (LLVM
 ``bitcast`` intrinsic per direction and dtype); conversions between int64 and floats go
 through the bits of v + 1.5 * 2^52 (2^23) as well: AVX2 has no vector instruction for
 them. LLVM inlines them into the calling njit function (reduction kernels import the same
-functions inlined by Numba, :data:`NUMBA_INLINED`, through ``lazyfuse.runtime.fastmath_rows``),
+functions inlined by Numba, :func:`inlined_by_numba`, through ``lazyfuse.runtime.fastmath_rows``),
 so a loop
 ``out[i] = exp_f64(x[i])`` over ``range`` or ``prange`` becomes a SIMD loop: 8 doubles or
 16 floats per AVX-512 vector. The float32 versions compute in float32 throughout (every
@@ -256,7 +256,7 @@ def _jit(fn: Any) -> Any:
     at every call site: about 0.9 s of compile time per call (a kernel with 8 tanh calls
     took 7.8 s to compile, 0.22 s this way; the loop runs as fast, vectorized alike). LLVM
     leaves a large function's calls in place unless it is marked so. Reduction kernels call
-    :data:`NUMBA_INLINED` instead (see there)."""
+    :func:`inlined_by_numba`'s instead (see there)."""
     _PYTHON_FUNCTIONS[fn.__name__] = fn
     dispatcher = numba.njit(error_model="numpy", inline="never")(fn)
     add_overload = dispatcher.add_overload
@@ -1227,19 +1227,17 @@ DERIVED = {
 }
 
 
-def _inlined_by_numba() -> dict[str, Any]:
+def inlined_by_numba() -> dict[str, Any]:
     """Every function again, inlined by Numba at each call site (their calls of each other
     too), for reduction kernels (codegen/cpu.py). In a lanes loop (``for k in range(16)``
     around the math), inlined only by LLVM, the call is opaque when the kernel's own
     passes run, so they unroll that short loop, and its copies do not vectorize after the
     call is inlined (a softmax row kernel ran 3.4 times slower); inlined first, the
     loop's body is too large to unroll and the loop vectorizer takes it. A column sum of
-    exp ran 1.4 times slower too."""
+    exp ran 1.4 times slower too. Made by ``lazyfuse.runtime.fastmath_rows`` when a kernel
+    first imports it, not by every process that imports this module."""
     namespace = dict(globals())
     for name, fn in _PYTHON_FUNCTIONS.items():
         copy = FunctionType(fn.__code__, namespace, name, fn.__defaults__, fn.__closure__)
         namespace[name] = numba.njit(error_model="numpy", inline="always")(copy)
     return {name: namespace[name] for name in _PYTHON_FUNCTIONS}
-
-
-NUMBA_INLINED = _inlined_by_numba()

@@ -1,6 +1,6 @@
 """The functions of :mod:`lazyfuse.runtime.fastmath` as Numba inlines them at each call
-site (``fastmath.NUMBA_INLINED``): what reduction kernels import (see there)."""
+site (``fastmath.inlined_by_numba``): what reduction kernels import (see there)."""
 
-from lazyfuse.runtime.fastmath import NUMBA_INLINED
+from lazyfuse.runtime.fastmath import inlined_by_numba
 
-globals().update(NUMBA_INLINED)
+globals().update(inlined_by_numba())
