@@ -150,26 +150,19 @@ def iota_as_input(roots: Sequence[Node]) -> list[Node]:
     return _rebuild(roots, rule)
 
 
-def gather_on_host(roots: Sequence[Node]) -> list[Node]:
-    """Each gather as a host step (graph/interpret.py's, NumPy's indexing): for a target
-    without gather kernels (CUDA)."""
+# The host function (graph/host.py) of each op read or written at computed indices.
+_INDEXED_ON_HOST = {Op.GATHER: "gather", Op.SCATTER_ADD: "scatter_add"}
+
+
+def indexed_on_host(roots: Sequence[Node]) -> list[Node]:
+    """Each gather and scatter-add as a host step (graph/host.py's: NumPy's indexing,
+    ``np.add.at``): for a target without their kernels (CUDA)."""
 
     def rule(node: Node, args: tuple[Node, ...]) -> Node:
-        if node.op is not Op.GATHER:
+        name = _INDEXED_ON_HOST.get(node.op)
+        if name is None:
             return _same(node, args)
-        return build.host("gather", args, (node.attrs[0], node.shape), node.shape, node.dtype)
-
-    return _rebuild(roots, rule)
-
-
-def scatters_on_host(roots: Sequence[Node]) -> list[Node]:
-    """Each scatter-add as a host step (graph/host.py's, ``np.add.at``): for a target
-    without scatter kernels (CUDA, Dask)."""
-
-    def rule(node: Node, args: tuple[Node, ...]) -> Node:
-        if node.op is not Op.SCATTER_ADD:
-            return _same(node, args)
-        return build.host("scatter_add", args, (node.attrs[0], node.shape), node.shape, node.dtype)
+        return build.host(name, args, (node.attrs[0], node.shape), node.shape, node.dtype)
 
     return _rebuild(roots, rule)
 

@@ -185,14 +185,12 @@ def lowered(roots: Sequence[Node]) -> list[Node]:
     """``roots`` as this target computes them: its kernels run over flattened arrays,
     with no loop index per axis, so index-space nodes become inputs, gathers, scatters and
     scans host steps, and argmax / argmin two reductions (see passes.iota_as_input,
-    gather_on_host, scatters_on_host, scans_on_host, arg_reductions_in_two_passes)."""
+    indexed_on_host, scans_on_host, arg_reductions_in_two_passes)."""
     ops = {n.op for n in toposort(roots)}
     if ops & ARG_REDUCTIONS:
         roots = passes.arg_reductions_in_two_passes(roots)
-    if Op.GATHER in ops:
-        roots = passes.gather_on_host(roots)
-    if Op.SCATTER_ADD in ops:
-        roots = passes.scatters_on_host(roots)
+    if ops & {Op.GATHER, Op.SCATTER_ADD}:
+        roots = passes.indexed_on_host(roots)
     if Op.SCAN in ops:
         roots = passes.scans_on_host(roots)
     return passes.iota_as_input(roots) if Op.IOTA in ops else list(roots)
