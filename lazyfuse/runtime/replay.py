@@ -227,11 +227,8 @@ class Recorder:
         base_array = self.buffers[k] if kind == "buffer" else self.values[k]
         base = f"b{k}" if kind == "buffer" else f"values[{k}]"
         read_only = base_array.flags.writeable and not writeable
-        whole = offset == 0 and (base_array.shape, base_array.strides, base_array.dtype) == (
-            shape,
-            strides,
-            dtype,
-        )
+        laid_out = (base_array.shape, base_array.strides, base_array.dtype)
+        whole = offset == 0 and laid_out == (shape, strides, dtype)
         if whole and not read_only:
             return base
         made = f"ndarray({shape!r}, {self._name(dtype, 'dtype')}, {base}, {offset}, {strides!r})"
