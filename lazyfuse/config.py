@@ -64,6 +64,9 @@ class Config:
     batched_blas: bool = True
     # a plan's run is recorded once per layout of its values and replayed (runtime/replay.py)
     replay: bool = True
+    # a replayed record's lines compiled into one Numba function (runtime/driver.py) after
+    # this many replays; 0: never
+    compile_replays_after: int = 100
     # every kernel call, product and host step timed for lf.profile (runtime/profiling.py)
     profile: bool = False
 
@@ -93,6 +96,7 @@ def _from_environment() -> Config:
         pool_bytes=int(os.environ.get("LAZYFUSE_POOL_BYTES", "").strip() or 1 << 30),
         batched_blas=_flag("LAZYFUSE_BATCHED_BLAS", "1"),
         replay=_flag("LAZYFUSE_REPLAY", "1"),
+        compile_replays_after=int(os.environ.get("LAZYFUSE_COMPILE_REPLAYS_AFTER", "100").strip() or 0),
         profile=_flag("LAZYFUSE_PROFILE", "0"),
     )
 

@@ -169,35 +169,75 @@ def _loaded() -> tuple[dict[np.dtype, Any], Any]:
 
 
 def _load() -> tuple[dict[np.dtype, Any], Any]:
-    """NumPy's bundled OpenBLAS (Linux and Windows wheels: numpy.libs, macOS: .dylibs),
-    if it is an ILP64 build with the batched GEMM that agrees with ``np.matmul``."""
+    """The batched GEMMs of NumPy's OpenBLAS (see :func:`openblas`), if it has them and
+    they agree with ``np.matmul``."""
+    library = openblas()
+    if library is None:
+        return {}, lambda: 1
+    try:
+        functions = {dtype: getattr(library, name) for dtype, name in _FUNCTIONS.items()}
+    except AttributeError:
+        return {}, lambda: 1
+    for function in functions.values():
+        function.argtypes = [ctypes.c_int, *[ctypes.c_void_p] * 13, ctypes.c_int64, ctypes.c_void_p]
+        function.restype = None
+    if _agrees(functions):
+        threads = library.scipy_openblas_get_num_threads64_
+        threads.restype = ctypes.c_int
+        return functions, threads
+    warnings.warn(
+        f"lazyfuse: OpenBLAS's batched GEMM in {library._name} disagrees with numpy.matmul; "
+        "using numpy.matmul",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return {}, lambda: 1
+
+
+@functools.cache
+def openblas() -> ctypes.CDLL | None:
+    """NumPy's bundled OpenBLAS (Linux and Windows wheels: numpy.libs, macOS: .dylibs)
+    when it is an ILP64 build (64-bit integer arguments), else None."""
     folder = os.path.dirname(np.__file__)
     paths = glob.glob(os.path.join(folder, os.pardir, "numpy.libs", "libscipy_openblas64_*"))
     paths += glob.glob(os.path.join(folder, ".dylibs", "libscipy_openblas64_*"))
     for path in paths:
         try:
             library = ctypes.CDLL(path)
-            functions = {dtype: getattr(library, name) for dtype, name in _FUNCTIONS.items()}
-            threads, settings = (
-                library.scipy_openblas_get_num_threads64_,
-                library.scipy_openblas_get_config64_,
-            )
+            settings = library.scipy_openblas_get_config64_
+            library.scipy_openblas_get_num_threads64_  # noqa: B018  # Note: a build without it is not NumPy's
         except (OSError, AttributeError):
             continue
-        settings.restype, threads.restype = ctypes.c_char_p, ctypes.c_int
-        if b"USE64BITINT" not in settings():
-            continue
-        for function in functions.values():
-            function.argtypes = [ctypes.c_int, *[ctypes.c_void_p] * 13, ctypes.c_int64, ctypes.c_void_p]
-            function.restype = None
-        if _agrees(functions):
-            return functions, threads
-        warnings.warn(
-            f"lazyfuse: OpenBLAS's batched GEMM in {path} disagrees with numpy.matmul; using numpy.matmul",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return {}, lambda: 1
+        settings.restype = ctypes.c_char_p
+        if b"USE64BITINT" in settings():
+            return library
+    return None
+
+
+_GEMMS = {
+    np.dtype(np.float64): ("scipy_cblas_dgemm64_", ctypes.c_double),
+    np.dtype(np.float32): ("scipy_cblas_sgemm64_", ctypes.c_float),
+}
+
+
+def gemm(dtype: np.dtype) -> Any:
+    """``cblas_?gemm`` of NumPy's OpenBLAS for ``dtype`` (float32, float64) as a ctypes
+    function (row-major order and the transpose flags as C ints, sizes as int64,
+    pointers as addresses), or None."""
+    library = openblas()
+    if library is None or dtype not in _GEMMS:
+        return None
+    name, real = _GEMMS[dtype]
+    try:
+        function = getattr(library, name)
+    except AttributeError:
+        return None
+    size, address = ctypes.c_int64, ctypes.c_void_p
+    function.argtypes = (
+        [ctypes.c_int] * 3 + [size] * 3 + [real, address, size, address, size, real, address, size]
+    )
+    function.restype = None
+    return function
 
 
 def _agrees(functions: dict[np.dtype, Any]) -> bool:

@@ -146,7 +146,7 @@ def run_plan(
             except replay.NotRecordableError:
                 found.replays[key] = False
         elif known is None and len(found.replays) < replay.MAX_LAYOUTS and not _writes_in_place(found):
-            recorder = replay.Recorder(values)
+            recorder = replay.Recorder(values, settings.compile_replays_after)
     results = _run_general(found, values, resize, out, settings, recorder)
     if recorder is not None:
         found.replays[key] = recorder.finish(results)

@@ -24,15 +24,17 @@ always runs the general path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 from numpy.lib.array_utils import byte_bounds
 
 from lazyfuse.graph.node import Node
-from lazyfuse.runtime import buffers
+from lazyfuse.runtime import buffers, driver
 
 # Where an array comes from: ("value", slot) or ("buffer", index); then its byte
 # offset from that array's first element, its shape, strides, dtype and writeability.
@@ -84,8 +86,11 @@ class Recorder:
     docstring); the objects the lines name (kernels, dtypes, nodes) in ``names``."""
 
     values: Sequence[Any]
+    compile_after: int = 0  # replays before its driver is compiled (runtime/driver.py); 0: never
     failed: str | None = None  # why the run could not be recorded
     lines: list[str] = field(default_factory=list)
+    # the same operations for the driver (runtime/driver.py); None when it cannot say them
+    driver_lines: list[str] | None = field(default_factory=list)
     names: dict[str, Any] = field(default_factory=dict)
     buffers: list[np.ndarray] = field(default_factory=list)  # the run's own arrays, by index
     node_buffer: dict[Node, int] = field(default_factory=dict)
@@ -97,15 +102,21 @@ class Recorder:
         k = self._own(array)
         self.node_buffer[node] = k
         # Note: below the pool's threshold buffers.empty is np.empty: called directly
-        make = "numpy_empty" if array.nbytes < buffers.POOLED_FROM else "empty"
-        self.lines.append(f"b{k} = {make}({array.shape!r}, {self._name(array.dtype, 'dtype')})")
+        pooled = array.nbytes >= buffers.POOLED_FROM
+        dtype = self._name(array.dtype, "dtype")
+        self.lines.append(f"b{k} = {'empty' if pooled else 'numpy_empty'}({array.shape!r}, {dtype})")
+        self._for_driver(
+            None if pooled else f"b{k} = np.empty({array.shape!r}, {self._name(array.dtype.type, 'type')})"
+        )
 
     @_guarded
     def copied(self, source: np.ndarray, copy: np.ndarray) -> None:
         """``copy`` was made C-contiguous from ``source`` (a small broadcast load)."""
         made = self._expression(source)
+        driven = self._driver_expression(source)
         k = self._own(copy)
         self.lines.append(f"b{k} = ascontiguousarray({made})")
+        self._for_driver(f"b{k} = {self._retyped(f'np.ascontiguousarray({driven})', copy)}")
 
     @_guarded
     def aliased(self, node: Node, array: np.ndarray) -> None:
@@ -148,19 +159,26 @@ class Recorder:
         ``arguments`` holds arrays, then ``params`` stand for the parameters' places
         (marked by None), then the sizes."""
         slots = iter(params)
-        made = []
+        made, driven = [], []
         for a in arguments:
             if a is None:
                 slot, scalar = next(slots)
                 made.append(self._scalar(slot, scalar))
+                driven.append(made[-1].replace(f"values[{slot}]", f"v{slot}"))
             else:
                 made.append(self._expression(a))
-        self.lines.append(f"{self._name(function, 'kernel')}({', '.join(made)})")
+                driven.append(self._driver_expression(a))
+        name = self._name(function, "kernel")
+        self.lines.append(f"{name}({', '.join(made)})")
+        self._for_driver(f"{name}({', '.join(driven)})")
 
     @_guarded
     def blas(self, matmul: Callable[..., None], a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
         made = ", ".join([self._expression(x) for x in (a, b, out)])
         self.lines.append(f"{self._name(matmul, 'product')}({made})")
+        driven = [self._driver_expression(x) for x in (a, b, out)]
+        for line in driver.product_lines((a, b, out), driven, self._name) or [None]:
+            self._for_driver(line)
 
     @_guarded
     def host(
@@ -171,6 +189,7 @@ class Recorder:
         self.node_buffer[node] = k
         step = f"{self._name(compute, 'host')}, {self._name(node, 'node')}, [{made}]"
         self.lines.append(f"b{k} = hosted({step}, {out.shape!r}, {out.strides!r})")
+        self._for_driver(None)  # NumPy, not Numba
 
     @_guarded
     def check(self, check: Callable[..., None], node: Node, operand: Node, seen: dict[Node, Any]) -> None:
@@ -178,19 +197,44 @@ class Recorder:
         read = ", ".join([f"{self._name(n, 'node')}: {self._expression(a)}" for n, a in seen.items()])
         nodes = f"{self._name(node, 'node')}, {self._name(operand, 'node')}"
         self.lines.append(f"{self._name(check, 'check')}({nodes}, {{{read}}}.__getitem__)")
+        self._for_driver(None)  # raises NumPy's errors from Python
 
     def finish(self, results: Sequence[np.ndarray]) -> Replay | bool:
         """The replay of the run that gave ``results``; False when it cannot be replayed."""
         if self.failed is None:
             try:
                 made = [self._expression(r) for r in results]
+                driven = [self._driver_expression(r) for r in results]
             except NotRecordableError as exc:
                 self.failed = str(exc)
             else:
-                return Replay([*self.lines, f"return [{', '.join(made)}]"], self.names)
+                found = Replay([*self.lines, f"return [{', '.join(made)}]"], self.names)
+                if self.driver_lines is not None:
+                    found.driver = self._driver([*self.driver_lines, f"return ({', '.join(driven)},)"], made)
+                return found
         return False
 
     # helpers --------------------------------------------------------------------------
+    def _for_driver(self, line: str | None) -> None:
+        """Add ``line`` to the driver's lines; None: the driver cannot say this operation."""
+        if line is None or self.driver_lines is None:
+            self.driver_lines = None
+        else:
+            self.driver_lines.append(line)
+
+    def _driver(self, lines: list[str], results: Sequence[str]) -> driver.Recorded | None:
+        """The record for the driver, when there is more than one call to save (kernels,
+        products) and no result is one of the values as it is (the Python lines return
+        that very array)."""
+        if self.compile_after <= 0 or any(r.startswith("values[") for r in results):
+            return None
+        if sum(not line.startswith(("b", "return", " ")) for line in lines) < 2:
+            return None
+        used = {int(k) for k in re.findall(r"\bv(\d+)\b", "\n".join(lines))}
+        return driver.Recorded(
+            lines, {k: numba.typeof(self.values[k]) for k in sorted(used)}, self.compile_after
+        )
+
     def _own(self, array: np.ndarray) -> int:
         self.buffers.append(array)
         return len(self.buffers) - 1
@@ -234,6 +278,28 @@ class Recorder:
         made = f"ndarray({shape!r}, {self._name(dtype, 'dtype')}, {base}, {offset}, {strides!r})"
         return f"frozen({made})" if read_only else made
 
+    def _driver_expression(self, argument: Any) -> str:
+        """How the driver gets ``argument``: as :meth:`_expression`, in Numba (a view
+        made by ``driver.strided``), typed as Numba typed the Python replay's argument."""
+        if isinstance(argument, (int, np.integer)) and not isinstance(argument, np.ndarray):
+            return f"np.int64({int(argument)})"
+        (kind, k), offset, shape, strides, dtype, _ = self.view(argument)
+        base_array = self.buffers[k] if kind == "buffer" else self.values[k]
+        base = f"b{k}" if kind == "buffer" else f"v{k}"
+        if offset % dtype.itemsize or dtype != base_array.dtype:
+            self.driver_lines = None  # Note: a view of another dtype: not in Numba
+            return ""
+        if offset == 0 and (base_array.shape, base_array.strides) == (shape, strides):
+            return self._retyped(base, argument, numba.typeof(base_array))
+        return self._retyped(f"strided({base}, {offset // dtype.itemsize}, {shape!r}, {strides!r})", argument)
+
+    def _retyped(self, made: str, argument: np.ndarray, made_type: Any = None) -> str:
+        """``made`` as the Numba type of ``argument`` (unless it has that type already)."""
+        wanted = numba.typeof(argument)
+        if made_type == wanted:
+            return made
+        return f"retype({made}, {self._name(wanted, 'numba_type')})"
+
 
 @dataclass
 class Replay:
@@ -242,6 +308,9 @@ class Replay:
 
     lines: list[str]
     names: dict[str, Any]
+    driver: driver.Recorded | None = None  # compiled after driver.after replays (runtime/driver.py)
+    runs: int = 0
+    driver_error: str | None = None  # why the driver did not compile (it runs the Python lines)
 
     def __post_init__(self) -> None:
         self.source = "def replay(values):\n" + "".join(f"    {line}\n" for line in self.lines)
@@ -250,9 +319,23 @@ class Replay:
         self.function = scope["replay"]
 
     def run(self, values: Sequence[Any]) -> list[np.ndarray]:
+        recorded = self.driver
+        if recorded is not None:
+            self.runs += 1
+            if self.runs >= recorded.after:
+                self.driver = None
+                self._to_driver(recorded)
         with np.errstate(all="ignore"):  # IEEE results without warnings, as the kernels give
             found = self.function(values)
         return [r if r.flags.writeable else r.copy() for r in found]
+
+    def _to_driver(self, recorded: driver.Recorded) -> None:
+        """Run the driver (compiled now) in place of the Python lines from now on; keep
+        the Python lines when Numba refuses a line (``driver_error`` says why)."""
+        try:
+            self.function = driver.compiled(recorded, self.names, self.function)
+        except Exception as exc:  # Note: a line Numba cannot type: the Python lines are right too
+            self.driver_error = f"{type(exc).__name__}: {exc}"
 
 
 def rebuild(view: View, bufs: Sequence[Any], values: Sequence[Any]) -> np.ndarray:
