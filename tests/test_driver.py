@@ -154,3 +154,23 @@ def test_compile_replays_after_zero_never_compiles():
         for _ in range(5):
             jitted(x)
     assert not _driven(jitted)
+
+
+def test_a_copy_to_the_order_a_column_kernel_reads_is_made_in_the_driver_too():
+    """A leading-axis reduction reads its C arrays transposed (F order); a small load in
+    another order is copied into F order, by the Python lines and by the driver alike."""
+    a, b, z = RNG.standard_normal((7, 5)), RNG.standard_normal(5), RNG.standard_normal((5, 7))
+
+    def fn(a, b, z):
+        d = lf.where(a + b > 0, z.T, 0.0)
+        return d.sum(axis=0), lf.tanh(a).sum(axis=1) * d[:, 0]
+
+    with config.override(compile_replays_after=2, serial_below=1 << 40):
+        jitted = lf.jit(fn)
+        for _ in range(3):
+            got = jitted(a, b, z)
+        (record,) = _replays(jitted)
+        assert "asfortranarray" in record.source and "np.asfortranarray" in record.function.source
+        expected = _general(fn, a, b, z)
+    for mine, theirs in zip(got, expected, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-13)

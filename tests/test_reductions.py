@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lazyfuse as lf
+from lazyfuse import config
 from tests.conftest import Case, assert_matches, check_all, sum_atol
 from tests.strategies import DTYPES, FLOATS, arrays, arrays_and_layout, shapes
 
@@ -204,3 +205,41 @@ def test_sum_of_many_floats_is_close_to_numpy_and_exact_for_ints():
     ints = rng.integers(-1000, 1000, (7, 5000), dtype=np.int32)
     for axis in (None, 0, 1):
         assert_matches(lf.sum(ints.T, axis=axis).compute(), np.sum(ints.T, axis=axis))
+
+
+@pytest.mark.parametrize("serial", [False, True])
+@given(data=st.data())
+def test_a_leading_axis_reduction_and_its_per_element_output_share_one_kernel(serial, data):
+    """A bias gradient's shape: the column sums of ``d = where(a + b > 0, g, 0)`` and ``d``
+    itself (for a product), one kernel that reads the rows in order (a column loop, not a loop down each
+    column), with ``g`` C-contiguous, transposed or broadcast, serial and parallel."""
+    rows, columns = data.draw(st.integers(0, 9)), data.draw(st.integers(0, 9))
+    a = data.draw(arrays(np.dtype(np.float64), (rows, columns), low=-3, high=3))
+    b = data.draw(arrays(np.dtype(np.float64), (columns,), low=-3, high=3))
+    g = data.draw(
+        st.sampled_from(
+            [
+                data.draw(arrays(np.dtype(np.float64), (rows, columns), low=-3, high=3)),
+                np.ascontiguousarray(
+                    data.draw(arrays(np.dtype(np.float64), (rows, columns), low=-3, high=3)).T
+                ).T,
+                np.broadcast_to(
+                    data.draw(arrays(np.dtype(np.float64), (columns,), low=-3, high=3)), (rows, columns)
+                ),
+            ]
+        )
+    )
+
+    w = np.linspace(-1.0, 1.0, 2 * columns).reshape(columns, 2)
+
+    def gradients(xp, a, b, g):
+        d = xp.where(a + b > 0, g, 0.0)
+        return d.sum(axis=0) * 0.5, d @ w  # Note: the product reads d: the sum's kernel stores it
+
+    with config.override(serial_below=1 << 40 if serial else 0):
+        found = gradients(lf, lf.asarray(a), lf.asarray(b), lf.asarray(g))
+        got = lf.compute(*found)
+        if rows > 1 and columns > 1:  # Note: an axis of 1 is reshaped away, a reduction of it is a copy
+            assert "kernels (2):" in lf.explain(*found)  # the sum's (storing d too) and the product
+    for mine, expected in zip(got, gradients(np, a, b, g), strict=True):
+        np.testing.assert_allclose(mine, expected, rtol=1e-12, atol=1e-12)

@@ -341,16 +341,25 @@ class _LoopKernel(ScalarCode):
             self.scratch.append(line)
 
     def _by_columns(self) -> bool:
-        """A leading-axis reduction (one pass, built-in ops, per-row outputs only) runs
-        chunks of rows in parallel over contiguous columns, then combines the chunks."""
+        """A leading-axis reduction (one pass, built-in ops; per-element outputs that do
+        not need the reductions) runs chunks of rows in parallel over contiguous columns,
+        then combines the chunks: its parallel variant, and its serial variant for arrays
+        laid out so (Layout.F: C arrays seen transposed)."""
         spec = self.spec
+        targets = {a.target for a in spec.accumulates}
         return (
             spec.leading_reduction
-            and self.parallel
+            and (self.parallel or spec.layout is Layout.F)
             and len({a.phase for a in spec.accumulates}) == 1
             and all(a.op is not Op.REDUCE for a in spec.accumulates)
-            and not any(s.inner for s in spec.stores)
+            and not any(self._needs(s.value, targets) for s in spec.stores if s.inner)
         )
+
+    def _needs(self, var: str, targets: set[str]) -> bool:
+        """Whether ``var`` is computed from any of ``targets``."""
+        if var in targets:
+            return True
+        return var in self.exprs and any(self._needs(a, targets) for a in self.exprs[var].args)
 
     def _scan(self) -> None:
         """A scan (cumsum, cumprod): each row (kept index) folds its values along the
@@ -463,12 +472,12 @@ class _LoopKernel(ScalarCode):
         body, spec = self.body, self.spec
         extents = ", ".join(f"n{d}" for d in range(spec.n_outer))
         partial = {a.target: f"partial_{a.target}" for a in spec.accumulates}
-        body.line(f"chunks = min(m0, {COLUMN_CHUNKS})")
+        body.line(f"chunks = min(m0, {COLUMN_CHUNKS if self.parallel else 1})")
         for acc in spec.accumulates:
             self._partials(acc, partial[acc.target], f"(chunks, {extents})", scratch=False)
         cell = _index(["c", *self.outer])
         slots = {a.target: f"{partial[a.target]}[{cell}]" for a in spec.accumulates}
-        with body.indent("for c in prange(chunks):"), self._scope():
+        with self._loop("c", "chunks", parallel=True), self._scope():
             with ExitStack() as loops:
                 for d, var in enumerate(self.outer):
                     loops.enter_context(self._loop(var, f"n{d}", parallel=False))
@@ -479,6 +488,7 @@ class _LoopKernel(ScalarCode):
                 for d, var in enumerate(self.outer):
                     loops.enter_context(self._loop(var, f"n{d}", parallel=False))
                 self._fold(list(spec.accumulates), slots)
+                self._element_stores()  # each chunk's own rows: no two threads write one element
         with ExitStack() as loops:
             for d, var in enumerate(self.outer):
                 loops.enter_context(self._loop(var, f"n{d}", parallel=d == 0))
@@ -489,7 +499,7 @@ class _LoopKernel(ScalarCode):
                     self._take(acc, acc.target, slots[acc.target])
             self._finish(list(spec.accumulates))
             self.emitted.update(a.target for a in spec.accumulates)
-            self._row_stores()
+            self._row_stores(elements=False)
 
     def _loop(self, var: str, extent: str, parallel: bool) -> AbstractContextManager[None]:
         keyword = "prange" if parallel and self.parallel else "range"
@@ -526,7 +536,9 @@ class _LoopKernel(ScalarCode):
             return set()
         return {var}.union(*(self._inner_closure(a) for a in self.exprs[var].args))
 
-    def _row_stores(self) -> None:
+    def _row_stores(self, elements: bool = True) -> None:
+        """The per-row stores, then (``elements``) a loop over the row's elements for the
+        per-element ones."""
         for store in (s for s in self.spec.stores if not s.inner):
             self._compute(store.value, inner=False)
             value = cast(store.value, store.value_dtype, store.dtype)
@@ -536,15 +548,19 @@ class _LoopKernel(ScalarCode):
                 self.body.line(f"{store.array}[{store.index}] += {value}")
             else:
                 self.body.line(f"{store.array}[{_index(self.outer)}] = {value}")
-        inner_stores = [s for s in self.spec.stores if s.inner]
-        if inner_stores:
-            for s in inner_stores:
-                self.outer_dependencies(s.value)
+        if elements and any(s.inner for s in self.spec.stores):
+            for s in self.spec.stores:
+                if s.inner:
+                    self.outer_dependencies(s.value)
             with self._inner_loops(parallel=not self.outer), self._scope():
-                for s in inner_stores:
-                    self._compute(s.value, inner=True)
-                    index = _index(self.outer + self.inner)
-                    self.body.line(f"{s.array}[{index}] = {cast(s.value, s.value_dtype, s.dtype)}")
+                self._element_stores()
+
+    def _element_stores(self) -> None:
+        """The per-element stores of the current element."""
+        for s in (s for s in self.spec.stores if s.inner):
+            self._compute(s.value, inner=True)
+            index = _index(self.outer + self.inner)
+            self.body.line(f"{s.array}[{index}] = {cast(s.value, s.value_dtype, s.dtype)}")
 
     def _pass(self, accumulates: list[Accumulate]) -> None:
         """One loop over the reduced axes that folds ``accumulates``."""

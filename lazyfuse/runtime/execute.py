@@ -715,24 +715,30 @@ _SMALL_COPY = 4096  # elements: a copy of this many costs about a microsecond
 def _compact_broadcasts(
     spec: kernels.KernelSpec, arrays: list[np.ndarray], domain: int, recorder: replay.Recorder | None
 ) -> list[np.ndarray]:
-    """A row kernel's loads made C-contiguous where that is cheap, so that a broadcast
+    """A row kernel's loads made C-contiguous (F-contiguous for a leading-axis reduction,
+    whose C arrays it sees transposed) where that is cheap, so that a broadcast
     (a stride-0 view: a bias, a per-row cotangent) does not send the kernel to its
     any-strides variant, several times slower (bench_grad.py's cross-entropy and
     layernorm; benchmarks/README.md): a load read at index 0 along the axes it repeats
     along (``Load.fixed``) as its first slice there, and a small one (at most 1/16 of the
     domain's elements, or _SMALL_COPY) copied."""
     made = []
+    transposed = spec.leading_reduction  # Note: C arrays seen transposed: F order is their own
     for a, load in zip(arrays, spec.loads, strict=True):
-        if load.ndim is None and not a.flags.c_contiguous:
+        if load.ndim is None and not _in_order(a, transposed):
             if load.fixed:
                 a = a[tuple(slice(0, 1) if k in load.fixed else slice(None) for k in range(a.ndim))]
-            if not a.flags.c_contiguous and a.size <= max(domain // 16, _SMALL_COPY):
-                copy = np.ascontiguousarray(a)
+            if not _in_order(a, transposed) and a.size <= max(domain // 16, _SMALL_COPY):
+                copy = np.asfortranarray(a) if transposed else np.ascontiguousarray(a)
                 if recorder is not None:
                     recorder.copied(a, copy)
                 a = copy
         made.append(a)
     return made
+
+
+def _in_order(a: np.ndarray, transposed: bool) -> bool:
+    return bool(a.flags.f_contiguous if transposed else a.flags.c_contiguous)
 
 
 def _as_rows(

@@ -111,12 +111,13 @@ class Recorder:
 
     @_guarded
     def copied(self, source: np.ndarray, copy: np.ndarray) -> None:
-        """``copy`` was made C-contiguous from ``source`` (a small broadcast load)."""
+        """``copy`` was made C- or F-contiguous from ``source`` (a small broadcast load)."""
         made = self._expression(source)
         driven = self._driver_expression(source)
         k = self._own(copy)
-        self.lines.append(f"b{k} = ascontiguousarray({made})")
-        self._for_driver(f"b{k} = {self._retyped(f'np.ascontiguousarray({driven})', copy)}")
+        order = "ascontiguousarray" if copy.flags.c_contiguous else "asfortranarray"
+        self.lines.append(f"b{k} = {order}({made})")
+        self._for_driver(f"b{k} = {self._retyped(f'np.{order}({driven})', copy)}")
 
     @_guarded
     def aliased(self, node: Node, array: np.ndarray) -> None:
@@ -380,6 +381,7 @@ _HELPERS: dict[str, Any] = {
     "empty": buffers.empty,
     "numpy_empty": np.empty,
     "ascontiguousarray": np.ascontiguousarray,
+    "asfortranarray": np.asfortranarray,
     "ndarray": np.ndarray,
     "frozen": _frozen,
     "hosted": _hosted,
