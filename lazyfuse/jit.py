@@ -55,6 +55,14 @@ class _Trace:
     target: targets.Target
     result: pytree.TreeDef  # the returned pytree's structure, one leaf per output
     ready: Any = None  # the CPU's ready call of a direct plan: None, False or execute.Ready (see run_direct)
+    arrays: tuple[int, ...] = ()  # the slots an array argument fills: their strides may change between calls
+    replayed: Any = None  # the CPU's last replay of this trace: (settings, layout, replay) (see run_plan)
+
+    def layout(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        """What may change between the calls of one trace in its slots' values: the
+        strides and writeability of the arrays (shapes, dtypes and scalar types are in
+        the trace's key; constants are the trace's own)."""
+        return tuple([(values[k].strides, values[k].flags.writeable) for k in self.arrays])
 
 
 def jit(fn: Callable[..., Any] | None = None, *, target: str | None = None) -> Any:
@@ -290,7 +298,12 @@ def _trace(
     )  # an argument itself
     found, graph_leaves, resize = plans.lookup(planned)
     slots = tuple(_slot(leaf, arguments) for leaf in graph_leaves)
-    return _Trace(found, slots, resize, chosen, result), results
+    arrays = tuple(
+        s
+        for s, (k, _, convert) in enumerate(slots)
+        if k >= 0 and convert is None and isinstance(leaves[k], np.ndarray)
+    )
+    return _Trace(found, slots, resize, chosen, result, arrays=arrays), results
 
 
 def _outputs(fn: Callable[..., Any], returned: Any) -> tuple[list[Tensor], pytree.TreeDef]:

@@ -115,3 +115,24 @@ def test_a_row_kernel_with_a_copied_broadcast_load_is_replayed():
             np.testing.assert_array_equal(got, want)
     (trace,) = step.traces.values()
     assert any(isinstance(r, replay.Replay) for r in trace.plan.replays.values())
+
+
+def test_a_trace_replays_each_layout_of_its_arguments_as_its_own():
+    """lf.jit keeps its trace's last replay and reuses it while the arguments' strides and
+    writeability stay (its key fixes their shapes): a transposed or read-only argument of
+    the same shape must not reuse it."""
+    x = RNG.standard_normal((5, 5))
+    w = RNG.standard_normal((5, 3))
+
+    def fn(x, w):
+        return lf.tanh(x @ w).sum(axis=0) + lf.exp(x).sum(axis=1)[:3]
+
+    def expected(x, w):
+        return np.tanh(x @ w).sum(axis=0) + np.exp(x).sum(axis=1)[:3]
+
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    step = lf.jit(fn)
+    for argument in [x, x, x.T, x.T, x, frozen, frozen, x[::-1], x]:
+        np.testing.assert_allclose(step(argument, w), expected(argument, w), rtol=1e-12)
+    assert len(step.traces) == 1

@@ -8,6 +8,7 @@ Stored values are freed after the last kernel that reads them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import sys
@@ -133,6 +134,11 @@ def run_plan(
         result = run_direct(found, values, resize, held)
         if result is not None:
             return [result]
+        replayed = getattr(held, "replayed", None)
+        if replayed is not None and replayed[0] is config.get() and replayed[1] == held.layout(values):
+            with contextlib.suppress(replay.NotRecordableError):  # Note: then the lookup below finds out
+                return replayed[2].run(values)  # type: ignore[no-any-return]
+    given = values
     if not all([type(v) in _HOST_VALUES for v in values]):
         values = [v.copy_to_host() if build.is_device_array(v) else v for v in values]
     settings = config.get()
@@ -141,10 +147,14 @@ def run_plan(
         key = replay.layout_of(values, settings, resize(found.sizes) if resize else found.sizes)
         known = found.replays.get(key)
         if known:
+            if hasattr(held, "replayed") and values is given:
+                held.replayed = (settings, held.layout(values), known)  # an lf.jit trace's: see _Trace.layout
             try:
                 return known.run(values)
             except replay.NotRecordableError:
                 found.replays[key] = False
+                if hasattr(held, "replayed"):
+                    held.replayed = None
         elif known is None and len(found.replays) < replay.MAX_LAYOUTS and not _writes_in_place(found):
             recorder = replay.Recorder(values, settings.compile_replays_after)
     results = _run_general(found, values, resize, out, settings, recorder)

@@ -317,7 +317,8 @@ class Replay:
         self.source = "def replay(values):\n" + "".join(f"    {line}\n" for line in self.lines)
         scope = {**_HELPERS, **self.names}
         exec(compile(self.source, "<lazyfuse replay>", "exec"), scope)  # Note: lines this module wrote
-        self.function = scope["replay"]
+        self.lines_function = scope["replay"]
+        self.function: Callable[..., Sequence[np.ndarray]] = self._python  # or the driver, once compiled
 
     def run(self, values: Sequence[Any]) -> list[np.ndarray]:
         recorded = self.driver
@@ -326,15 +327,19 @@ class Replay:
             if self.runs >= recorded.after:
                 self.driver = None
                 self._to_driver(recorded)
-        with np.errstate(all="ignore"):  # IEEE results without warnings, as the kernels give
-            found = self.function(values)
+        found = self.function(values)
         return [r if r.flags.writeable else r.copy() for r in found]
+
+    def _python(self, values: Sequence[Any]) -> Sequence[np.ndarray]:
+        """The Python lines' results."""
+        with np.errstate(all="ignore"):  # IEEE results without warnings, as the kernels give
+            return self.lines_function(values)  # type: ignore[no-any-return]
 
     def _to_driver(self, recorded: driver.Recorded) -> None:
         """Run the driver (compiled now) in place of the Python lines from now on; keep
         the Python lines when Numba refuses a line (``driver_error`` says why)."""
         try:
-            self.function = driver.compiled(recorded, self.names, self.function)
+            self.function = driver.compiled(recorded, self.names, self._python)
         except Exception as exc:  # Note: a line Numba cannot type: the Python lines are right too
             self.driver_error = f"{type(exc).__name__}: {exc}"
 
