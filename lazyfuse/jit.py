@@ -58,6 +58,10 @@ class _Trace:
     arrays: tuple[int, ...] = ()  # the slots an array argument fills: their strides may change between calls
     replayed: Any = None  # the CPU's last replay of this trace: (settings, layout, replay) (see run_plan)
 
+    def __post_init__(self) -> None:
+        self.fill = _filler(self.slots)
+        self.flat = self.result.kind is tuple and all(c.kind == "leaf" for c in self.result.children)
+
     def layout(self, values: Sequence[Any]) -> tuple[Any, ...]:
         """What may change between the calls of one trace in its slots' values: the
         strides and writeability of the arrays (shapes, dtypes and scalar types are in
@@ -107,18 +111,31 @@ def jit(fn: Callable[..., Any] | None = None, *, target: str | None = None) -> A
             return _rebuilt(made.result, first)
         with contextlib.suppress(KeyError):  # Note: another thread may have dropped it
             traces.move_to_end(key)
-        values = [_value(leaves, k, constant, convert) for k, constant, convert in found.slots]
-        results = found.target.run_plan(found.plan, values, found.resize, found)
-        return _rebuilt(found.result, results)
+        results = found.target.run_plan(found.plan, found.fill(leaves), found.resize, found)
+        return tuple(results) if found.flat else _rebuilt(found.result, results)
 
     traced.traces = traces  # type: ignore[attr-defined]  # one per signature seen, oldest first
     return traced
 
 
-def _value(leaves: Sequence[Any], k: int, constant: Any, convert: Convert | None) -> Any:
-    if k < 0:
-        return constant
-    return leaves[k] if convert is None else convert(leaves[k])
+def _filler(slots: Sequence[tuple[int, Any, Convert | None]]) -> Callable[[Sequence[Any]], list[Any]]:
+    """The function of a call's leaves that gives the plan's slot values (one list
+    display, compiled once per trace): ``leaves[k]``, ``convert3(leaves[k])`` or the
+    constant ``constant2``."""
+    scope: dict[str, Any] = {}
+    made = []
+    for s, (k, constant, convert) in enumerate(slots):
+        if k < 0:
+            scope[f"constant{s}"] = constant
+            made.append(f"constant{s}")
+        elif convert is not None:
+            scope[f"convert{s}"] = convert
+            made.append(f"convert{s}(leaves[{k}])")
+        else:
+            made.append(f"leaves[{k}]")
+    source = f"def fill(leaves):\n    return [{', '.join(made)}]\n"
+    exec(compile(source, "<lazyfuse jit slots>", "exec"), scope)  # Note: names and indexes made here
+    return scope["fill"]  # type: ignore[no-any-return]
 
 
 def _rebuilt(result: pytree.TreeDef, outputs: Sequence[np.ndarray]) -> Any:
