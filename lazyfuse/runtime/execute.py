@@ -733,7 +733,9 @@ def _compact_broadcasts(
     along (``Load.fixed``) as its first slice there, and a small one (at most 1/16 of the
     domain's elements, or _SMALL_COPY) copied."""
     made = []
-    transposed = spec.leading_reduction  # Note: C arrays seen transposed: F order is their own
+    # Note: a leading-axis reduction sees C arrays transposed, in F order; unless its loads are
+    # all C-contiguous as it sees them (F arrays), small ones are copied into F order
+    transposed = spec.leading_reduction and not all([a.flags.c_contiguous for a in arrays if a.ndim > 1])
     for a, load in zip(arrays, spec.loads, strict=True):
         if load.ndim is None and not _in_order(a, transposed):
             if load.fixed:
