@@ -65,8 +65,9 @@ class Config:
     # a plan's run is recorded once per layout of its values and replayed (runtime/replay.py)
     replay: bool = True
     # a replayed record's lines compiled into one Numba function (runtime/driver.py) after
-    # this many replays; 0: never
-    compile_replays_after: int = 100
+    # this many replays; 0: never. Compiling takes 1 to 4 s and saves tens of microseconds
+    # a step: it pays in runs of tens of thousands of steps, not in `lazyfuse train`'s 2500
+    compile_replays_after: int = 10_000
     # every kernel call, product and host step timed for lf.profile (runtime/profiling.py)
     profile: bool = False
 
@@ -96,7 +97,7 @@ def _from_environment() -> Config:
         pool_bytes=int(os.environ.get("LAZYFUSE_POOL_BYTES", "").strip() or 1 << 30),
         batched_blas=_flag("LAZYFUSE_BATCHED_BLAS", "1"),
         replay=_flag("LAZYFUSE_REPLAY", "1"),
-        compile_replays_after=int(os.environ.get("LAZYFUSE_COMPILE_REPLAYS_AFTER", "100").strip() or 0),
+        compile_replays_after=int(os.environ.get("LAZYFUSE_COMPILE_REPLAYS_AFTER", "10000").strip() or 0),
         profile=_flag("LAZYFUSE_PROFILE", "0"),
     )
 

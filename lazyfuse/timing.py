@@ -9,6 +9,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from lazyfuse import config
+
+# The benchmarks time steady states, each contender after its warm-up (JAX's after its
+# compile): a hot step's driver (runtime/driver.py) is compiled after this many replays,
+# not after lazyfuse's default 10,000, so that it is compiled before their timing ends.
+STEADY_STATE_REPLAYS = 100
+
 
 def median_seconds(fn: Callable[[], Any], repeats: int = 5, budget: float = 0.0, most: int = 200) -> float:
     """Median time of ``fn()`` after one warm-up call (which compiles): ``repeats`` runs,
@@ -61,4 +68,13 @@ def benchmark_arguments(description: str | None, argv: list[str] | None) -> argp
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--budget", type=float, default=1.0, help="seconds of timing per contender")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--drivers-after",
+        type=int,
+        default=STEADY_STATE_REPLAYS,
+        help="replays before a hot step's calls are compiled into one function (runtime/driver.py; "
+        f"lazyfuse's default is 10000); default {STEADY_STATE_REPLAYS}",
+    )
+    args = parser.parse_args(argv)
+    config.set_for_process(compile_replays_after=args.drivers_after)
+    return args
