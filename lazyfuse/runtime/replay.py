@@ -164,8 +164,8 @@ class Recorder:
         for a in arguments:
             if a is None:
                 slot, scalar = next(slots)
-                made.append(self._scalar(slot, scalar))
-                driven.append(made[-1].replace(f"values[{slot}]", f"v{slot}"))
+                made.append(self._scalar(slot, scalar, f"values[{slot}]"))
+                driven.append(self._scalar(slot, scalar, f"v{slot}"))
             else:
                 made.append(self._expression(a))
                 driven.append(self._driver_expression(a))
@@ -254,12 +254,13 @@ class Recorder:
         self.names[name] = thing
         return name
 
-    def _scalar(self, slot: int, scalar: type) -> str:
-        """A kernel's scalar parameter: the slot's value as the kernel's scalar type; a Python
-        float, int or bool as it is where Numba types it so (the layout keeps its type)."""
+    def _scalar(self, slot: int, scalar: type, value: str) -> str:
+        """A kernel's scalar parameter: the slot's ``value`` (as the lines read it) as the
+        kernel's scalar type; a Python float, int or bool as it is where Numba types it so
+        (the layout keeps its type)."""
         if _NUMBA_TYPES_AS.get(type(self.values[slot])) is scalar:
-            return f"values[{slot}]"
-        return f"{self._name(scalar, 'scalar')}(values[{slot}])"
+            return value
+        return f"{self._name(scalar, 'scalar')}({value})"
 
     def _expression(self, argument: Any) -> str:
         """How a replay gets ``argument`` (an array or a size), decided once: an array that
