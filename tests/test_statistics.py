@@ -250,6 +250,41 @@ def test_argmax_argmin_one_pass_paths(shape, axis, dtypes, parallel):
                 np.testing.assert_array_equal(g, e, err_msg=f"{what} {name} {shape} axis={axis}")
 
 
+def _across_blocks(length: int, dtype: np.dtype) -> np.ndarray:
+    """Rows longer than cpu.ARG_BLOCK whose best value (or first NaN) lies in a later
+    block, ties in several blocks, signed zeros, and a row of only -inf."""
+    x = np.zeros((6, length), dtype)
+    block = cpu.ARG_BLOCK
+    x[0, [block + 5, 2 * block + 1]] = 5  # the best in two later blocks: the first wins
+    x[1, 3] = 9
+    if dtype.kind == "f":
+        x[1, [block + 2, 2 * block + 7]] = np.nan  # the first NaN wins over the best
+        x[2] = -np.inf
+        x[3] = -1
+        x[3, 10], x[3, block + 1] = -0.0, 0.0  # equal: the first
+    x[4, -1] = 7  # the last element, in the last (short) block
+    x[5, [block - 1, block]] = 3  # a tie across a block's edge
+    return x
+
+
+@pytest.mark.parametrize("math", ["fast", "libm"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+def test_arg_reductions_find_the_first_best_across_blocks(math, dtype):
+    """An arg reduction keeps the first block holding the best value, then searches it:
+    rows and a 1-D run in chunks (both parallel), several axes (serial), with LLVM's max
+    (fast math) or NumPy's semantics spelled out (libm, as lf.export writes kernels)."""
+    x = _across_blocks(2 * cpu.ARG_BLOCK + 300, np.dtype(dtype))
+    cases = [(x, 1, True), (np.tile(x[:, ::-1], 30).reshape(-1), None, True), (x, None, False)]
+    with config.override(math=math):
+        for values, axis, parallel in cases:
+            with config.override(parallel=parallel):
+                for name in ("argmax", "argmin"):
+                    v = values if name == "argmax" else -values  # the same cases for argmin
+                    got = getattr(lf, name)(lf.asarray(v), axis=axis).compute()
+                    expected = getattr(np, name)(v, axis=axis)
+                    np.testing.assert_array_equal(got, expected, err_msg=f"{name} {v.shape} axis={axis}")
+
+
 def test_argmax_errors():
     with pytest.raises(ValueError, match="argmax: attempt to get argmax of an empty sequence") as info:
         lf.argmax(np.zeros((3, 0)), axis=1)
@@ -273,8 +308,9 @@ def planned_kernels(tensor: lf.Tensor) -> list:
 @pytest.mark.usefixtures("serial_kernels")
 def test_kernel_counts():
     """var over rows and over everything, any, and argmax/argmin of a fused producer: one
-    kernel each; argmax is one pass (a best value and its index, the loop index, not an
-    array it reads), not a max and then a search."""
+    kernel each. argmax over a leading axis is one pass (a best value and its index, the
+    loop index, not an array it reads); over rows, one pass of block maxima and a search
+    of the one block holding the best, in the same kernel."""
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((6, 9)), rng.standard_normal((6, 9))
     x = lf.exp(lf.asarray(a)) * b
@@ -290,6 +326,10 @@ def test_kernel_counts():
     assert len(call.loads) == 1 and [a.op.name for a in call.spec.accumulates] == ["ARGMAX"]
     source = cpu.generate(call.spec)
     assert "better_acc0" in source and "maximum_f" not in source, source  # no max pass
+    (call,) = planned_kernels(x.argmax(axis=1))
+    source = cpu.generate(call.spec)
+    assert source.count("block_acc0 = llvm_maximum_f64(block_acc0, t1)") == 1, source
+    assert source.count("found_acc0 = min(found_acc0,") == 1, source
     expected = np.exp(a) * b
     argmax, argmin = lf.compute(x.argmax(axis=1), x.argmin())  # one kernel, both outputs
     np.testing.assert_array_equal(argmax, expected.argmax(axis=1))

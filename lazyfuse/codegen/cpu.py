@@ -38,10 +38,18 @@ FULL_REDUCTION_CHUNKS = 64
 # per lane of a 512-bit vector of float32: bench_fusion.py's softmax rows ran several
 # times faster than with one partial result per row (see benchmarks/README.md).
 LANES = 16
-# Passes with an arg reduction (a best value and its index per lane) use twice as many:
-# argmax over (4000, 2500) float32 rows took 1.6 ms with 32 lanes and 7.2 ms with 16 (a
-# hand-written Numba loop of this shape, on the 2-core AVX-512 VM; NumPy's took 1.9).
-ARG_LANES = 32
+# Passes with an arg reduction fold blocks of this many elements of the last reduced axis
+# into their best value (a max LLVM vectorizes), keep the first block holding the best,
+# then find its first position in that block (a vectorized min over the positions). With
+# a best value and its index in each of 32 lanes, argmax over (4000, 2500) float32 rows
+# took 2.0 ms against NumPy's 1.2-1.6; with blocks of 256, 1024 and 2048, 0.91, 0.87 and
+# 2.1 ms; over (8192, 100) rows 0.99 ms with lanes, 0.41-0.44 with blocks (NumPy's 0.36).
+# (Hand-written Numba loops of these shapes, 2 threads, on the 2-core AVX-512 VM.)
+ARG_BLOCK = 1024
+# The extreme's fold in those blocks when math is "fast": LLVM's maximum and minimum
+# (NaN wins, as in NumPy's max) as Numba intrinsics (lazyfuse.runtime.fastmath), which
+# the loop vectorizer folds in vectors; Python's comparisons in a select it leaves scalar.
+EXTREME_FOLDS = {Op.MAX: "llvm_maximum", Op.MIN: "llvm_minimum"}
 # Matmul tasks own blocks of up to this many output rows (fewer for small matrices).
 MATMUL_ROW_BLOCK = 32
 # Leading-axis reductions split their rows into this many chunks, each with its own
@@ -68,6 +76,7 @@ FAST_MATH = {op: row.fast for op, row in ELEMENTWISE.items() if row.fast is not 
 # the fastmath functions those templates call (``exp_f64(``), which a kernel file imports
 _FAST_NAMES = sorted(
     {name for template in FAST_MATH.values() for name in re.findall(r"(\w+)_\{K\}\(", template)}
+    | set(EXTREME_FOLDS.values())
 )
 _FAST_MATH_CALL = re.compile(rf"\b((?:{'|'.join(_FAST_NAMES)})_f(?:32|64))\(")
 
@@ -588,8 +597,9 @@ class _LoopKernel(ScalarCode):
         single floating-point accumulator is a serial chain it may not reorder).
         ``first``: the bounds of the first reduced axis (a chunk of it), else all of it.
         Returns the values it wrote to row buffers."""
-        body = self.body
-        count = ARG_LANES if any(a.op in ARG_REDUCTIONS for a in accumulates) else LANES
+        if any(a.op in ARG_REDUCTIONS for a in accumulates) or self._extremes_only(accumulates):
+            return self._block_pass(accumulates, first)
+        body, count = self.body, LANES
         lanes = {acc.target: f"lanes_{acc.target}" for acc in accumulates}
         for acc in accumulates:
             self._partials(acc, lanes[acc.target], str(count), scratch=True)
@@ -612,7 +622,7 @@ class _LoopKernel(ScalarCode):
                 self._scope(),
             ):
                 body.line(f"{last} = r_lanes + k")
-                self._fold_lanes(accumulates, slots, unsigned=low != "0")
+                self._fold_unsigned(accumulates, slots, unsigned=low != "0")
                 written = self.buffered & self.emitted - self.in_buffer
             with body.indent(f"for {last} in range(m_lanes, {high}):"), self._scope():
                 self._fold(accumulates, {t: f"{name}[0]" for t, name in lanes.items()})
@@ -626,8 +636,74 @@ class _LoopKernel(ScalarCode):
                 self._take(acc, acc.target, f"{lanes[acc.target]}[k]")
         return written
 
-    def _fold_lanes(self, accumulates: list[Accumulate], slots: dict[str, str], unsigned: bool) -> None:
-        """:meth:`_fold` in a loop over lanes. ``unsigned``: the loop starts where LLVM
+    def _block_pass(self, accumulates: list[Accumulate], first: tuple[str, str] | None) -> set[str]:
+        """:meth:`_lanes_pass` for a pass with arg reductions, or of float max and min
+        only (then no blocks): the last reduced axis in blocks of ARG_BLOCK, each folded
+        into its best value (``block_acc0``); an arg reduction keeps the first block whose
+        best beats the best so far (its position in ``acc0``), then :meth:`_search` finds
+        the best in that block. Other reductions of the pass fold element by element."""
+        body = self.body
+        args = [acc for acc in accumulates if acc.op in ARG_REDUCTIONS]
+        for acc in accumulates:
+            self._init(acc, acc.target)
+        bounds = [("0", f"m{d}") for d in range(len(self.inner))]
+        if first is not None:
+            bounds[0] = first
+        last, (low, high) = self.inner[-1], bounds[-1]
+        with ExitStack() as loops:
+            for var, (outer_low, outer_high) in zip(self.inner[:-1], bounds, strict=False):
+                loops.enter_context(body.indent(f"for {var} in range({outer_low}, {outer_high}):"))
+                loops.enter_context(self._scope())
+            if args:  # else one block: the whole axis
+                loops.enter_context(body.indent(f"for b_{last} in range({low}, {high}, {ARG_BLOCK}):"))
+                low, high = f"b_{last}", f"min(b_{last} + {ARG_BLOCK}, {high})"
+            for acc in args:
+                body.line(f"block_{acc.target} = {identity(self._extreme_of(acc), acc.value_dtype)}")
+            with body.indent(f"for {last} in range({low}, {high}):"), self._scope():
+                self._fold_unsigned(accumulates, None, unsigned=low != "0", blocks=True)
+                written = self.buffered & self.emitted - self.in_buffer
+            for acc in args:
+                take, best = f"take_{acc.target}", best_of(acc.target)
+                body.line(f"{take} = ({acc.target} < 0) | {arg_better(acc, f'block_{acc.target}', best)}")
+                body.line(f"{best} = block_{acc.target} if {take} else {best}")
+                body.line(f"{acc.target} = {self._position(f'b_{last}')} if {take} else {acc.target}")
+        for acc in args:
+            self._search(acc, bounds[-1][1])
+        return written
+
+    def _search(self, acc: Accumulate, high: str) -> None:
+        """Replace the position of the block ``acc`` kept (if any) with that of the first
+        element in it equal to its best value (or NaN where the best is NaN)."""
+        body, best, last = self.body, best_of(acc.target), self.inner[-1]
+        position = f"max({acc.target}, np.int64(0))"
+        for d in range(len(self.inner) - 1, 0, -1):  # the block's indices from its position
+            body.line(f"{self.inner[d]} = {position} % m{d}")
+            position = f"{position} // m{d}"
+        body.line(f"{self.inner[0]} = {position}")
+        body.line(f"found_{acc.target} = {high}")
+        with body.indent(f"for {last} in range({last}, min({last} + {ARG_BLOCK}, {high})):"), self._scope():
+            self.body.line(f"u_{last} = np.uint64({last})")
+            self.unsigned = {last: f"u_{last}"}
+            self._compute(acc.value, inner=True)
+            self.unsigned = {}
+            hit = f"({acc.value} == {best})"
+            if acc.value_dtype.kind == "f":
+                hit = f"{hit} | (({acc.value} != {acc.value}) & ({best} != {best}))"
+            body.line(f"found_{acc.target} = min(found_{acc.target}, {last} if {hit} else {high})")
+        body.line(f"{last} = found_{acc.target}")
+        body.line(f"{acc.target} = {self._position()} if {acc.target} >= 0 else {acc.target}")
+
+    def _extreme_of(self, acc: Accumulate) -> Op:
+        return REDUCTION[acc.op].extreme  # type: ignore[return-value]
+
+    def _fold_unsigned(
+        self,
+        accumulates: list[Accumulate],
+        slots: dict[str, str] | None,
+        unsigned: bool,
+        blocks: bool = False,
+    ) -> None:
+        """:meth:`_fold` in a loop over lanes or blocks. ``unsigned``: the loop starts where LLVM
         cannot prove the index >= 0, so every load would check for a negative index,
         which stops vectorization: loads take an unsigned copy (1-D argmax over 1e7
         float32: 9.3 -> 1.5 ms in a hand-written Numba loop of this shape)."""
@@ -635,7 +711,7 @@ class _LoopKernel(ScalarCode):
         if unsigned:
             self.body.line(f"u_{last} = np.uint64({last})")
             self.unsigned = {last: f"u_{last}"}
-        self._fold(accumulates, slots)
+        self._fold(accumulates, slots, blocks)
         self.unsigned = {}
 
     def _chunked_pass(self, accumulates: list[Accumulate]) -> None:
@@ -666,12 +742,23 @@ class _LoopKernel(ScalarCode):
             for acc in accumulates:
                 self._take(acc, acc.target, f"{partial[acc.target]}[c]")
 
-    def _fold(self, accumulates: list[Accumulate], into: dict[str, str] | None = None) -> None:
-        """Fold each value into its accumulator (or into the slot ``into`` names)."""
+    def _fold(
+        self, accumulates: list[Accumulate], into: dict[str, str] | None = None, blocks: bool = False
+    ) -> None:
+        """Fold each value into its accumulator (or into the slot ``into`` names). In a
+        :meth:`_block_pass` (``blocks``), an arg reduction folds into its block's best
+        value, and max and min fold by :meth:`_extreme`."""
         for acc in accumulates:
             self._compute(acc.value, inner=True)
             slot = into[acc.target] if into else acc.target
-            if acc.op in ARG_REDUCTIONS:
+            if blocks and acc.op in ARG_REDUCTIONS:
+                block = f"block_{acc.target}"
+                self.body.line(
+                    f"{block} = {self._extreme(self._extreme_of(acc), acc.value_dtype, block, acc.value)}"
+                )
+            elif blocks and acc.op in EXTREME_FOLDS:
+                self.body.line(f"{slot} = {self._extreme(acc.op, acc.dtype, slot, element(acc))}")
+            elif acc.op in ARG_REDUCTIONS:
                 better = f"better_{acc.target}"
                 self.body.line(f"{better} = {arg_better(acc, acc.value, best_of(slot))}")
                 self.body.line(f"{best_of(slot)} = {acc.value} if {better} else {best_of(slot)}")
@@ -679,10 +766,24 @@ class _LoopKernel(ScalarCode):
             else:
                 self.body.line(f"{slot} = {combine(acc, slot, element(acc))}")
 
-    def _position(self) -> str:
-        """The flat index (C order) of the current element in the reduced axes."""
-        position = self.inner[0]
-        for d, var in enumerate(self.inner[1:], start=1):
+    def _extremes_only(self, accumulates: list[Accumulate]) -> bool:
+        """Whether every accumulator of a pass is a float max or min folded by LLVM's
+        (fast math), which the loop vectorizer folds in vectors by itself: no lanes."""
+        return self.math == "fast" and all(a.op in EXTREME_FOLDS and a.dtype.kind == "f" for a in accumulates)
+
+    def _extreme(self, op: Op, dtype: np.dtype, left: str, right: str) -> str:
+        """The max (``op``: MAX) or min of two values; of floats, with fast math, LLVM's
+        (vectorizable where they fold a scalar accumulator; see EXTREME_FOLDS)."""
+        if self.math == "fast" and dtype.kind == "f":
+            return f"{EXTREME_FOLDS[op]}_{_suffix(dtype)}({left}, {right})"
+        return pick(REDUCTION[op].combine, dtype).format(acc=left, x=right)
+
+    def _position(self, last: str | None = None) -> str:
+        """The flat index (C order) of the current element in the reduced axes (with
+        ``last`` for the last axis' index where given)."""
+        names = [*self.inner[:-1], last or self.inner[-1]]
+        position = names[0]
+        for d, var in enumerate(names[1:], start=1):
             position = f"({position}) * m{d} + {var}"
         return position
 

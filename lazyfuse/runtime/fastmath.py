@@ -216,6 +216,35 @@ def _fma(typingctx, a, b, c):
     return a(a, a, a), codegen
 
 
+def _llvm_extreme(name: str) -> Any:
+    """LLVM's ``llvm.<name>`` (maximum or minimum) of two floats as a Numba intrinsic:
+    NaN if either is NaN, -0.0 below 0.0. The loop vectorizer folds a reduction of it in
+    vectors, where a reduction written with Python's comparisons stays scalar."""
+
+    @intrinsic
+    def extreme(typingctx, a, b):
+        if not (isinstance(a, types.Float) and a == b):
+            return None
+
+        def codegen(context, builder, signature, args):
+            lltype = args[0].type
+            suffix = "f64" if a == types.float64 else "f32"
+            fnty = ir.FunctionType(lltype, [lltype, lltype])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.{name}.{suffix}")
+            return builder.call(fn, args)
+
+        return a(a, a), codegen
+
+    return extreme
+
+
+# What codegen/cpu.py's arg reductions fold their blocks with (EXTREME_FOLDS there).
+INTRINSICS = {
+    f"llvm_{name}_{dtype}": _llvm_extreme(name) for name in ("maximum", "minimum") for dtype in ("f32", "f64")
+}
+globals().update(INTRINSICS)
+
+
 def _target_has_fma() -> bool:
     """Whether Numba compiles for a CPU with FMA: the host's, or NUMBA_CPU_NAME /
     NUMBA_CPU_FEATURES where set (then only when the features name +fma)."""
