@@ -150,6 +150,22 @@ def test_nan_propagates_and_large_int_sums_are_exact():
     check_all(cases)
 
 
+def test_max_and_min_in_parallel_chunks_propagate_a_late_nan():
+    """A full max or min runs in parallel chunks, each folding one accumulator with
+    LLVM's maximum (vectorized): a NaN in a late chunk, read backwards too, is the result,
+    and without it the extreme is NumPy's."""
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal(200_003).astype(dtype)
+        for view in (x, x[::-3]):
+            for name in ("max", "min"):
+                assert getattr(lf, name)(view).compute() == getattr(np, name)(view), (dtype, name)
+        x[190_000] = np.nan  # in both views
+        for view in (x, x[::-3]):
+            for name in ("max", "min"):
+                assert np.isnan(getattr(lf, name)(view).compute()), (dtype, name)
+
+
 @pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 1)])
 @given(data=st.data())
 def test_fused_producers_and_consumers(axis, data):

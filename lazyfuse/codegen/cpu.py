@@ -733,7 +733,7 @@ class _LoopKernel(ScalarCode):
                 for acc in accumulates:
                     self._init(acc, acc.target)
                 with self._inner_loops(parallel=False, first=first):
-                    self._fold(accumulates)
+                    self._fold_unsigned(accumulates, None, unsigned=len(self.inner) == 1)
             for acc in accumulates:
                 self._copy(acc, f"{partial[acc.target]}[c]", acc.target)
         for acc in accumulates:
@@ -745,9 +745,11 @@ class _LoopKernel(ScalarCode):
     def _fold(
         self, accumulates: list[Accumulate], into: dict[str, str] | None = None, blocks: bool = False
     ) -> None:
-        """Fold each value into its accumulator (or into the slot ``into`` names). In a
-        :meth:`_block_pass` (``blocks``), an arg reduction folds into its block's best
-        value, and max and min fold by :meth:`_extreme`."""
+        """Fold each value into its accumulator (or into the slot ``into`` names: lanes).
+        In a :meth:`_block_pass` (``blocks``), an arg reduction folds into its block's
+        best value. Max and min fold into an accumulator by :meth:`_extreme`, which LLVM
+        vectorizes there (the max of 1e7 float32, in chunks: 6.0 -> 1.7 ms, NumPy's 1.8);
+        in lanes, by their combine (LLVM's maximum in lanes ran 5 times slower)."""
         for acc in accumulates:
             self._compute(acc.value, inner=True)
             slot = into[acc.target] if into else acc.target
@@ -756,7 +758,7 @@ class _LoopKernel(ScalarCode):
                 self.body.line(
                     f"{block} = {self._extreme(self._extreme_of(acc), acc.value_dtype, block, acc.value)}"
                 )
-            elif blocks and acc.op in EXTREME_FOLDS:
+            elif into is None and acc.op in EXTREME_FOLDS:
                 self.body.line(f"{slot} = {self._extreme(acc.op, acc.dtype, slot, element(acc))}")
             elif acc.op in ARG_REDUCTIONS:
                 better = f"better_{acc.target}"
