@@ -319,6 +319,29 @@ def test_the_epilogue_runs_in_the_matmul_store():
     assert len((product.T + 1.0).kernels()) == 2  # through a view: the product is stored first
 
 
+def test_a_launch_drops_the_device_values_it_reads_last():
+    """The CUDA target runs a plan's steps (plans.Step, the CPU target's shape too): each
+    names the stored values no later step reads, which the run drops from the device.
+    A two-layer network's hidden layer (made in the first product's store) goes after the
+    second product reads it; that product goes after the sum."""
+    from lazyfuse.runtime import cuda_execute, plans
+
+    rng = np.random.default_rng(5)
+    x, w1, b, w2 = (rng.standard_normal(shape) for shape in ((6, 4), (4, 5), (5,), (5, 3)))
+    out = (lf.relu(lf.asarray(x) @ w1 + b) @ w2).sum(axis=1)
+    steps = cuda_execute.steps(plans.fresh_plan(cuda_execute.lowered([out.node])))
+    assert [(s.call.spec.kind, s.epilogue is not None) for s in steps] == [
+        ("matmul", True),
+        ("matmul", False),
+        ("loop", False),
+    ]
+    (hidden,) = steps[0].epilogue[0].outputs
+    (product,) = steps[1].call.outputs
+    assert [hidden in s.dying for s in steps] == [False, True, False]
+    assert [product in s.dying for s in steps] == [False, False, True]
+    np.testing.assert_allclose(out.compute(), (np.maximum(x @ w1 + b, 0) @ w2).sum(axis=1), rtol=1e-12)
+
+
 def test_an_array_read_by_a_matmul_and_by_elementwise_work():
     """A residual x @ w + x and (x + 1) @ x: the same input in a matmul's form and in
     the elementwise form, each loaded in its own."""

@@ -120,35 +120,38 @@ def compiled(roots: Sequence[Node]) -> list[CompiledKernel]:
     """The CUDA kernels that compute ``roots``, in order (generated, not yet launched)."""
     made = plans.fresh_plan(lowered(roots))
     found: list[CompiledKernel] = []
-    for call, _, epilogue in steps(made):
+    for step in steps(made):
+        call = step.call
         if call.spec.kind == "host":
             continue  # computed by NumPy: no kernel
         spec = kernel_spec(call)
-        if epilogue is not None:
-            found.append(kernel_for(spec, options(), epilogue))
+        if step.epilogue is not None:
+            found.append(kernel_for(spec, options(), step.epilogue[1]))
             continue
         stages = cuda_codegen.two_stage(spec) if call.spec.kind == "loop" and call.spec.n_outer == 0 else None
         found.extend(kernel_for(one, options()) for one in (stages if stages else [spec]))
     return found
 
 
-Launch = tuple[kernels.KernelCall, kernels.KernelCall | None, cuda_codegen.Epilogue | None]
-
-
-def steps(found: plans.Plan) -> list[Launch]:
+def steps(found: plans.Plan) -> list[plans.Step]:
     """The plan's calls as launches: a matmul and the elementwise call right after it
-    are one launch ``(matmul, that call, Epilogue)`` when that call can run in the
-    matmul's store (:func:`_epilogue`); every other call is ``(call, None, None)``.
-    Cached on the plan."""
-    if found.cuda_steps is None:
-        calls, made = found.calls, []
+    are one launch (``step.epilogue``: that call and its Epilogue) when that call can run
+    in the matmul's store (:func:`_epilogue`); every other call is a launch of its own.
+    Each step names the device values it reads for the last time. Cached on the plan."""
+    if found.steps is None:
+        calls, launches, epilogues = found.calls, [], []
         k = 0
         while k < len(calls):
             epilogue = _epilogue(calls, k, found.roots)
-            made.append((calls[k], calls[k + 1], epilogue) if epilogue else (calls[k], None, None))
+            launches.append(calls[k : k + 2] if epilogue else calls[k : k + 1])
+            epilogues.append((calls[k + 1], epilogue) if epilogue else None)
             k += 2 if epilogue else 1
-        found.cuda_steps = made
-    return found.cuda_steps  # type: ignore[no-any-return]
+        dying = plans.dying(found, launches)
+        found.steps = [
+            plans.Step(calls[0], gone, epilogue=after)
+            for calls, gone, after in zip(launches, dying, epilogues, strict=True)
+        ]
+    return found.steps
 
 
 def _epilogue(
@@ -208,11 +211,13 @@ def run_plan(
     """Run a plan with ``values`` in its slots (see :func:`run`)."""
     cuda = numba_cuda()
     run = _Run(cuda, values, resize)
-    for call, after, epilogue in steps(found):
-        if after is None or epilogue is None:
-            run.call(call)
+    for step in steps(found):
+        if step.epilogue is None:
+            run.call(step.call)
         else:
-            run.matmul_with_epilogue(call, after, epilogue)
+            run.matmul_with_epilogue(step.call, *step.epilogue)
+        for base in step.dying:  # Note: device memory goes back when the last reference does
+            run.stored.pop(base, None)
     results = [np.asarray(run.host(r)) for r in found.roots]
     if out is not None:
         np.copyto(out, results[0])

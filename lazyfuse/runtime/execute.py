@@ -73,33 +73,17 @@ def kernel_source_path(node: Node) -> str:
     return str(write_source(call.spec.name, cpu.generate(call.spec, options())))
 
 
-@dataclass(frozen=True)
-class _Step:
-    """One kernel call of a plan and what the run does around it: the stored values
-    read for the last time (dropped after it, and donors for its output; see
-    :func:`_donated`) and whether its arrays need :func:`arrange`."""
-
-    call: kernels.KernelCall
-    dying: tuple[Node, ...]
-    donors: tuple[Node, ...]
-    arranged: bool
-    after_blas: bool = False  # the call before it ran in BLAS (see _SERIAL_AFTER_BLAS_THREADS)
-
-
-def _schedule(found: plans.Plan) -> list[_Step]:
-    """The steps of ``found``'s calls, made once per plan."""
-    if found.schedule is None:
+def _schedule(found: plans.Plan) -> list[plans.Step]:
+    """The steps of ``found``'s calls, one call each, made once per plan."""
+    if found.steps is None:
         calls = found.calls
-        last_use = {base: i for i, call in enumerate(calls) for base, _, _ in call.loads}
-        keep = {fuse.base_of(r)[0] for r in found.roots}
         steps = []
-        for i, call in enumerate(calls):
-            dying = tuple(dict.fromkeys(b for b, _, _ in call.loads if last_use[b] == i and b not in keep))
+        for i, (call, dying) in enumerate(zip(calls, plans.dying(found, [[c] for c in calls]), strict=True)):
             arranged = call.spec.kind in ("loop", "scan") and call.spec.n_inner > 0
             after_blas = i > 0 and uses_blas(calls[i - 1].spec)
-            steps.append(_Step(call, dying, _donors(call, dying), arranged, after_blas))
-        found.schedule = steps
-    return found.schedule  # type: ignore[no-any-return]
+            steps.append(plans.Step(call, dying, _donors(call, dying), arranged, after_blas))
+        found.steps = steps
+    return found.steps
 
 
 _HOST_VALUES = frozenset({np.ndarray, float, int, bool, tuple})  # tuple: an index's key
@@ -450,7 +434,9 @@ def _donors(call: kernels.KernelCall, dying: tuple[Node, ...]) -> tuple[Node, ..
     return tuple(b for b in dying if b in direct and b not in viewed)
 
 
-def _donated(step: _Step, stored: dict[Node, np.ndarray], resize: plans.Resize | None) -> tuple[int, ...]:
+def _donated(
+    step: plans.Step, stored: dict[Node, np.ndarray], resize: plans.Resize | None
+) -> tuple[int, ...]:
     """The loads whose buffer ``step``'s output is written over: those of a donor that
     is stored, C-contiguous and of the output's shape and dtype. No new allocation, and
     one buffer less in memory; the flat and rows variants then read those loads from the
@@ -495,7 +481,7 @@ def _seen(
 
 
 def _call(
-    step: _Step,
+    step: plans.Step,
     stored: dict[Node, np.ndarray],
     values: list[Any],
     opts: cpu.Options,
@@ -579,7 +565,7 @@ _Prepared = tuple[Variant, list[np.ndarray], list[Any], list[np.ndarray], tuple[
 
 
 def _prepare(
-    step: _Step,
+    step: plans.Step,
     stored: dict[Node, np.ndarray],
     values: list[Any],
     opts: cpu.Options,

@@ -62,12 +62,41 @@ class Plan:
     grouped: fuse.Plan
     calls: list[kernels.KernelCall]
     sizes: tuple[int, ...] = ()
-    schedule: Any = None  # the runtime's steps for the calls, made on the first run
+    steps: list[Step] | None = None  # how its target runs the calls, made on the first run
     direct: Any = None  # execute._Direct, or False when the plan has no direct call
-    cuda_steps: Any = None  # the CUDA target's launches (cuda_execute.steps)
     joins: Any = None  # execute._Join per concatenation its parts are written into
     # runtime/replay.Replay per layout of the values (False: that layout is not replayed)
     replays: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One launch of a plan as its target runs it: a kernel call (on CUDA, a matmul and
+    the elementwise call after it run as one launch: ``epilogue``, that call and how the
+    matmul's store computes it), and the stored values it reads for the last time
+    (``dying``: dropped after it). The CPU target also notes the dying values its output
+    may be written over (``donors``), whether its arrays need ``execute.arrange``, and
+    whether the call before it ran in BLAS (see execute._SERIAL_AFTER_BLAS_THREADS)."""
+
+    call: kernels.KernelCall
+    dying: tuple[Node, ...]
+    donors: tuple[Node, ...] = ()
+    arranged: bool = False
+    after_blas: bool = False
+    epilogue: tuple[kernels.KernelCall, Any] | None = None
+
+
+def dying(found: Plan, launches: Sequence[Sequence[kernels.KernelCall]]) -> list[tuple[Node, ...]]:
+    """For each launch (its calls, in order), the stored values no later launch reads,
+    in the order it reads them: all but the results' own."""
+    last_use = {base: i for i, calls in enumerate(launches) for call in calls for base, _, _ in call.loads}
+    keep = {fuse.base_of(r)[0] for r in found.roots}
+    return [
+        tuple(
+            dict.fromkeys(b for call in calls for b, _, _ in call.loads if last_use[b] == i and b not in keep)
+        )
+        for i, calls in enumerate(launches)
+    ]
 
 
 class PlanKey(NamedTuple):

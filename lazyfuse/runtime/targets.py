@@ -177,11 +177,11 @@ class CudaTarget:
                 notes[k], runs[k] = "two launches", "CUDA kernel: a full reduction, in two launches"
             elif call.spec.kind == "matmul":
                 notes[k], runs[k] = "matmul kernel", "CUDA matmul kernel"
-        for call, after, _ in cuda_execute.steps(made):
-            if after is not None:
-                k = index[id(after)]
-                notes[k] = f"in kernel {index[id(call)]}'s store"
-                runs[k] = f"CUDA: runs in the store of kernel {index[id(call)]}'s matmul (one launch)"
+        for step in cuda_execute.steps(made):
+            if step.epilogue is not None:
+                k, matmul = index[id(step.epilogue[0])], index[id(step.call)]
+                notes[k] = f"in kernel {matmul}'s store"
+                runs[k] = f"CUDA: runs in the store of kernel {matmul}'s matmul (one launch)"
         return made, notes, runs
 
 
