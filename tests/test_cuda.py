@@ -342,6 +342,17 @@ def test_a_launch_drops_the_device_values_it_reads_last():
     np.testing.assert_allclose(out.compute(), (np.maximum(x @ w1 + b, 0) @ w2).sum(axis=1), rtol=1e-12)
 
 
+def test_a_plan_run_on_cuda_then_on_the_cpu_gives_numpys_answer_on_both():
+    """Both targets share a plan where CUDA's lowering changes nothing; each keeps its own
+    steps on it. (A column sum whose CUDA steps the CPU then ran, without arranging its
+    arrays, gave wrong sums.)"""
+    x = np.random.default_rng(0).standard_normal((13, 7))
+    expected = x.sum(axis=0)
+    np.testing.assert_allclose(lf.asarray(x).sum(axis=0).compute(), expected, rtol=1e-12)
+    with config.override(target="cpu"):
+        np.testing.assert_allclose(lf.asarray(x).sum(axis=0).compute(), expected, rtol=1e-12)
+
+
 def test_an_array_read_by_a_matmul_and_by_elementwise_work():
     """A residual x @ w + x and (x + 1) @ x: the same input in a matmul's form and in
     the elementwise form, each loaded in its own."""

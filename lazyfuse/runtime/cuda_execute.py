@@ -137,8 +137,8 @@ def steps(found: plans.Plan) -> list[plans.Step]:
     """The plan's calls as launches: a matmul and the elementwise call right after it
     are one launch (``step.epilogue``: that call and its Epilogue) when that call can run
     in the matmul's store (:func:`_epilogue`); every other call is a launch of its own.
-    Each step names the device values it reads for the last time. Cached on the plan."""
-    if found.steps is None:
+    Each step names the device values it reads for the last time. Kept on the plan."""
+    if "cuda" not in found.steps:
         calls, launches, epilogues = found.calls, [], []
         k = 0
         while k < len(calls):
@@ -147,11 +147,11 @@ def steps(found: plans.Plan) -> list[plans.Step]:
             epilogues.append((calls[k + 1], epilogue) if epilogue else None)
             k += 2 if epilogue else 1
         dying = plans.dying(found, launches)
-        found.steps = [
+        found.steps["cuda"] = [
             plans.Step(calls[0], gone, epilogue=after)
             for calls, gone, after in zip(launches, dying, epilogues, strict=True)
         ]
-    return found.steps
+    return found.steps["cuda"]
 
 
 def _epilogue(

@@ -75,15 +75,16 @@ def kernel_source_path(node: Node) -> str:
 
 def _schedule(found: plans.Plan) -> list[plans.Step]:
     """The steps of ``found``'s calls, one call each, made once per plan."""
-    if found.steps is None:
+    steps = found.steps.get("cpu")
+    if steps is None:
         calls = found.calls
         steps = []
         for i, (call, dying) in enumerate(zip(calls, plans.dying(found, [[c] for c in calls]), strict=True)):
             arranged = call.spec.kind in ("loop", "scan") and call.spec.n_inner > 0
             after_blas = i > 0 and uses_blas(calls[i - 1].spec)
             steps.append(plans.Step(call, dying, _donors(call, dying), arranged, after_blas))
-        found.steps = steps
-    return found.steps
+        found.steps["cpu"] = steps
+    return steps
 
 
 _HOST_VALUES = frozenset({np.ndarray, float, int, bool, tuple})  # tuple: an index's key

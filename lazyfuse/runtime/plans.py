@@ -62,7 +62,9 @@ class Plan:
     grouped: fuse.Plan
     calls: list[kernels.KernelCall]
     sizes: tuple[int, ...] = ()
-    steps: list[Step] | None = None  # how its target runs the calls, made on the first run
+    # how each target runs the calls, by its name, made on its first run (a plan whose graph
+    # the CUDA target's lowering leaves as it is serves the CPU target too)
+    steps: dict[str, list[Step]] = field(default_factory=dict)
     direct: Any = None  # execute._Direct, or False when the plan has no direct call
     joins: Any = None  # execute._Join per concatenation its parts are written into
     # runtime/replay.Replay per layout of the values (False: that layout is not replayed)
