@@ -682,7 +682,7 @@ class _LoopKernel(ScalarCode):
         body.line(f"{self.inner[0]} = {position}")
         body.line(f"found_{acc.target} = {high}")
         with body.indent(f"for {last} in range({last}, min({last} + {ARG_BLOCK}, {high})):"), self._scope():
-            self.body.line(f"u_{last} = np.uint64({last})")
+            body.line(f"u_{last} = np.uint64({last})")
             self.unsigned = {last: f"u_{last}"}
             self._compute(acc.value, inner=True)
             self.unsigned = {}

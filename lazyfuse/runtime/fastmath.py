@@ -238,7 +238,7 @@ def _llvm_extreme(name: str) -> Any:
     return extreme
 
 
-# What codegen/cpu.py's arg reductions fold their blocks with (EXTREME_FOLDS there).
+# What codegen/cpu.py's max, min, argmax and argmin fold floats with (EXTREME_FOLDS there).
 INTRINSICS = {
     f"llvm_{name}_{dtype}": _llvm_extreme(name) for name in ("maximum", "minimum") for dtype in ("f32", "f64")
 }
