@@ -73,7 +73,7 @@ def benchmark_arguments(description: str | None, argv: list[str] | None) -> argp
         type=int,
         default=STEADY_STATE_REPLAYS,
         help="replays before a hot step's calls are compiled into one function (runtime/driver.py; "
-        f"lazyfuse's default is 10000); default {STEADY_STATE_REPLAYS}",
+        f"lazyfuse's default is {config.Config.compile_replays_after}); default {STEADY_STATE_REPLAYS}",
     )
     args = parser.parse_args(argv)
     config.set_for_process(compile_replays_after=args.drivers_after)

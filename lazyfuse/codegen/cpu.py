@@ -580,7 +580,8 @@ class _LoopKernel(ScalarCode):
         if chunked:
             self._chunked_pass(accumulates)
         elif built_in and self.spec.n_inner == 1:
-            written = self._lanes_pass(accumulates)
+            blocks = any(a.op in ARG_REDUCTIONS for a in accumulates) or self._extremes_only(accumulates)
+            written = self._block_pass(accumulates) if blocks else self._lanes_pass(accumulates)
         else:
             for acc in accumulates:
                 self._init(acc, acc.target)
@@ -591,41 +592,29 @@ class _LoopKernel(ScalarCode):
         self.in_buffer |= written if not chunked else set()
         self.emitted.update(a.target for a in accumulates)
 
-    def _lanes_pass(self, accumulates: list[Accumulate], first: tuple[str, str] | None = None) -> set[str]:
-        """One loop over the reduced axes whose last axis folds into LANES partial
-        results, combined after it: independent lanes let LLVM vectorize the loop (a
-        single floating-point accumulator is a serial chain it may not reorder).
-        ``first``: the bounds of the first reduced axis (a chunk of it), else all of it.
-        Returns the values it wrote to row buffers."""
-        if any(a.op in ARG_REDUCTIONS for a in accumulates) or self._extremes_only(accumulates):
-            return self._block_pass(accumulates, first)
-        body, count = self.body, LANES
+    def _lanes_pass(self, accumulates: list[Accumulate]) -> set[str]:
+        """One loop over the (one) reduced axis that folds into LANES partial results,
+        combined after it: independent lanes let LLVM vectorize the loop (a single
+        floating-point accumulator is a serial chain it may not reorder). Returns the
+        values it wrote to row buffers."""
+        body, count, (last,) = self.body, LANES, self.inner
         lanes = {acc.target: f"lanes_{acc.target}" for acc in accumulates}
         for acc in accumulates:
             self._partials(acc, lanes[acc.target], str(count), scratch=True)
             with body.indent(f"for k in range({count}):"):
                 self._init(acc, f"{lanes[acc.target]}[k]")
-        bounds = [("0", f"m{d}") for d in range(len(self.inner))]
-        if first is not None:
-            bounds[0] = first
-        with ExitStack() as loops:
-            for var, (low, high) in zip(self.inner[:-1], bounds, strict=False):
-                loops.enter_context(body.indent(f"for {var} in range({low}, {high}):"))
-                loops.enter_context(self._scope())
-            last, (low, high) = self.inner[-1], bounds[-1]
-            span = high if low == "0" else f"({high} - {low})"
-            body.line(f"m_lanes = {high} - {span} % {count}")
-            slots = {t: f"{name}[k]" for t, name in lanes.items()}
-            with (
-                body.indent(f"for r_lanes in range({low}, m_lanes, {count}):"),
-                body.indent(f"for k in range({count}):"),
-                self._scope(),
-            ):
-                body.line(f"{last} = r_lanes + k")
-                self._fold_unsigned(accumulates, slots, unsigned=low != "0")
-                written = self.buffered & self.emitted - self.in_buffer
-            with body.indent(f"for {last} in range(m_lanes, {high}):"), self._scope():
-                self._fold(accumulates, {t: f"{name}[0]" for t, name in lanes.items()})
+        body.line(f"m_lanes = m0 - m0 % {count}")
+        slots = {t: f"{name}[k]" for t, name in lanes.items()}
+        with (
+            body.indent(f"for r_lanes in range(0, m_lanes, {count}):"),
+            body.indent(f"for k in range({count}):"),
+            self._scope(),
+        ):
+            body.line(f"{last} = r_lanes + k")
+            self._fold(accumulates, slots)
+            written = self.buffered & self.emitted - self.in_buffer
+        with body.indent(f"for {last} in range(m_lanes, m0):"), self._scope():
+            self._fold(accumulates, {t: f"{name}[0]" for t, name in lanes.items()})
         # Note: the lanes combine one by one. As a tree of halves (each step a loop LLVM
         # vectorizes) softmax over 65536 rows of 10 float32 ran 4.0 -> 3.6 ms, but row
         # kernels took longer to compile (timed per kernel from an empty cache).
@@ -636,12 +625,14 @@ class _LoopKernel(ScalarCode):
                 self._take(acc, acc.target, f"{lanes[acc.target]}[k]")
         return written
 
-    def _block_pass(self, accumulates: list[Accumulate], first: tuple[str, str] | None) -> set[str]:
-        """:meth:`_lanes_pass` for a pass with arg reductions, or of float max and min
-        only (then no blocks): the last reduced axis in blocks of ARG_BLOCK, each folded
+    def _block_pass(self, accumulates: list[Accumulate], first: tuple[str, str] | None = None) -> set[str]:
+        """What a pass with arg reductions, or of float max and min only (then no
+        blocks), runs instead of :meth:`_lanes_pass`: the last reduced axis in blocks of
+        ARG_BLOCK, each folded
         into its best value (``block_acc0``); an arg reduction keeps the first block whose
         best beats the best so far (its position in ``acc0``), then :meth:`_search` finds
-        the best in that block. Other reductions of the pass fold element by element."""
+        the best in that block. Other reductions of the pass fold element by element.
+        ``first``: the bounds of the first reduced axis (a chunk of it), else all of it."""
         body = self.body
         args = [acc for acc in accumulates if acc.op in ARG_REDUCTIONS]
         for acc in accumulates:
@@ -660,7 +651,7 @@ class _LoopKernel(ScalarCode):
             for acc in args:
                 body.line(f"block_{acc.target} = {identity(self._extreme_of(acc), acc.value_dtype)}")
             with body.indent(f"for {last} in range({low}, {high}):"), self._scope():
-                self._fold_unsigned(accumulates, None, unsigned=low != "0", blocks=True)
+                self._fold_unsigned(accumulates, unsigned=low != "0", blocks=True)
                 written = self.buffered & self.emitted - self.in_buffer
             for acc in args:
                 take, best = f"take_{acc.target}", best_of(acc.target)
@@ -696,27 +687,21 @@ class _LoopKernel(ScalarCode):
     def _extreme_of(self, acc: Accumulate) -> Op:
         return REDUCTION[acc.op].extreme  # type: ignore[return-value]
 
-    def _fold_unsigned(
-        self,
-        accumulates: list[Accumulate],
-        slots: dict[str, str] | None,
-        unsigned: bool,
-        blocks: bool = False,
-    ) -> None:
-        """:meth:`_fold` in a loop over lanes or blocks. ``unsigned``: the loop starts where LLVM
-        cannot prove the index >= 0, so every load would check for a negative index,
+    def _fold_unsigned(self, accumulates: list[Accumulate], unsigned: bool, blocks: bool = False) -> None:
+        """:meth:`_fold` in a loop over blocks or chunks. ``unsigned``: the loop starts
+        where LLVM cannot prove the index >= 0, so every load would check for a negative index,
         which stops vectorization: loads take an unsigned copy (1-D argmax over 1e7
         float32: 9.3 -> 1.5 ms in a hand-written Numba loop of this shape)."""
         last = self.inner[-1]
         if unsigned:
             self.body.line(f"u_{last} = np.uint64({last})")
             self.unsigned = {last: f"u_{last}"}
-        self._fold(accumulates, slots, blocks)
+        self._fold(accumulates, None, blocks)
         self.unsigned = {}
 
     def _chunked_pass(self, accumulates: list[Accumulate]) -> None:
         """A reduction over every axis: chunks of the first reduced axis in parallel,
-        then their partial results combined. An arg reduction's chunks fold in lanes;
+        then their partial results combined. An arg reduction's chunks fold in blocks;
         the others' in one accumulator (in lanes a 1-D sum of 1e7 float32 ran in 0.94 ms
         instead of 4.6, but each such kernel took 0.25 s longer to compile serial, 0.55 s
         parallel, timed per kernel from an empty cache, and CI grew by minutes)."""
@@ -728,12 +713,12 @@ class _LoopKernel(ScalarCode):
         first = ("c * m0 // chunks", "(c + 1) * m0 // chunks")
         with body.indent("for c in prange(chunks):"), self._scope():
             if any(a.op in ARG_REDUCTIONS for a in accumulates):
-                self._lanes_pass(accumulates, first)  # Note: 1-D float64 argmax of 1e7: 24 -> 3 ms
+                self._block_pass(accumulates, first)
             else:
                 for acc in accumulates:
                     self._init(acc, acc.target)
                 with self._inner_loops(parallel=False, first=first):
-                    self._fold_unsigned(accumulates, None, unsigned=len(self.inner) == 1)
+                    self._fold_unsigned(accumulates, unsigned=len(self.inner) == 1)
             for acc in accumulates:
                 self._copy(acc, f"{partial[acc.target]}[c]", acc.target)
         for acc in accumulates:
